@@ -1,0 +1,287 @@
+#include "common/codec.h"
+
+#include <limits>
+#include <utility>
+
+#include "common/param_reader.h"
+
+namespace tg::proto {
+
+namespace {
+
+using nlohmann::json;
+constexpr std::int64_t kMaxDurationMs = 100LL * 24 * 3600 * 1000;  // 100 days.
+constexpr std::int64_t kMaxLimit = 1'000'000;
+
+// Deep nesting costs recursion when the parsed value is destroyed; refuse it before parsing.
+bool nesting_within(std::string_view line, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) return false;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+void read_group_ref(ParamReader& r, std::optional<GroupRef>& out, bool required) {
+  GroupRef g;
+  const bool present = r.has("group");
+  r.group("group", g.name, required);
+  r.string("user", g.user);
+  if (!r.ok()) return;
+  if (present) {
+    out = std::move(g);
+  } else if (g.user && required) {
+    r.fail(r.where("group") + ": is required");
+  }
+}
+
+void read_spec(ParamReader& r, TaskSpec& t, bool argv_required) {
+  r.strings("argv", t.argv, argv_required);
+  if (r.ok() && argv_required && t.argv.empty()) r.fail(r.where("argv") + ": must not be empty");
+  r.string("cwd", t.cwd);
+  if (r.ok() && t.cwd && (t.cwd->empty() || t.cwd->front() != '/')) {
+    r.fail(r.where("cwd") + ": must be an absolute path");
+  }
+  r.env("env", t.env);
+  r.boolean("shell", t.shell);
+  r.integer("priority", t.priority, kMinPriority, kMaxPriority);
+  r.integer("timeout_ms", t.timeout_ms, 0, kMaxDurationMs);
+  r.boolean("requeue", t.requeue);
+}
+
+Result<Request> decode_submit(ParamReader& r) {
+  Submit s;
+  r.group("group", s.group);
+  const bool single = r.has("argv");
+  read_spec(r, s.defaults, single);
+  if (!r.ok()) return r.finish().error();
+  if (const json* tasks = r.array("tasks")) {
+    if (single) return Error{Errc::kInvalidParams, "params: give either argv or tasks, not both"};
+    if (tasks->empty()) return Error{Errc::kInvalidParams, "params.tasks: must not be empty"};
+    s.tasks.reserve(tasks->size());
+    for (std::size_t i = 0; i < tasks->size(); ++i) {
+      ParamReader one((*tasks)[i], "params.tasks[" + std::to_string(i) + "]");
+      TaskSpec t;
+      read_spec(one, t, true);
+      if (auto done = one.finish(); done.has_error()) return done.error();
+      s.tasks.push_back(std::move(t));
+    }
+  } else if (single) {
+    s.tasks.push_back(std::exchange(s.defaults, TaskSpec{}));
+  } else if (r.ok()) {
+    return Error{Errc::kInvalidParams, "params: argv or tasks is required"};
+  }
+  if (auto done = r.finish(); done.has_error()) return done.error();
+  return Request{std::move(s)};
+}
+
+// Cancel and wait act on a group or on task ids, never both.
+void read_selection(ParamReader& r, std::optional<GroupRef>& group, std::vector<TaskId>& ids) {
+  read_group_ref(r, group, false);
+  r.ids("ids", ids);
+  if (r.ok() && group.has_value() == !ids.empty()) {
+    r.fail("params: give exactly one of group and ids");
+  }
+}
+
+template <class T>
+Result<Request> finish_with(ParamReader& r, T value) {
+  if (auto done = r.finish(); done.has_error()) return done.error();
+  return Request{std::move(value)};
+}
+
+Result<Request> decode_params(std::string_view method, ParamReader& r) {
+  if (method == "hello") {
+    Hello h;
+    r.string("client", h.client);
+    std::optional<std::int64_t> protocol;  // Accepted for forward compatibility; unused.
+    r.integer("protocol", protocol, 0, 1'000'000);
+    return finish_with(r, std::move(h));
+  }
+  if (method == "status") return finish_with(r, Status{});
+  if (method == "reload") return finish_with(r, Reload{});
+  if (method == "submit") return decode_submit(r);
+  if (method == "list") {
+    List l;
+    read_group_ref(r, l.group, false);
+    if (!l.group) r.string("user", l.user);
+    r.state("state", l.state);
+    r.integer("limit", l.limit, 1, std::numeric_limits<std::int64_t>::max());
+    return finish_with(r, std::move(l));
+  }
+  if (method == "show") {
+    Show s;
+    r.integer("id", s.id, 1, std::numeric_limits<std::int64_t>::max(), true);
+    return finish_with(r, s);
+  }
+  if (method == "cancel") {
+    Cancel c;
+    read_selection(r, c.group, c.ids);
+    r.integer("grace_ms", c.grace_ms, 0, kMaxDurationMs);
+    r.boolean("force", c.force);
+    return finish_with(r, std::move(c));
+  }
+  if (method == "wait") {
+    Wait w;
+    read_selection(r, w.group, w.ids);
+    r.boolean("progress", w.progress);
+    return finish_with(r, std::move(w));
+  }
+  if (method == "logs") {
+    Logs l;
+    r.integer("id", l.id, 1, std::numeric_limits<std::int64_t>::max(), true);
+    r.integer("offset", l.offset, 0, std::numeric_limits<std::int64_t>::max());
+    r.boolean("follow", l.follow);
+    return finish_with(r, l);
+  }
+  if (method == "groups") {
+    Groups g;
+    r.string("user", g.user);
+    return finish_with(r, std::move(g));
+  }
+  if (method == "group.set" || method == "pause" || method == "resume") {
+    std::optional<GroupRef> ref;
+    read_group_ref(r, ref, true);
+    if (!r.ok()) return r.finish().error();
+    if (method == "pause") return finish_with(r, Pause{std::move(*ref)});
+    if (method == "resume") return finish_with(r, Resume{std::move(*ref)});
+    GroupSet g{std::move(*ref), {}, {}};
+    r.integer("limit", g.limit, 0, kMaxLimit);
+    r.boolean("fail_fast", g.fail_fast);
+    return finish_with(r, std::move(g));
+  }
+  return Error{Errc::kMethodNotFound, "unknown method '" + std::string(method) + "'"};
+}
+
+json error_body(const Error& e) {
+  return {{"code", rpc_code(e.code)},
+          {"message", e.message},
+          {"data", {{"kind", kind_name(e.code)}}}};
+}
+
+}  // namespace
+
+std::string dump_json(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+IncomingRequest decode_request(std::string_view line) {
+  IncomingRequest in{nullptr, false, Error{Errc::kInternal, ""}};
+  if (!nesting_within(line, kMaxJsonDepth)) {
+    in.request = Error{Errc::kParse, "nested deeper than " + std::to_string(kMaxJsonDepth)};
+    return in;
+  }
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    in.request = Error{Errc::kParse, "not valid JSON (or not UTF-8)"};
+    return in;
+  }
+  if (!j.is_object()) {
+    in.request = Error{Errc::kInvalidRequest, "a request must be a JSON object"};
+    return in;
+  }
+  if (auto id = j.find("id"); id != j.end()) {
+    if (id->is_string() || id->is_number_integer() || id->is_null()) {
+      in.id = *id;
+    } else {
+      in.request = Error{Errc::kInvalidRequest, "id must be a string, an integer or null"};
+      return in;
+    }
+  } else {
+    in.notification = true;
+  }
+  auto version = j.find("jsonrpc");
+  if (version == j.end() || *version != "2.0") {
+    in.notification = false;  // A malformed request always gets an answer.
+    in.request = Error{Errc::kInvalidRequest, "jsonrpc must be \"2.0\""};
+    return in;
+  }
+  auto method = j.find("method");
+  if (method == j.end() || !method->is_string()) {
+    in.notification = false;
+    in.request = Error{Errc::kInvalidRequest, "method must be a string"};
+    return in;
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != "jsonrpc" && key != "id" && key != "method" && key != "params") {
+      in.notification = false;
+      in.request = Error{Errc::kInvalidRequest, "unknown member '" + key + "'"};
+      return in;
+    }
+  }
+  static const json kEmpty = json::object();
+  auto params = j.find("params");
+  const json& p = (params == j.end() || params->is_null()) ? kEmpty : *params;
+  ParamReader reader(p, "params");
+  in.request = decode_params(method->get_ref<const std::string&>(), reader);
+  return in;
+}
+
+std::string encode_result(const json& id, const json& result) {
+  json j = {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}};
+  return dump_json(j) + '\n';
+}
+
+std::string encode_error(const json& id, const Error& error) {
+  json j = {{"jsonrpc", "2.0"}, {"id", id}, {"error", error_body(error)}};
+  return dump_json(j) + '\n';
+}
+
+std::string encode_notification(std::string_view method, const json& params) {
+  json j = {{"jsonrpc", "2.0"}, {"method", method}, {"params", params}};
+  return dump_json(j) + '\n';
+}
+
+std::string encode_request(std::int64_t id, const Request& request) {
+  json j = {{"jsonrpc", "2.0"},
+            {"id", id},
+            {"method", method_name(request)},
+            {"params", to_params(request)}};
+  return dump_json(j) + '\n';
+}
+
+IncomingReply decode_reply(std::string_view line) {
+  IncomingReply in{nullptr, {}, nullptr, Error{Errc::kInternal, "malformed reply from daemon"}};
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return in;
+  if (auto m = j.find("method"); m != j.end() && m->is_string()) {
+    in.method = m->get<std::string>();
+    if (auto p = j.find("params"); p != j.end()) in.params = *p;
+    in.result = Result<json>(boost::system::in_place_value, nullptr);
+    return in;
+  }
+  if (auto id = j.find("id"); id != j.end()) in.id = *id;
+  if (auto r = j.find("result"); r != j.end()) {
+    in.result = Result<json>(boost::system::in_place_value, *r);
+  } else if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+    const auto code = e->find("code");
+    const auto message = e->find("message");
+    const auto data = e->find("data");
+    std::string kind;
+    if (data != e->end() && data->is_object()) {
+      if (auto k = data->find("kind"); k != data->end() && k->is_string()) kind = k->get<std::string>();
+    }
+    in.result = Error{
+        errc_from_rpc(code != e->end() && code->is_number_integer() ? code->get<int>() : -32603,
+                      kind),
+        message != e->end() && message->is_string() ? message->get<std::string>()
+                                                    : "unknown error"};
+  }
+  return in;
+}
+
+}  // namespace tg::proto

@@ -1,0 +1,290 @@
+#pragma once
+
+// Wire types of the taskgroupd protocol (docs/protocol.md): JSON-RPC 2.0 over a Unix stream
+// socket, one compact JSON object per '\n'-terminated line. Requests are decoded strictly by
+// proto::decode_request (codec.h); results are plain structs with a JSON mapping beside them.
+// Adding a field is compatible; renaming or removing one bumps kProtocolVersion.
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/json_optional.h"
+#include "common/time_format.h"
+
+namespace tg::proto {
+
+using TaskId = std::int64_t;
+using Env = std::map<std::string, std::string>;
+
+inline constexpr std::size_t kDefaultMaxFrameBytes = 1 << 20;  // 1 MiB, DESIGN.md.
+inline constexpr std::size_t kMaxJsonDepth = 32;
+inline constexpr std::size_t kMaxGroupNameBytes = 64;
+inline constexpr int kMinPriority = -1000;
+inline constexpr int kMaxPriority = 1000;
+
+enum class TaskState {
+  kInvalid,      // Decoded from an unknown string; never stored.
+  kQueued,       // Persisted; waiting for a free slot (global, group) and an unpaused group.
+  kRunning,      // Child spawned; pid and start time persisted.
+  kSucceeded,    // Exited 0.
+  kFailed,       // Exited non-zero, died of a signal, or could not be started.
+  kTimedOut,     // Stopped by the daemon after its timeout.
+  kCancelled,    // Cancelled by a user, a fail-fast group, or never started.
+  kInterrupted,  // Stopped by the daemon's drain.
+  kLost,         // Running when the daemon crashed; found on restart.
+};
+NLOHMANN_JSON_SERIALIZE_ENUM(TaskState, {{TaskState::kInvalid, nullptr},
+                                         {TaskState::kQueued, "queued"},
+                                         {TaskState::kRunning, "running"},
+                                         {TaskState::kSucceeded, "succeeded"},
+                                         {TaskState::kFailed, "failed"},
+                                         {TaskState::kTimedOut, "timed_out"},
+                                         {TaskState::kCancelled, "cancelled"},
+                                         {TaskState::kInterrupted, "interrupted"},
+                                         {TaskState::kLost, "lost"}})
+
+[[nodiscard]] std::string_view to_string(TaskState s);
+[[nodiscard]] TaskState task_state_from_string(std::string_view s);  // kInvalid if unknown.
+[[nodiscard]] bool is_terminal(TaskState s);
+[[nodiscard]] bool is_valid_group_name(std::string_view name);
+
+// ---------------------------------------------------------------- requests (params)
+
+struct Hello {
+  std::string client;  // Free text, e.g. "tgctl 0.1.0".
+};
+struct Status {};
+
+// One command. Fields left unset take the batch's defaults (Submit), then the daemon's.
+struct TaskSpec {
+  std::vector<std::string> argv;
+  std::optional<std::string> cwd;   // Absent: "/".
+  std::optional<Env> env;           // Absent: PATH, HOME, USER, LANG only.
+  std::optional<bool> shell;        // Run argv joined by spaces with /bin/sh -c.
+  std::optional<int> priority;      // Higher first; default 0.
+  std::optional<std::int64_t> timeout_ms;  // 0 or absent: none.
+  std::optional<bool> requeue;      // Queue again (instead of lost) after a daemon crash.
+};
+
+// One task ({"argv": [...], ...}) or a batch ({"tasks": [{...}, ...]}), one round trip.
+// Top-level cwd/env/shell/priority/timeout_ms/requeue are the batch's defaults.
+struct Submit {
+  std::string group = "default";
+  TaskSpec defaults;            // argv unused.
+  std::vector<TaskSpec> tasks;  // Never empty after decoding.
+};
+
+// A group is named by its name and its owner; root may name another user's group.
+struct GroupRef {
+  std::string name;
+  std::optional<std::string> user;  // Owner's login name or numeric uid; default: the caller.
+};
+
+struct List {
+  std::optional<GroupRef> group;
+  std::optional<TaskState> state;
+  std::optional<std::int64_t> limit;  // Newest first when set; every match otherwise.
+  std::optional<std::string> user;    // Root only: list this user's tasks (default: all).
+};
+struct Show {
+  TaskId id = 0;
+};
+struct Cancel {
+  std::optional<GroupRef> group;  // Exactly one of group and ids.
+  std::vector<TaskId> ids;
+  std::optional<std::int64_t> grace_ms;  // Default: kill_grace.
+  bool force = false;                    // SIGKILL now.
+};
+struct Wait {
+  std::optional<GroupRef> group;  // Exactly one of group and ids.
+  std::vector<TaskId> ids;
+  bool progress = false;  // Push "wait.progress" notifications while waiting.
+};
+struct Logs {
+  TaskId id = 0;
+  std::int64_t offset = 0;  // Byte offset to read from.
+  bool follow = false;      // Push "logs.data" notifications until the task ends.
+};
+struct Groups {
+  std::optional<std::string> user;  // Root only; default: the caller's groups (root: all).
+};
+struct GroupSet {
+  GroupRef group;
+  std::optional<std::int64_t> limit;  // 0 = only the global limit.
+  std::optional<bool> fail_fast;
+};
+struct Pause {
+  GroupRef group;
+};
+struct Resume {
+  GroupRef group;
+};
+struct Reload {};
+
+using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Logs, Groups,
+                             GroupSet, Pause, Resume, Reload>;
+
+[[nodiscard]] std::string_view method_name(const Request& r);
+// Params as the client sends them: unset optionals are left out.
+[[nodiscard]] nlohmann::json to_params(const Request& r);
+
+// ---------------------------------------------------------------- results
+
+struct TaskInfo {
+  TaskId id = 0;
+  std::string group;
+  std::uint32_t uid = 0;
+  std::string user;
+  TaskState state = TaskState::kInvalid;
+  std::vector<std::string> argv;
+  std::string cwd;
+  bool shell = false;
+  int priority = 0;
+  std::int64_t timeout_ms = 0;
+  bool requeue = false;
+  std::optional<int> pid;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<std::string> reason;
+  std::optional<std::string> submitted_at;  // RFC 3339 UTC.
+  std::optional<std::string> started_at;
+  std::optional<std::string> ended_at;
+  std::string log_path;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
+                                                shell, priority, timeout_ms, requeue, pid,
+                                                exit_code, signal, reason, submitted_at,
+                                                started_at, ended_at, log_path)
+
+// Tasks counted by state: the body of wait results, progress and group summaries.
+struct StateCounts {
+  std::int64_t queued = 0;
+  std::int64_t running = 0;
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::int64_t timed_out = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t interrupted = 0;
+  std::int64_t lost = 0;
+
+  void add(TaskState s, std::int64_t n = 1);
+  [[nodiscard]] std::int64_t total() const;
+  [[nodiscard]] std::int64_t done() const { return total() - queued - running; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StateCounts, queued, running, succeeded, failed,
+                                                timed_out, cancelled, interrupted, lost)
+
+// What a finished group cancel did, kept on the group.
+struct CancelRecord {
+  std::uint32_t by_uid = 0;
+  std::string reason;
+  std::optional<std::string> at;        // When the cancel was called.
+  std::optional<std::string> ended_at;  // When its last task ended.
+  std::int64_t cancelled_queued = 0;
+  std::int64_t signalled = 0;
+  std::int64_t killed = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CancelRecord, by_uid, reason, at, ended_at,
+                                                cancelled_queued, signalled, killed)
+
+struct GroupInfo {
+  std::string name;
+  std::uint32_t uid = 0;
+  std::string user;
+  std::int64_t limit = 0;
+  bool fail_fast = false;
+  bool paused = false;
+  bool cancelling = false;
+  StateCounts counts;
+  std::optional<CancelRecord> last_cancel;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GroupInfo, name, uid, user, limit, fail_fast,
+                                                paused, cancelling, counts, last_cancel)
+
+struct HelloResult {
+  std::string version;
+  int protocol = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HelloResult, version, protocol)
+
+struct StatusResult {
+  std::string version;
+  int protocol = 0;
+  int pid = 0;
+  std::int64_t uptime_ms = 0;
+  std::int64_t max_running = 0;
+  std::int64_t running = 0;
+  std::int64_t queued = 0;
+  bool draining = false;
+  std::string socket;
+  std::string state_dir;
+  std::optional<std::string> config_path;
+  std::optional<std::string> config_error;  // Why the last reload was refused.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StatusResult, version, protocol, pid, uptime_ms,
+                                                max_running, running, queued, draining, socket,
+                                                state_dir, config_path, config_error)
+
+struct SubmitResult {
+  std::vector<TaskId> ids;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SubmitResult, ids)
+
+struct ListResult {
+  std::vector<TaskInfo> tasks;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ListResult, tasks)
+
+struct ShowResult {
+  TaskInfo task;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ShowResult, task)
+
+struct CancelResult {
+  std::optional<std::string> group;
+  std::vector<TaskId> ids;  // For a cancel by id: the ids it acted on.
+  std::int64_t cancelled_queued = 0;
+  std::int64_t signalled = 0;
+  std::int64_t killed = 0;  // Non-zero only with force.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CancelResult, group, ids, cancelled_queued,
+                                                signalled, killed)
+
+// Both the final wait result and the body of "wait.progress" notifications.
+struct WaitResult {
+  StateCounts counts;
+  std::int64_t elapsed_ms = 0;
+  bool all_succeeded = false;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WaitResult, counts, elapsed_ms, all_succeeded)
+
+// Bytes of a task's log. Invalid UTF-8 in the log is replaced by U+FFFD on the wire.
+struct LogsResult {
+  std::string data;
+  std::int64_t offset = 0;  // Where the next read starts.
+  bool eof = false;         // The task has ended and everything was read.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LogsResult, data, offset, eof)
+
+struct GroupsResult {
+  std::vector<GroupInfo> groups;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GroupsResult, groups)
+
+struct ReloadResult {
+  bool ok = false;
+  std::optional<std::string> error;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReloadResult, ok, error)
+
+// Notification methods pushed by the daemon during a wait or a logs follow.
+inline constexpr std::string_view kWaitProgress = "wait.progress";  // params: WaitResult
+inline constexpr std::string_view kLogsData = "logs.data";          // params: {"data": "..."}
+
+}  // namespace tg::proto
