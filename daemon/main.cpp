@@ -1,1 +1,46 @@
-int main() { return 0; }
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+
+#include "daemon/config.h"
+#include "daemon/logging.h"
+#include "daemon/run.h"
+
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// JOURNAL_STREAM is "dev:inode" of the journal's stream; it is ours only if stderr is it.
+bool stderr_is_journal(const std::string& journal_stream) {
+  struct stat st {};
+  if (journal_stream.empty() || ::fstat(STDERR_FILENO, &st) != 0) return false;
+  return journal_stream == std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+}  // namespace
+
+// The only place that reads the process environment (STYLE.md rule 11).
+int main(int argc, char** argv) {
+  const auto flags = tg::daemon::parse_args(argc, argv);  // Exits 2 on usage errors.
+  tg::daemon::Environment env;
+  env.root = ::geteuid() == 0;
+  env.xdg_runtime_dir = env_or_empty("XDG_RUNTIME_DIR");
+  env.xdg_state_home = env_or_empty("XDG_STATE_HOME");
+  env.xdg_config_home = env_or_empty("XDG_CONFIG_HOME");
+  env.home = env_or_empty("HOME");
+  env.cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  tg::daemon::init_logging(stderr_is_journal(env_or_empty("JOURNAL_STREAM")));
+  auto config = tg::daemon::load_config(flags, env);
+  if (config.has_error()) {
+    std::fprintf(stderr, "taskgroupd: %s\n", config.error().message.c_str());
+    return 1;
+  }
+  tg::daemon::set_log_level(config->log_level);
+  return tg::daemon::run(flags, env, *config);
+}

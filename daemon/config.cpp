@@ -1,0 +1,249 @@
+#include "daemon/config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <toml++/toml.h>
+
+#include "common/duration.h"
+#include "common/version.h"
+
+namespace tg::daemon {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void apply_defaults(Config& c, const Environment& env) {
+  c.max_running = std::max<std::int64_t>(env.cpus, 1);
+  if (env.root) {
+    c.socket = "/run/taskgroupd/control.sock";
+    c.state_dir = "/var/lib/taskgroupd";
+    return;
+  }
+  const fs::path runtime =
+      env.xdg_runtime_dir.empty() ? fs::path("/tmp") / ("taskgroupd-" + std::to_string(::getuid()))
+                                  : fs::path(env.xdg_runtime_dir) / "taskgroupd";
+  c.socket = (runtime / "control.sock").string();
+  const fs::path state_home = !env.xdg_state_home.empty() ? fs::path(env.xdg_state_home)
+                                                          : fs::path(env.home) / ".local/state";
+  c.state_dir = state_home / "taskgroupd";
+}
+
+fs::path default_config_path(const Environment& env) {
+  if (env.root) return "/etc/taskgroupd/taskgroupd.toml";
+  const fs::path config_home = !env.xdg_config_home.empty() ? fs::path(env.xdg_config_home)
+                                                            : fs::path(env.home) / ".config";
+  return config_home / "taskgroupd" / "taskgroupd.toml";
+}
+
+// Reads one key of the table; each reader leaves `c` alone when the key is absent.
+class TomlReader {
+ public:
+  TomlReader(const toml::table& t, std::string file) : table_(t), file_(std::move(file)) {}
+
+  Result<void> finish() const {
+    if (error_) return *error_;
+    return {};
+  }
+
+  void string(const char* key, std::string& out) {
+    if (auto n = table_.get(key)) {
+      if (auto v = n->value<std::string>()) {
+        out = *v;
+      } else {
+        fail(key, "must be a string");
+      }
+    }
+  }
+  void integer(const char* key, std::int64_t& out, std::int64_t min, std::int64_t max) {
+    if (auto n = table_.get(key)) {
+      auto v = n->value<std::int64_t>();
+      if (!v || !n->is_integer()) return fail(key, "must be an integer");
+      if (*v < min || *v > max) {
+        return fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      }
+      out = *v;
+    }
+  }
+  // A duration: "30s"-style string or a number of seconds.
+  void duration(const char* key, milliseconds& out) {
+    auto n = table_.get(key);
+    if (!n) return;
+    std::string text;
+    if (auto s = n->value<std::string>(); s && n->is_string()) {
+      text = *s;
+    } else if (auto d = n->value<double>(); d && (n->is_integer() || n->is_floating_point())) {
+      text = std::to_string(*d);
+    } else {
+      return fail(key, "must be a duration such as \"30s\"");
+    }
+    auto parsed = parse_duration(text);
+    if (parsed.has_error()) return fail(key, parsed.error().message);
+    out = *parsed;
+  }
+  void boolean(const char* key, bool& out) {
+    if (auto n = table_.get(key)) {
+      if (auto v = n->value<bool>(); v && n->is_boolean()) {
+        out = *v;
+      } else {
+        fail(key, "must be true or false");
+      }
+    }
+  }
+  void fail(const char* key, const std::string& why) {
+    if (error_) return;
+    std::string where = file_;
+    if (auto n = table_.get(key)) where += ":" + std::to_string(n->source().begin.line);
+    error_ = Error{Errc::kInvalidParams, where + ": " + key + " " + why};
+  }
+
+ private:
+  const toml::table& table_;
+  std::string file_;
+  std::optional<Error> error_;
+};
+
+constexpr const char* kKnownKeys[] = {
+    "socket",       "state_dir", "max_running",     "drain_timeout",   "kill_grace",
+    "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
+    "idle_timeout", "retention", "retention_count", "durable"};
+
+Result<void> apply_file(Config& c, const fs::path& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    return Error{Errc::kInvalidParams, path.string() + ":" +
+                                           std::to_string(e.source().begin.line) + ": " +
+                                           std::string(e.description())};
+  }
+  for (const auto& [key, value] : table) {
+    const bool known = std::any_of(std::begin(kKnownKeys), std::end(kKnownKeys),
+                                   [&](const char* k) { return key.str() == k; });
+    if (!known) {
+      return Error{Errc::kInvalidParams, path.string() + ":" +
+                                             std::to_string(value.source().begin.line) +
+                                             ": unknown key '" + std::string(key.str()) + "'"};
+    }
+  }
+  TomlReader r(table, path.string());
+  r.string("socket", c.socket);
+  std::string state_dir = c.state_dir.string();
+  r.string("state_dir", state_dir);
+  c.state_dir = state_dir;
+  r.integer("max_running", c.max_running, 1, 100'000);
+  r.duration("drain_timeout", c.drain_timeout);
+  r.duration("kill_grace", c.kill_grace);
+  std::string stop_signal;
+  r.string("stop_signal", stop_signal);
+  if (!stop_signal.empty()) {
+    if (auto sig = parse_signal(stop_signal)) {
+      c.stop_signal = *sig;
+    } else {
+      r.fail("stop_signal", "is not a signal name");
+    }
+  }
+  r.string("log_level", c.log_level);
+  std::int64_t max_message = static_cast<std::int64_t>(c.max_message_bytes);
+  r.integer("max_message_bytes", max_message, 1024, 1LL << 30);
+  c.max_message_bytes = static_cast<std::size_t>(max_message);
+  r.integer("max_connections", c.max_connections, 1, 1'000'000);
+  r.integer("max_connections_per_uid", c.max_connections_per_uid, 1, 1'000'000);
+  r.duration("idle_timeout", c.idle_timeout);
+  r.duration("retention", c.retention);
+  r.integer("retention_count", c.retention_count, 0, 1LL << 40);
+  r.boolean("durable", c.durable);
+  return r.finish();
+}
+
+Result<void> check(const Config& c) {
+  static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical",
+                                            "off"};
+  if (std::none_of(std::begin(kLevels), std::end(kLevels),
+                   [&](const char* l) { return c.log_level == l; })) {
+    return Error{Errc::kInvalidParams, "log_level '" + c.log_level +
+                                           "' is not one of trace, debug, info, warn, error"};
+  }
+  if (c.socket.size() >= 108) {
+    return Error{Errc::kInvalidParams, "socket path '" + c.socket + "' is longer than 107 bytes"};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<int> parse_signal(std::string_view text) {
+  std::string name(text);
+  if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+    const int n = std::atoi(name.c_str());
+    return n > 0 && n < NSIG ? std::optional(n) : std::nullopt;
+  }
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (const char* abbrev = ::sigabbrev_np(sig); abbrev && name == abbrev) return sig;
+  }
+  return std::nullopt;
+}
+
+Flags parse_args(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"taskgroupd: runs commands under limits, in groups that can be cancelled as one"};
+  app.set_version_flag("--version", std::string("taskgroupd ") + kVersion);
+  std::string config, socket, state_dir, drain, grace, level;
+  std::int64_t max_running = 0;
+  auto* o_config = app.add_option("--config", config, "TOML config file");
+  auto* o_socket = app.add_option("--socket", socket, "control socket path");
+  auto* o_state = app.add_option("--state-dir", state_dir, "state directory (store, logs)");
+  auto* o_max = app.add_option("--max-running", max_running, "global limit of running tasks")
+                    ->check(CLI::Range(1, 100'000));
+  auto* o_drain = app.add_option("--drain-timeout", drain, "time running tasks get on SIGTERM");
+  auto* o_grace = app.add_option("--kill-grace", grace, "time between stop signal and SIGKILL");
+  auto* o_level = app.add_option("--log-level", level, "trace, debug, info, warn or error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    std::exit(rc == 0 ? 0 : 2);
+  }
+  const auto duration = [](const std::string& flag, const std::string& text) {
+    auto d = parse_duration(text);
+    if (d.has_error()) {
+      std::fprintf(stderr, "taskgroupd: %s: %s\n", flag.c_str(), d.error().message.c_str());
+      std::exit(2);
+    }
+    return *d;
+  };
+  if (*o_config) f.config = config;
+  if (*o_socket) f.socket = socket;
+  if (*o_state) f.state_dir = state_dir;
+  if (*o_max) f.max_running = max_running;
+  if (*o_drain) f.drain_timeout = duration("--drain-timeout", drain);
+  if (*o_grace) f.kill_grace = duration("--kill-grace", grace);
+  if (*o_level) f.log_level = level;
+  return f;
+}
+
+Result<Config> load_config(const Flags& flags, const Environment& env) {
+  Config c;
+  apply_defaults(c, env);
+  const fs::path path = flags.config.value_or(default_config_path(env));
+  std::error_code ec;
+  if (flags.config || fs::exists(path, ec)) {
+    if (auto r = apply_file(c, path); r.has_error()) return r.error();
+    c.config_path = path;
+  }
+  if (flags.socket) c.socket = *flags.socket;
+  if (flags.state_dir) c.state_dir = *flags.state_dir;
+  if (flags.max_running) c.max_running = *flags.max_running;
+  if (flags.drain_timeout) c.drain_timeout = *flags.drain_timeout;
+  if (flags.kill_grace) c.kill_grace = *flags.kill_grace;
+  if (flags.log_level) c.log_level = *flags.log_level;
+  if (auto r = check(c); r.has_error()) return r.error();
+  return c;
+}
+
+}  // namespace tg::daemon

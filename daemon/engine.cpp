@@ -1,0 +1,396 @@
+#include "daemon/engine.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/codec.h"
+#include "common/duration.h"
+#include "daemon/child.h"
+#include "daemon/sys_compat.h"
+
+namespace tg::daemon {
+
+namespace asio = boost::asio;
+
+Engine::Engine(asio::any_io_executor ex, Store& store, Config config)
+    : ex_(ex),
+      store_(store),
+      config_(std::move(config)),
+      started_at_(now_ms()),
+      scheduler_(config_.max_running),
+      drain_timer_(ex) {}
+
+Engine::~Engine() {
+  for (Waiter* w : waiters_) w->abort();
+}
+
+std::string Engine::log_path(proto::TaskId id) const {
+  return (config_.state_dir / "logs" / (std::to_string(id) + ".log")).string();
+}
+
+Group* Engine::find_group(const GroupKey& key) {
+  auto it = group_ids_.find(key);
+  return it == group_ids_.end() ? nullptr : groups_by_id_.at(it->second).get();
+}
+
+const Group* Engine::find_group(const GroupKey& key) const {
+  auto it = group_ids_.find(key);
+  return it == group_ids_.end() ? nullptr : groups_by_id_.at(it->second).get();
+}
+
+Group& Engine::group_for(const GroupKey& key) {
+  if (Group* g = find_group(key)) return *g;
+  auto g = std::make_unique<Group>();
+  g->id = next_group_id_++;
+  g->key = key;
+  Group& ref = *g;
+  group_ids_.emplace(key, g->id);
+  groups_by_id_.emplace(g->id, std::move(g));
+  return ref;
+}
+
+void Engine::transition(Task& t, TaskEvent event) {
+  auto next = next_state(t.state, event);
+  // The callers only send events their own bookkeeping allows: a refusal is a bug.
+  assert(next.has_value());
+  if (next.has_error()) {
+    spdlog::critical("task {}: {}", t.id, next.error().message);
+    return;
+  }
+  Group& g = group_of(t);
+  g.counts.add(t.state, -1);
+  g.counts.add(*next, +1);
+  if (t.id >= g.run_start) {
+    g.run_counts.add(t.state, -1);
+    g.run_counts.add(*next, +1);
+  }
+  t.state = *next;
+  if (proto::is_terminal(t.state)) t.ended_at = now_ms();
+  mark_dirty(t);
+  notify(t);
+}
+
+void Engine::mark_dirty(const Task& t) {
+  dirty_.insert(t.id);
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(ex_, [this] { flush(); });
+}
+
+void Engine::flush() {
+  flush_posted_ = false;
+  if (dirty_.empty()) return;
+  std::vector<const Task*> changed;
+  changed.reserve(dirty_.size());
+  for (proto::TaskId id : dirty_) {
+    if (auto it = tasks_.find(id); it != tasks_.end()) changed.push_back(&it->second);
+  }
+  if (auto r = store_.update(changed); r.has_error()) {
+    // Memory stays ahead; the next flush retries everything still dirty.
+    spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
+                  r.error().message);
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      auto retry = std::make_shared<asio::steady_timer>(ex_, std::chrono::seconds(1));
+      retry->async_wait([this, retry](boost::system::error_code) { flush(); });
+    }
+    return;
+  }
+  dirty_.clear();
+}
+
+void Engine::notify(const Task& t) {
+  if (waiters_.empty()) return;
+  const GroupId gid = group_ids_.at({t.uid, t.group});
+  for (Waiter* w : waiters_) {
+    if ((w->group && *w->group == gid) || w->log_task == t.id ||
+        std::binary_search(w->ids.begin(), w->ids.end(), t.id)) {
+      w->wake();
+    }
+  }
+}
+
+void Engine::watch(Waiter& w) { waiters_.push_back(&w); }
+
+void Engine::unwatch(Waiter& w) { waiters_.remove(&w); }
+
+void Engine::abort_waiters() {
+  for (Waiter* w : waiters_) w->abort();
+}
+
+Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit& req) {
+  if (draining()) return Error{Errc::kDraining, "the daemon is draining; submits are refused"};
+  const GroupKey key{peer.uid, req.group};
+  if (const Group* g = find_group(key); g && g->cancelling) {
+    return Error{Errc::kGroupCancelling,
+                 "group '" + req.group + "' is being cancelled; submit again when it is idle"};
+  }
+  const TimeMs now = now_ms();
+  std::vector<Task> tasks;
+  std::vector<std::string> env_bodies;  // Distinct bodies; most batches have one.
+  std::vector<const std::string*> env_of;
+  tasks.reserve(req.tasks.size());
+  env_of.reserve(req.tasks.size());
+  env_bodies.reserve(req.tasks.size() == 1 ? 1 : 2);
+  if (req.defaults.env) env_bodies.push_back(proto::dump_json(*req.defaults.env));
+  for (const auto& spec : req.tasks) {
+    Task t;
+    t.uid = peer.uid;
+    t.gid = peer.gid;
+    t.group = req.group;
+    t.argv = spec.argv;
+    t.cwd = spec.cwd.value_or(req.defaults.cwd.value_or("/"));
+    t.shell = spec.shell.value_or(req.defaults.shell.value_or(false));
+    t.priority = spec.priority.value_or(req.defaults.priority.value_or(0));
+    t.timeout = std::chrono::milliseconds(spec.timeout_ms.value_or(req.defaults.timeout_ms.value_or(0)));
+    t.requeue = spec.requeue.value_or(req.defaults.requeue.value_or(false));
+    t.submitted_at = now;
+    if (spec.env) {
+      env_bodies.push_back(proto::dump_json(*spec.env));
+      env_of.push_back(nullptr);  // Fixed up below, once env_bodies stops growing.
+    } else {
+      env_of.push_back(req.defaults.env ? &env_bodies.front() : nullptr);
+    }
+    tasks.push_back(std::move(t));
+  }
+  // Point per-task environments at their bodies now that the vector no longer reallocates.
+  for (std::size_t i = 0, next = req.defaults.env ? 1 : 0; i < req.tasks.size(); ++i) {
+    if (req.tasks[i].env) env_of[i] = &env_bodies[next++];
+  }
+
+  std::vector<const Task*> pending;
+  for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
+  // Commit before replying: a client that saw the ids must find them after a crash.
+  if (auto r = store_.insert(tasks, env_of, pending); r.has_error()) {
+    spdlog::error("submit of {} tasks by uid={} failed: {}", tasks.size(), peer.uid,
+                  r.error().message);
+    return Error{r.error().code, "could not save the tasks: " + r.error().message};
+  }
+  dirty_.clear();
+
+  Group& g = group_for(key);
+  if (!g.busy()) {
+    g.run_start = tasks.front().id;
+    g.run_counts = {};
+  }
+  proto::SubmitResult result;
+  result.ids.reserve(tasks.size());
+  for (Task& t : tasks) {
+    result.ids.push_back(t.id);
+    g.counts.add(TaskState::kQueued);
+    g.run_counts.add(TaskState::kQueued);
+    scheduler_.enqueue(g.id, t.id, t.priority);
+    spdlog::debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
+    const proto::TaskId id = t.id;
+    tasks_.emplace(id, std::move(t));
+  }
+  spdlog::info("{} task(s) submitted group='{}' uid={} first={}", result.ids.size(), req.group,
+               peer.uid, result.ids.front());
+  for (Waiter* w : waiters_) {
+    if (w->group && *w->group == g.id) w->wake();
+  }
+  request_pump();
+  return result;
+}
+
+void Engine::request_pump() {
+  if (pump_posted_) return;
+  pump_posted_ = true;
+  asio::post(ex_, [this] {
+    pump_posted_ = false;
+    pump();
+  });
+}
+
+void Engine::pump() {
+  if (draining()) return;  // Queued tasks wait for the next start.
+  while (auto next = scheduler_.next()) start(tasks_.at(next->second));
+  // A started child must be on disk as running before anything else happens.
+  flush();
+}
+
+Result<std::vector<std::string>> Engine::spawn_env(const Task& t) {
+  proto::Env env;
+  if (t.env_id != 0) {
+    if (t.env_id != cached_env_id_) {
+      auto loaded = store_.load_env(t.env_id);
+      if (loaded.has_error()) return loaded.error();
+      cached_env_ = std::move(*loaded);
+      cached_env_id_ = t.env_id;
+    }
+    env = cached_env_;
+  } else {
+    // No environment sent: a minimal one for the submitter, like a login would give.
+    std::string name = std::to_string(t.uid), home = "/";
+    std::vector<char> buf(16384);
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    if (::getpwuid_r(t.uid, &pw, buf.data(), buf.size(), &found) == 0 && found) {
+      name = pw.pw_name;
+      home = pw.pw_dir;
+    }
+    env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+           {"HOME", home},
+           {"USER", name},
+           {"LANG", "C.UTF-8"}};
+  }
+  // Set by us, last, so a submitted environment cannot fake them.
+  env["TASKGROUPD_SOCKET"] = config_.socket;
+  env["TASKGROUPD_GROUP"] = t.group;
+  env["TASKGROUPD_TASK_ID"] = std::to_string(t.id);
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+namespace {
+
+// The submitter's credentials, when the daemon is root and the submitter is not.
+Result<std::optional<SpawnSpec::Credentials>> credentials_for(uid_t uid, gid_t gid) {
+  if (::geteuid() != 0 || uid == 0) return std::optional<SpawnSpec::Credentials>{};
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return Error{Errc::kPermissionDenied, "uid " + std::to_string(uid) + " has no passwd entry"};
+  }
+  std::vector<gid_t> groups(64);
+  int n = static_cast<int>(groups.size());
+  while (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<std::size_t>(n) + 16);
+    n = static_cast<int>(groups.size());
+  }
+  groups.resize(static_cast<std::size_t>(n));
+  return std::optional(SpawnSpec::Credentials{uid, gid, std::move(groups)});
+}
+
+}  // namespace
+
+void Engine::start(Task& t) {
+  Group& g = group_of(t);
+  SpawnSpec spec;
+  spec.cwd = t.cwd;
+  if (t.shell) {
+    std::string command;
+    for (const auto& a : t.argv) command += (command.empty() ? "" : " ") + a;
+    spec.argv = {"/bin/sh", "-c", command};
+  } else {
+    spec.argv = t.argv;
+  }
+  auto fail = [&](const std::string& why) {
+    t.reason = "failed to start: " + why;
+    spdlog::warn("task {} failed to start: {}", t.id, why);
+    transition(t, TaskEvent::kSpawnFail);
+    scheduler_.finished(g.id);
+    after_end(t, g);
+  };
+  auto env = spawn_env(t);
+  if (env.has_error()) return fail(env.error().message);
+  spec.env = std::move(*env);
+  auto creds = credentials_for(t.uid, t.gid);
+  if (creds.has_error()) return fail(creds.error().message);
+  spec.credentials = *creds;
+
+  // O_NOFOLLOW: a symlink planted in the log directory must not redirect our writes.
+  UniqueFd log(::open(log_path(t.id).c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0640));
+  if (!log.valid()) return fail("cannot open log '" + log_path(t.id) + "': " + ::strerror(errno));
+  if (spec.credentials && ::fchown(log.get(), t.uid, t.gid) != 0) {
+    return fail("cannot give the log to uid " + std::to_string(t.uid) + ": " + ::strerror(errno));
+  }
+  spec.log_fd = log.get();
+
+  auto spawned = spawn_child(spec);
+  if (spawned.has_error()) return fail(spawned.error().message);
+  t.pid = spawned->pid;
+  t.pid_start = spawned->start_time;
+  t.started_at = now_ms();
+  transition(t, TaskEvent::kStart);
+  spdlog::info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
+
+  auto& r = running_[t.id] = std::make_unique<Running>(ex_, spawned->pidfd.release());
+  const proto::TaskId id = t.id;
+  r->pidfd.async_wait(asio::posix::descriptor_base::wait_read,
+                      [this, id](boost::system::error_code ec) {
+                        if (!ec) on_exit(id);
+                      });
+  if (t.timeout.count() > 0) {
+    r->timeout.expires_after(t.timeout);
+    r->timeout.async_wait([this, id](boost::system::error_code ec) {
+      if (ec) return;
+      Task& task = tasks_.at(id);
+      task.reason = "timed_out: exceeded " + format_duration(task.timeout);
+      stop(task, StopCause::kTimeout, config_.kill_grace);
+    });
+  }
+}
+
+void Engine::on_exit(proto::TaskId id) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& r = *it->second;
+  Task& t = tasks_.at(id);
+  // The leader is a zombie until reaped, so its pid (our pgid) cannot be reused yet: kill what
+  // is left of its process group now, leaving nothing of the task behind.
+  (void)::kill(-t.pid, SIGKILL);  // ESRCH: the group is empty, the usual case.
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &info,
+               WEXITED) != 0) {
+    spdlog::error("task {}: waitid failed: {}", id, ::strerror(errno));
+  }
+  if (info.si_code == CLD_EXITED) {
+    t.exit_code = info.si_status;
+  } else {
+    t.signal = info.si_status;
+  }
+  TaskEvent event = TaskEvent::kExitSuccess;
+  switch (r.stop) {
+    case StopCause::kNone:
+      if (t.signal) {
+        t.reason = std::string("killed by signal ") + std::to_string(*t.signal) + " (SIG" +
+                   (::sigabbrev_np(*t.signal) ? ::sigabbrev_np(*t.signal) : "?") + ")";
+      }
+      event = (t.exit_code && *t.exit_code == 0) ? TaskEvent::kExitSuccess : TaskEvent::kExitFailure;
+      break;
+    case StopCause::kTimeout:
+      event = TaskEvent::kExitAfterTimeout;
+      break;
+    case StopCause::kCancel:
+      event = TaskEvent::kExitAfterCancel;
+      break;
+    case StopCause::kDrain:
+      event = TaskEvent::kExitAfterDrain;
+      break;
+  }
+  running_.erase(it);  // Closes the pidfd and cancels the timers.
+  transition(t, event);
+  spdlog::info("task {} {} exit={} signal={}", id, proto::to_string(t.state),
+               t.exit_code ? std::to_string(*t.exit_code) : "-",
+               t.signal ? std::to_string(*t.signal) : "-");
+  Group& g = group_of(t);
+  scheduler_.finished(g.id);
+  after_end(t, g);
+  request_pump();
+}
+
+void Engine::after_end(Task& t, Group& g) {
+  const bool failed = t.state == TaskState::kFailed || t.state == TaskState::kTimedOut;
+  if (failed && g.fail_fast && !g.cancelling && !draining()) {
+    proto::CancelResult ignored;
+    cancel_group(g, t.uid, "cancelled: fail-fast after task " + std::to_string(t.id) + " failed",
+                 config_.kill_grace, false, ignored);
+  }
+  maybe_finish_cancel(g);
+  check_drained();
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,166 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/error.h"
+#include "common/protocol.h"
+#include "daemon/config.h"
+#include "daemon/group.h"
+#include "daemon/peer.h"
+#include "daemon/scheduler.h"
+#include "daemon/store.h"
+#include "daemon/task.h"
+#include "daemon/task_state.h"
+#include "daemon/waiter.h"
+
+namespace tg::daemon {
+
+// The daemon's state and everything that changes it: tasks, groups, the scheduler, the running
+// children and their timers. Owned by run() and used only on the event loop's thread (no locks).
+//
+// Every mutation follows STYLE.md rule 18: validate -> next_state -> store -> memory -> act.
+// Submits and cancels commit before they answer; the state changes of a burst of child exits
+// and starts share one transaction (flush(), posted once per burst). A spawned child is written
+// as running right after the burst that started it, before any reply or further I/O.
+class Engine {
+ public:
+  Engine(boost::asio::any_io_executor ex, Store& store, Config config);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();
+
+  // Rebuilds memory from the store: queued tasks queue again in order; tasks that were running
+  // when the daemon died become lost (or queued again with requeue) and their leftover process
+  // groups are killed when pid and start time prove they are ours. Then starts what may start.
+  [[nodiscard]] Result<void> recover();
+
+  // --- Requests (dispatch.cpp). Each checks that the peer may act on what it names.
+  [[nodiscard]] Result<proto::SubmitResult> submit(const Peer& peer, const proto::Submit& req);
+  [[nodiscard]] Result<proto::ListResult> list(const Peer& peer, const proto::List& req) const;
+  [[nodiscard]] Result<proto::ShowResult> show(const Peer& peer, const proto::Show& req) const;
+  [[nodiscard]] Result<proto::CancelResult> cancel(const Peer& peer, const proto::Cancel& req);
+  [[nodiscard]] Result<proto::GroupsResult> groups(const Peer& peer,
+                                                   const proto::Groups& req) const;
+  [[nodiscard]] Result<proto::GroupInfo> group_set(const Peer& peer, const proto::GroupSet& req);
+  [[nodiscard]] Result<proto::GroupInfo> set_paused(const Peer& peer, const proto::GroupRef& ref,
+                                                    bool paused);
+  [[nodiscard]] proto::StatusResult status() const;
+
+  // --- Long requests: the session parks a Waiter and asks again after each wake.
+  // Resolves a wait's selection into the waiter; an error if the peer may not see it.
+  [[nodiscard]] Result<void> prepare_wait(const Peer& peer, const proto::Wait& req, Waiter& w);
+  // Progress of a prepared wait; done when counts.done() == counts.total().
+  [[nodiscard]] proto::WaitResult wait_progress(const Waiter& w, TimeMs started_at) const;
+  // The log file of a task the peer may see, and whether the task has ended.
+  struct LogSource {
+    std::string path;
+    bool ended = false;
+  };
+  [[nodiscard]] Result<LogSource> log_source(const Peer& peer, proto::TaskId id) const;
+  void watch(Waiter& w);
+  void unwatch(Waiter& w);
+
+  // --- Lifecycle (run.cpp).
+  // SIGHUP / reload: new limits and timeouts apply at once; paths are kept.
+  void apply_config(const Config& config);
+  const Config& config() const { return config_; }
+  void set_config_error(std::optional<std::string> error) { config_error_ = std::move(error); }
+  // First SIGTERM/SIGINT: refuse submits, start nothing, give running tasks drain_timeout.
+  // Second: stop them now. Third: SIGKILL them now. `on_idle` runs once nothing is running.
+  void drain(std::function<void()> on_idle);
+  [[nodiscard]] bool draining() const { return drain_level_ > 0; }
+  // Wakes every waiter with an error; called just before the loop is shut down.
+  void abort_waiters();
+  // Writes what is pending; the last call before the store closes.
+  void flush();
+
+  [[nodiscard]] std::string log_path(proto::TaskId id) const;
+
+ private:
+  enum class StopCause { kNone, kTimeout, kCancel, kDrain };
+  // A spawned child and its timers. Stable address: timers' handlers point at it.
+  struct Running {
+    Running(const boost::asio::any_io_executor& ex, int pidfd)
+        : pidfd(ex, pidfd), timeout(ex), kill(ex) {}
+    boost::asio::posix::stream_descriptor pidfd;
+    boost::asio::steady_timer timeout;  // The task's own timeout.
+    boost::asio::steady_timer kill;     // Grace after the stop signal, then SIGKILL.
+    StopCause stop = StopCause::kNone;
+    bool stopped = false;  // The stop signal was sent.
+    bool killed = false;   // SIGKILL was sent.
+  };
+
+  // engine.cpp
+  Group& group_for(const GroupKey& key);
+  Group* find_group(const GroupKey& key);
+  const Group* find_group(const GroupKey& key) const;
+  Group& group_of(const Task& t) { return *groups_by_id_.at(group_ids_.at({t.uid, t.group})); }
+  void transition(Task& t, TaskEvent event);
+  void mark_dirty(const Task& t);
+  void request_pump();
+  void pump();
+  void start(Task& t);
+  void on_exit(proto::TaskId id);
+  void after_end(Task& t, Group& g);
+  void notify(const Task& t);
+  [[nodiscard]] Result<std::vector<std::string>> spawn_env(const Task& t);
+  [[nodiscard]] Result<void> recover_running(Task& t);
+
+  // engine_cancel.cpp
+  void cancel_group(Group& g, uid_t by, std::string reason, std::chrono::milliseconds grace,
+                    bool force, proto::CancelResult& out);
+  void cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, bool force,
+                   proto::CancelResult& out);
+  // Sends stop_signal to the task's process group and arms SIGKILL after `grace`.
+  void stop(Task& t, StopCause cause, std::chrono::milliseconds grace);
+  void kill_now(Task& t);
+  void maybe_finish_cancel(Group& g);
+  void check_drained();
+
+  // engine_query.cpp
+  [[nodiscard]] Result<GroupKey> resolve(const Peer& peer, const proto::GroupRef& ref) const;
+  [[nodiscard]] Result<uid_t> resolve_user(const Peer& peer, const std::string& user) const;
+  [[nodiscard]] bool visible(const Peer& peer, const Task& t) const {
+    return peer.root() || peer.uid == t.uid;
+  }
+  [[nodiscard]] proto::TaskInfo info(const Task& t) const;
+  [[nodiscard]] proto::GroupInfo info(const Group& g) const;
+  void save(const Group& g);
+
+  boost::asio::any_io_executor ex_;
+  Store& store_;
+  Config config_;
+  std::optional<std::string> config_error_;
+  const TimeMs started_at_;
+
+  std::map<proto::TaskId, Task> tasks_;
+  std::map<GroupKey, GroupId> group_ids_;
+  std::unordered_map<GroupId, std::unique_ptr<Group>> groups_by_id_;
+  GroupId next_group_id_ = 1;
+  Scheduler scheduler_;
+  std::unordered_map<proto::TaskId, std::unique_ptr<Running>> running_;
+  std::list<Waiter*> waiters_;
+
+  std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
+  bool flush_posted_ = false;
+  bool pump_posted_ = false;
+
+  int drain_level_ = 0;  // Signals received: 0 none, 1 drain, 2 stop now, 3 kill now.
+  boost::asio::steady_timer drain_timer_;
+  std::function<void()> on_idle_;
+
+  // A batch shares one environment: keep the last one loaded.
+  std::int64_t cached_env_id_ = -1;
+  proto::Env cached_env_;
+};
+
+}  // namespace tg::daemon

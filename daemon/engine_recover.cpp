@@ -1,0 +1,83 @@
+// Engine: rebuilding memory from the store at start (DESIGN.md "Crash").
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/child.h"
+#include "daemon/engine.h"
+
+namespace tg::daemon {
+
+Result<void> Engine::recover_running(Task& t) {
+  // Kill what it left behind, but only when pid and start time prove the process is ours:
+  // after a reboot or a long outage the pid may belong to someone else now.
+  if (t.pid > 0 && t.pid_start != 0 && process_start_time(t.pid) == t.pid_start) {
+    spdlog::warn("task {}: killing leftover process group {}", t.id, t.pid);
+    (void)::kill(-t.pid, SIGKILL);  // ESRCH: it died meanwhile.
+    (void)::kill(t.pid, SIGKILL);   // In case it left its process group.
+  }
+  if (t.requeue) {
+    t.reason.clear();
+    t.pid = 0;
+    t.pid_start = 0;
+    t.started_at = 0;
+    transition(t, TaskEvent::kRequeue);
+  } else {
+    t.reason = "lost: the daemon stopped while it was running";
+    transition(t, TaskEvent::kFoundLost);
+  }
+  return {};
+}
+
+Result<void> Engine::recover() {
+  auto rows = store_.load_groups();
+  if (rows.has_error()) return rows.error();
+  for (const GroupRow& row : *rows) {
+    Group& g = group_for({row.uid, row.name});
+    g.limit = row.limit;
+    g.fail_fast = row.fail_fast;
+    g.paused = row.paused;
+    g.last_cancel = row.last_cancel;
+    scheduler_.set_group_limit(g.id, g.limit);
+    scheduler_.set_paused(g.id, g.paused);
+  }
+  auto loaded = store_.load_tasks();
+  if (loaded.has_error()) return loaded.error();
+  std::map<GroupId, TimeMs> last_end;  // Per group, for finding where its current run began.
+  std::int64_t lost = 0, requeued = 0, queued = 0;
+  for (Task& loaded_task : *loaded) {
+    const proto::TaskId id = loaded_task.id;
+    Task& t = tasks_.emplace(id, std::move(loaded_task)).first->second;
+    Group& g = group_for({t.uid, t.group});
+    // A run starts with a task submitted when every earlier one of its group had ended.
+    if (!g.busy() && t.submitted_at >= last_end[g.id]) {
+      g.run_start = t.id;
+      g.run_counts = {};
+    }
+    g.counts.add(t.state);
+    g.run_counts.add(t.state);
+    last_end[g.id] = std::max(last_end[g.id], t.ended_at);
+    if (t.state == TaskState::kRunning) {
+      if (auto r = recover_running(t); r.has_error()) return r.error();
+      if (t.state == TaskState::kQueued) {
+        ++requeued;
+      } else {
+        ++lost;
+      }
+    }
+    if (t.state == TaskState::kQueued) {
+      scheduler_.enqueue(g.id, t.id, t.priority);
+      ++queued;
+    }
+  }
+  // A cancel interrupted by a crash: its queued tasks are already cancelled in the store, and
+  // its running ones are lost now, so the group is idle again.
+  flush();
+  if (!dirty_.empty()) return Error{Errc::kIo, "could not record the tasks found lost"};
+  spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
+               lost, requeued);
+  request_pump();
+  return {};
+}
+
+}  // namespace tg::daemon

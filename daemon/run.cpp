@@ -1,0 +1,160 @@
+#include "daemon/run.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+
+#include "daemon/engine.h"
+#include "daemon/listener.h"
+#include "daemon/logging.h"
+#include "daemon/server.h"
+#include "daemon/store.h"
+#include "daemon/systemd.h"
+
+namespace tg::daemon {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<void> make_state_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir / "logs", ec);
+  if (ec) return Error{Errc::kIo, "cannot create state directory '" + dir.string() + "': " +
+                                      ec.message()};
+  // Logs are readable by their owners only (each log file is chowned to its task's user).
+  (void)::chmod(dir.c_str(), ::geteuid() == 0 ? 0755 : 0700);  // Best effort on a given dir.
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return Error{Errc::kIo, "state directory '" + dir.string() + "' is not writable"};
+  }
+  return {};
+}
+
+std::string summary(const proto::StatusResult& s) {
+  return std::to_string(s.running) + " running, " + std::to_string(s.queued) + " queued" +
+         (s.draining ? ", draining" : "");
+}
+
+// The whole running daemon: what run() owns, in construction order.
+class Daemon {
+ public:
+  Daemon(const Flags& flags, const Environment& env, Store& store, const Config& config)
+      : flags_(flags),
+        env_(env),
+        engine_(ioc_.get_executor(), store, config),
+        server_(ioc_, engine_, [this] { return reload(); }),
+        signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {}
+
+  int run() {
+    if (auto r = engine_.recover(); r.has_error()) {
+      spdlog::critical("recovery failed: {}", r.error().message);
+      return 1;
+    }
+    auto listener = open_listener(ioc_, engine_.config());
+    if (listener.has_error()) {
+      spdlog::critical("{}", listener.error().message);
+      return 1;
+    }
+    owned_socket_ = listener->owned_path;
+    server_.start(std::move(listener->acceptor));
+    wait_signal();
+    notify_ready(summary(engine_.status()));
+    spdlog::info("ready: max_running={} state_dir='{}'", engine_.config().max_running,
+                 engine_.config().state_dir.string());
+    ioc_.run();
+    engine_.flush();
+    if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());  // Gone is fine too.
+    spdlog::info("stopped cleanly");
+    return 0;
+  }
+
+ private:
+  void wait_signal() {
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (ec) return;  // Cancelled at shutdown.
+      if (sig == SIGHUP) {
+        (void)reload();
+      } else {
+        on_stop_signal(sig);
+      }
+      wait_signal();
+    });
+  }
+
+  void on_stop_signal(int sig) {
+    spdlog::info("received {}", ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "signal");
+    if (!engine_.draining()) {
+      notify_stopping();
+      notify_status(summary(engine_.status()));
+    }
+    // New connections keep being served during the drain: list, show, cancel, wait work.
+    engine_.drain([this] { shutdown(); });
+  }
+
+  void shutdown() {
+    spdlog::info("drained; shutting down");
+    engine_.abort_waiters();
+    server_.stop();
+    signals_.cancel();
+  }
+
+  proto::ReloadResult reload() {
+    notify_reloading();
+    proto::ReloadResult out;
+    auto config = load_config(flags_, env_);
+    if (config.has_error()) {
+      spdlog::error("reload refused, keeping the old config: {}", config.error().message);
+      engine_.set_config_error(config.error().message);
+      out.error = config.error().message;
+      notify_ready("config error: " + config.error().message);
+      return out;
+    }
+    set_log_level(config->log_level);
+    engine_.apply_config(*config);
+    engine_.set_config_error(std::nullopt);
+    out.ok = true;
+    notify_ready(summary(engine_.status()));
+    return out;
+  }
+
+  const Flags& flags_;
+  const Environment& env_;
+  asio::io_context ioc_{1};
+  Engine engine_;
+  Server server_;
+  asio::signal_set signals_;
+  std::string owned_socket_;
+};
+
+}  // namespace
+
+int run(const Flags& flags, const Environment& env, const Config& config) {
+  // Before anything can fail halfway: no child may inherit a SIGPIPE-ignoring or blocked mask
+  // from us (spawn_child resets them), and writes to a closed socket must not kill us.
+  (void)::signal(SIGPIPE, SIG_IGN);
+  if (auto r = make_state_dir(config.state_dir); r.has_error()) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable});
+  if (store.has_error()) {
+    spdlog::critical("{}", store.error().message);
+    return 1;
+  }
+  try {
+    Daemon daemon(flags, env, *store, config);
+    return daemon.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,205 @@
+#include "daemon/session.h"
+
+#include <sys/inotify.h>
+#include <sys/socket.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/codec.h"
+#include "daemon/asio_util.h"
+#include "daemon/unique_fd.h"
+
+namespace tg::daemon {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::experimental::awaitable_operators::operator||;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kLogChunkBytes = 64 * 1024;
+
+// Keeps a waiter registered with the engine for the life of a long request.
+class WatchGuard {
+ public:
+  WatchGuard(Engine& engine, Waiter& w) : engine_(engine), w_(w) { engine_.watch(w_); }
+  ~WatchGuard() { engine_.unwatch(w_); }
+  WatchGuard(const WatchGuard&) = delete;
+  WatchGuard& operator=(const WatchGuard&) = delete;
+
+ private:
+  Engine& engine_;
+  Waiter& w_;
+};
+
+awaitable<void> send(Socket& socket, const std::string& line) {
+  co_await asio::async_write(socket, asio::buffer(line), use_awaitable);
+}
+
+// True if the peer has hung up; false if it merely sent more (pipelined) requests.
+bool peer_closed(Socket& socket) {
+  char c;
+  const ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// Waits for a wake, or for the peer to hang up (then returns false). Once the peer has sent
+// more data we stop watching the socket: that data waits its turn in the buffer.
+awaitable<bool> park(Socket& socket, Waiter& w, bool& watch_socket) {
+  if (!watch_socket) {
+    co_await w.next();
+    co_return true;
+  }
+  auto got = co_await (w.next() || socket.async_wait(Socket::wait_read, kNoThrow));
+  if (got.index() == 1) {
+    if (peer_closed(socket)) co_return false;
+    watch_socket = false;
+  }
+  co_return true;
+}
+
+awaitable<void> serve_wait(Socket& socket, Engine& engine, const Peer& peer, PendingWait p) {
+  Waiter w(socket.get_executor());
+  if (auto r = engine.prepare_wait(peer, p.request, w); r.has_error()) {
+    co_await send(socket, proto::encode_error(p.id, r.error()));
+    co_return;
+  }
+  WatchGuard guard(engine, w);
+  const TimeMs started = now_ms();
+  bool watch_socket = true;
+  std::optional<proto::StateCounts> last_sent;
+  for (;;) {
+    proto::WaitResult progress = engine.wait_progress(w, started);
+    if (progress.counts.done() == progress.counts.total()) {
+      co_await send(socket, proto::encode_result(p.id, json(progress)));
+      co_return;
+    }
+    if (w.aborted()) {
+      co_await send(socket, proto::encode_error(p.id, {Errc::kDraining, "the daemon is stopping"}));
+      co_return;
+    }
+    if (p.request.progress && (!last_sent || json(*last_sent) != json(progress.counts))) {
+      last_sent = progress.counts;
+      co_await send(socket, proto::encode_notification(proto::kWaitProgress, json(progress)));
+    }
+    if (!co_await park(socket, w, watch_socket)) co_return;
+  }
+}
+
+// Sends everything from `offset` to the current end of the log as notifications.
+// Returns an error if the log cannot be read.
+awaitable<std::optional<Error>> send_log_data(Socket& socket, const std::string& path,
+                                              std::int64_t& offset) {
+  for (;;) {
+    auto data = read_log(path, offset, kLogChunkBytes);
+    if (data.has_error()) co_return data.error();
+    if (data->empty()) co_return std::nullopt;
+    offset += static_cast<std::int64_t>(data->size());
+    json body = json::object();
+    body["data"] = std::move(*data);
+    co_await send(socket, proto::encode_notification(proto::kLogsData, body));
+  }
+}
+
+// Empties the inotify queue: we only need to know that something happened.
+void drain_inotify(int fd) {
+  char events[4096];
+  while (::read(fd, events, sizeof events) > 0) {
+  }
+}
+
+awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, PendingLogs p) {
+  const proto::TaskId id = p.request.id;
+  auto src = engine.log_source(peer, id);
+  if (src.has_error()) {
+    co_await send(socket, proto::encode_error(p.id, src.error()));
+    co_return;
+  }
+  // inotify tells us when the file grows; the waiter, when the task starts or ends.
+  Waiter w(socket.get_executor());
+  w.log_task = id;
+  WatchGuard guard(engine, w);
+  UniqueFd inotify_fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_fd.valid()) {
+    co_await send(socket, proto::encode_error(p.id, {Errc::kBusy, "cannot watch the log now"}));
+    co_return;
+  }
+  asio::posix::stream_descriptor inotify(socket.get_executor(), inotify_fd.release());
+  bool watching_file = false;
+  bool watch_socket = true;
+  std::int64_t offset = p.request.offset;
+  for (;;) {
+    src = engine.log_source(peer, id);
+    if (src.has_error()) break;
+    if (!watching_file) {
+      watching_file = ::inotify_add_watch(inotify.native_handle(), src->path.c_str(),
+                                          IN_MODIFY | IN_CLOSE_WRITE) >= 0;
+    }
+    const bool ended = src->ended;  // Read after checking: nothing is written after the end.
+    if (auto failed = co_await send_log_data(socket, src->path, offset)) {
+      co_await send(socket, proto::encode_error(p.id, *failed));
+      co_return;
+    }
+    if (ended || w.aborted()) {
+      co_await send(socket, proto::encode_result(p.id, json(proto::LogsResult{"", offset, ended})));
+      co_return;
+    }
+    if (watching_file) {
+      auto got = co_await (park(socket, w, watch_socket) ||
+                           inotify.async_wait(asio::posix::stream_descriptor::wait_read, kNoThrow));
+      if (got.index() == 0 && !std::get<0>(got)) co_return;
+      drain_inotify(inotify.native_handle());
+    } else if (!co_await park(socket, w, watch_socket)) {
+      co_return;
+    }
+  }
+  co_await send(socket, proto::encode_error(p.id, src.error()));
+}
+
+}  // namespace
+
+awaitable<void> session(Socket socket, Peer peer, Engine& engine, const ReloadFn& reload) {
+  std::string buf;
+  asio::steady_timer idle(socket.get_executor());
+  for (;;) {
+    idle.expires_after(engine.config().idle_timeout);
+    const std::size_t max_frame = engine.config().max_message_bytes;
+    auto got = co_await (
+        asio::async_read_until(socket, asio::dynamic_buffer(buf, max_frame + 1), '\n', kNoThrow) ||
+        idle.async_wait(kNoThrow));
+    if (got.index() == 1) co_return;  // Idle timeout.
+    auto [ec, n] = std::get<0>(got);
+    if (ec == asio::error::not_found) {
+      // Over the limit without a newline: it cannot be framed, so answer and hang up.
+      spdlog::warn("uid={} sent a frame over {} bytes; closing", peer.uid, max_frame);
+      co_await send(socket, proto::encode_error(nullptr, {Errc::kTooLarge,
+                                                          "request line longer than " +
+                                                              std::to_string(max_frame) +
+                                                              " bytes"}));
+      co_return;
+    }
+    if (ec) co_return;  // EOF, reset, or operation_aborted at shutdown.
+    std::string_view line(buf.data(), n - 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    Dispatched out = line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line);
+    buf.erase(0, n);
+    if (!out.reply.empty()) co_await send(socket, out.reply);
+    if (out.pending) {
+      if (auto* w = std::get_if<PendingWait>(&*out.pending)) {
+        co_await serve_wait(socket, engine, peer, std::move(*w));
+      } else {
+        co_await serve_logs(socket, engine, peer, std::get<PendingLogs>(std::move(*out.pending)));
+      }
+    }
+  }
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "daemon/dispatch.h"
+#include "daemon/engine.h"
+#include "daemon/peer.h"
+
+namespace tg::daemon {
+
+using Socket = boost::asio::local::stream_protocol::socket;
+
+// One connection: reads request lines (bounded by max_message_bytes and the idle timeout),
+// answers them in order, and serves long requests (wait, logs -f) by parking on a Waiter.
+// The Engine and `reload` are owned by run() and outlive every session.
+boost::asio::awaitable<void> session(Socket socket, Peer peer, Engine& engine,
+                                     const ReloadFn& reload);
+
+}  // namespace tg::daemon
