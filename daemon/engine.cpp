@@ -26,7 +26,8 @@ Engine::Engine(asio::any_io_executor ex, Store& store, Config config)
       config_(std::move(config)),
       started_at_(now_ms()),
       scheduler_(config_.max_running),
-      drain_timer_(ex) {}
+      drain_timer_(ex),
+      prune_timer_(ex) {}
 
 Engine::~Engine() {
   for (Waiter* w : waiters_) w->abort();
@@ -105,6 +106,34 @@ void Engine::flush() {
     return;
   }
   dirty_.clear();
+}
+
+void Engine::prune() {
+  constexpr std::int64_t kSlice = 2000;  // Rows per transaction: a few ms of work.
+  const TimeMs cutoff = now_ms() - config_.retention.count();
+  auto pruned = store_.prune(cutoff, config_.retention_count, kSlice);
+  if (pruned.has_error()) {
+    spdlog::error("pruning finished tasks failed: {}", pruned.error().message);
+  } else {
+    for (proto::TaskId id : *pruned) {
+      auto it = tasks_.find(id);
+      if (it == tasks_.end()) continue;
+      Group& g = group_of(it->second);
+      g.counts.add(it->second.state, -1);
+      if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
+      (void)::unlink(log_path(id).c_str());  // Already gone is fine.
+      tasks_.erase(it);
+    }
+    if (!pruned->empty()) spdlog::info("pruned {} finished task(s)", pruned->size());
+    if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
+      asio::post(ex_, [this] { prune(); });  // More to do: yield to requests first.
+      return;
+    }
+  }
+  prune_timer_.expires_after(std::chrono::hours(1));
+  prune_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) prune();
+  });
 }
 
 void Engine::notify(const Task& t) {
@@ -242,6 +271,11 @@ Result<std::vector<std::string>> Engine::spawn_env(const Task& t) {
            {"USER", name},
            {"LANG", "C.UTF-8"}};
   }
+  // Another service manager's variables must not make a task talk to systemd as if it were us.
+  std::erase_if(env, [](const auto& kv) {
+    const std::string& k = kv.first;
+    return k == "NOTIFY_SOCKET" || k.starts_with("LISTEN_") || k.starts_with("WATCHDOG_");
+  });
   // Set by us, last, so a submitted environment cannot fake them.
   env["TASKGROUPD_SOCKET"] = config_.socket;
   env["TASKGROUPD_GROUP"] = t.group;

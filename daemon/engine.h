@@ -82,6 +82,9 @@ class Engine {
   void abort_waiters();
   // Writes what is pending; the last call before the store closes.
   void flush();
+  // Drops finished tasks past `retention` or beyond `retention_count`, with their logs, a
+  // bounded slice per turn of the loop; then again after an hour.
+  void prune();
 
   [[nodiscard]] std::string log_path(proto::TaskId id) const;
 
@@ -156,6 +159,7 @@ class Engine {
 
   int drain_level_ = 0;  // Signals received: 0 none, 1 drain, 2 stop now, 3 kill now.
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer prune_timer_;
   std::function<void()> on_idle_;
 
   // A batch shares one environment: keep the last one loaded.

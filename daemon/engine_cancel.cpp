@@ -203,6 +203,7 @@ void Engine::drain(std::function<void()> on_idle) {
 void Engine::check_drained() {
   if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
   drain_timer_.cancel();
+  prune_timer_.cancel();  // Nothing may keep the loop alive once we are drained.
   flush();
   auto done = std::exchange(on_idle_, nullptr);
   asio::post(ex_, std::move(done));

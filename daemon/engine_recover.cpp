@@ -77,6 +77,7 @@ Result<void> Engine::recover() {
   spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
                lost, requeued);
   request_pump();
+  prune();
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 
@@ -65,6 +66,7 @@ class Daemon {
     owned_socket_ = listener->owned_path;
     server_.start(std::move(listener->acceptor));
     wait_signal();
+    if (auto interval = watchdog_interval()) ping_watchdog(*interval);
     notify_ready(summary(engine_.status()));
     spdlog::info("ready: max_running={} state_dir='{}'", engine_.config().max_running,
                  engine_.config().state_dir.string());
@@ -88,6 +90,15 @@ class Daemon {
     });
   }
 
+  // From the event loop itself, so a stuck loop stops the pings; during a drain too.
+  void ping_watchdog(std::chrono::microseconds interval) {
+    notify_watchdog();
+    watchdog_.expires_after(interval);
+    watchdog_.async_wait([this, interval](boost::system::error_code ec) {
+      if (!ec) ping_watchdog(interval);
+    });
+  }
+
   void on_stop_signal(int sig) {
     spdlog::info("received {}", ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "signal");
     if (!engine_.draining()) {
@@ -103,6 +114,7 @@ class Daemon {
     engine_.abort_waiters();
     server_.stop();
     signals_.cancel();
+    watchdog_.cancel();
   }
 
   proto::ReloadResult reload() {
@@ -130,6 +142,7 @@ class Daemon {
   Engine engine_;
   Server server_;
   asio::signal_set signals_;
+  asio::steady_timer watchdog_{ioc_};
   std::string owned_socket_;
 };
 

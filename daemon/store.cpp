@@ -347,17 +347,20 @@ Result<void> Store::save_group(const GroupRow& g) {
   return st->run();
 }
 
-Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep) {
+Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
+                                         std::int64_t max_rows) {
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
   auto st = Stmt::prepare(db_.get(), R"sql(
-      DELETE FROM tasks WHERE ended_at_ms > 0 AND (ended_at_ms < ?1 OR id IN (
-        SELECT id FROM tasks WHERE ended_at_ms > 0 ORDER BY ended_at_ms DESC, id DESC
-        LIMIT -1 OFFSET ?2))
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks WHERE ended_at_ms > 0 AND (ended_at_ms < ?1 OR id IN (
+          SELECT id FROM tasks WHERE ended_at_ms > 0 ORDER BY ended_at_ms DESC, id DESC
+          LIMIT -1 OFFSET ?2))
+        ORDER BY id LIMIT ?3)
       RETURNING id
   )sql");
   if (st.has_error()) return st.error();
-  st->bind(1, ended_before).bind(2, keep);
+  st->bind(1, ended_before).bind(2, keep).bind(3, max_rows);
   std::vector<TaskId> ids;
   for (;;) {
     auto row = st->step();

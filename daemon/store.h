@@ -43,8 +43,10 @@ class Store {
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks);
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
   // Deletes finished tasks that ended before `ended_before`, and the oldest finished ones beyond
-  // `keep`; returns their ids (for their logs). Unused environments go too.
-  [[nodiscard]] Result<std::vector<TaskId>> prune(TimeMs ended_before, std::int64_t keep);
+  // `keep`, at most `max_rows` of them (-1: all), so a big prune can be spread over several
+  // short transactions; returns their ids (for their logs). Unused environments go too.
+  [[nodiscard]] Result<std::vector<TaskId>> prune(TimeMs ended_before, std::int64_t keep,
+                                                  std::int64_t max_rows = -1);
 
  private:
   Store(DbPtr db) : db_(std::move(db)) {}

@@ -38,4 +38,12 @@ void notify_reloading() {
 
 void notify_stopping() { (void)sd_notify(0, "STOPPING=1"); }
 
+void notify_watchdog() { (void)sd_notify(0, "WATCHDOG=1"); }
+
+std::optional<std::chrono::microseconds> watchdog_interval() {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(1, &usec) <= 0 || usec == 0) return std::nullopt;
+  return std::chrono::microseconds(usec / 2);
+}
+
 }  // namespace tg::daemon

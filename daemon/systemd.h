@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,5 +19,10 @@ void notify_ready(std::string_view status);
 void notify_status(std::string_view status);
 void notify_reloading();
 void notify_stopping();
+void notify_watchdog();
+
+// Half of WATCHDOG_USEC when systemd expects pings from us (and they are meant for this pid);
+// nullopt otherwise. Strips WATCHDOG_* from our environment.
+[[nodiscard]] std::optional<std::chrono::microseconds> watchdog_interval();
 
 }  // namespace tg::daemon
