@@ -81,27 +81,43 @@ void Engine::transition(Task& t, TaskEvent event) {
 
 void Engine::mark_dirty(const Task& t) {
   dirty_.insert(t.id);
-  if (flush_posted_) return;
-  flush_posted_ = true;
-  asio::post(ex_, [this] { flush(); });
+  request_turn();
 }
 
-void Engine::flush() {
-  flush_posted_ = false;
+void Engine::request_turn() {
+  if (turn_posted_) return;
+  turn_posted_ = true;
+  asio::post(ex_, [this] { turn(); });
+}
+
+void Engine::turn() {
+  turn_posted_ = false;
+  if (!draining()) {  // While draining, queued tasks wait for the next start.
+    while (auto next = scheduler_.next()) start(tasks_.at(next->second));
+  }
+  // Starts and exits of this burst in one commit; a started child is on disk as running
+  // before the loop does anything else.
+  flush(false);
+}
+
+void Engine::flush(bool sync) {
   if (dirty_.empty()) return;
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
     if (auto it = tasks_.find(id); it != tasks_.end()) changed.push_back(&it->second);
   }
-  if (auto r = store_.update(changed); r.has_error()) {
-    // Memory stays ahead; the next flush retries everything still dirty.
+  if (auto r = store_.update(changed, sync); r.has_error()) {
+    // Memory stays ahead; everything still dirty is retried in a second.
     spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
                   r.error().message);
-    if (!flush_posted_) {
-      flush_posted_ = true;
+    if (!retry_armed_) {
+      retry_armed_ = true;
       auto retry = std::make_shared<asio::steady_timer>(ex_, std::chrono::seconds(1));
-      retry->async_wait([this, retry](boost::system::error_code) { flush(); });
+      retry->async_wait([this, retry](boost::system::error_code) {
+        retry_armed_ = false;
+        flush();
+      });
     }
     return;
   }
@@ -226,24 +242,8 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
   for (Waiter* w : waiters_) {
     if (w->group && *w->group == g.id) w->wake();
   }
-  request_pump();
+  request_turn();
   return result;
-}
-
-void Engine::request_pump() {
-  if (pump_posted_) return;
-  pump_posted_ = true;
-  asio::post(ex_, [this] {
-    pump_posted_ = false;
-    pump();
-  });
-}
-
-void Engine::pump() {
-  if (draining()) return;  // Queued tasks wait for the next start.
-  while (auto next = scheduler_.next()) start(tasks_.at(next->second));
-  // A started child must be on disk as running before anything else happens.
-  flush();
 }
 
 Result<std::vector<std::string>> Engine::spawn_env(const Task& t) {
@@ -413,7 +413,7 @@ void Engine::on_exit(proto::TaskId id) {
   Group& g = group_of(t);
   scheduler_.finished(g.id);
   after_end(t, g);
-  request_pump();
+  request_turn();
 }
 
 void Engine::after_end(Task& t, Group& g) {

@@ -80,8 +80,9 @@ class Engine {
   [[nodiscard]] bool draining() const { return drain_level_ > 0; }
   // Wakes every waiter with an error; called just before the loop is shut down.
   void abort_waiters();
-  // Writes what is pending; the last call before the store closes.
-  void flush();
+  // Writes what is pending in one transaction; `sync` to fsync it (acknowledged changes, and
+  // the last call before the store closes).
+  void flush(bool sync = true);
   // Drops finished tasks past `retention` or beyond `retention_count`, with their logs, a
   // bounded slice per turn of the loop; then again after an hour.
   void prune();
@@ -109,8 +110,9 @@ class Engine {
   Group& group_of(const Task& t) { return *groups_by_id_.at(group_ids_.at({t.uid, t.group})); }
   void transition(Task& t, TaskEvent event);
   void mark_dirty(const Task& t);
-  void request_pump();
-  void pump();
+  // Posts one turn() per burst of events: exits and the starts they allow share a commit.
+  void request_turn();
+  void turn();
   void start(Task& t);
   void on_exit(proto::TaskId id);
   void after_end(Task& t, Group& g);
@@ -135,6 +137,7 @@ class Engine {
   [[nodiscard]] bool visible(const Peer& peer, const Task& t) const {
     return peer.root() || peer.uid == t.uid;
   }
+  [[nodiscard]] const std::string& user_name(uid_t uid) const;
   [[nodiscard]] proto::TaskInfo info(const Task& t) const;
   [[nodiscard]] proto::GroupInfo info(const Group& g) const;
   void save(const Group& g);
@@ -152,10 +155,11 @@ class Engine {
   Scheduler scheduler_;
   std::unordered_map<proto::TaskId, std::unique_ptr<Running>> running_;
   std::list<Waiter*> waiters_;
+  mutable std::unordered_map<uid_t, std::string> user_names_;  // A cache; see user_name().
 
   std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
-  bool flush_posted_ = false;
-  bool pump_posted_ = false;
+  bool turn_posted_ = false;
+  bool retry_armed_ = false;  // A failed flush is retried by a timer.
 
   int drain_level_ = 0;  // Signals received: 0 none, 1 drain, 2 stop now, 3 kill now.
   boost::asio::steady_timer drain_timer_;

@@ -11,17 +11,17 @@
 
 namespace tg::daemon {
 
-namespace {
-
-std::string user_name(uid_t uid) {
+const std::string& Engine::user_name(uid_t uid) const {
+  // Cached: listing 100 000 tasks must not read /etc/passwd 100 000 times.
+  auto it = user_names_.find(uid);
+  if (it != user_names_.end()) return it->second;
+  std::string name = std::to_string(uid);
   std::vector<char> buf(16384);
   struct passwd pw {};
   struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
-  return std::to_string(uid);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) name = pw.pw_name;
+  return user_names_.emplace(uid, std::move(name)).first->second;
 }
-
-}  // namespace
 
 Result<uid_t> Engine::resolve_user(const Peer& peer, const std::string& user) const {
   uid_t uid = 0;
@@ -167,7 +167,7 @@ Result<proto::GroupInfo> Engine::group_set(const Peer& peer, const proto::GroupS
   save(g);
   spdlog::info("group '{}' uid={} set limit={} fail_fast={}", g.key.name, g.key.uid, g.limit,
                g.fail_fast);
-  request_pump();  // A raised limit starts more at once.
+  request_turn();  // A raised limit starts more at once.
   return info(g);
 }
 
@@ -180,7 +180,7 @@ Result<proto::GroupInfo> Engine::set_paused(const Peer& peer, const proto::Group
   scheduler_.set_paused(g.id, paused);
   save(g);
   spdlog::info("group '{}' uid={} {}", g.key.name, g.key.uid, paused ? "paused" : "resumed");
-  request_pump();
+  request_turn();
   return info(g);
 }
 
@@ -259,7 +259,7 @@ void Engine::apply_config(const Config& config) {
   scheduler_.set_max_running(config_.max_running);
   spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms",
                config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count());
-  request_pump();  // Raising max_running starts more at once; lowering only defers.
+  request_turn();  // Raising max_running starts more at once; lowering only defers.
 }
 
 }  // namespace tg::daemon

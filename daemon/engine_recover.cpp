@@ -76,7 +76,7 @@ Result<void> Engine::recover() {
   if (!dirty_.empty()) return Error{Errc::kIo, "could not record the tasks found lost"};
   spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
                lost, requeued);
-  request_pump();
+  request_turn();
   prune();
   return {};
 }

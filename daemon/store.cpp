@@ -116,15 +116,22 @@ Result<Store> Store::open(const fs::path& file, Options options) {
   if (version.has_error()) return version.error();
   if (*version > kSchemaVersion) return migrate(raw, file).error();
   if (auto r = exec(raw, "PRAGMA journal_mode = WAL"); r.has_error()) return r.error();
-  if (auto r = exec(raw, options.durable ? "PRAGMA synchronous = FULL"
-                                         : "PRAGMA synchronous = NORMAL");
+  if (auto r = exec(raw, "PRAGMA synchronous = FULL"); r.has_error()) return r.error();
+  if (auto r = migrate(raw, file); r.has_error()) return r.error();
+  Store store(std::move(db), options);
+  if (auto r = store.prepare(); r.has_error()) return r.error();
+  return store;
+}
+
+Result<void> Store::set_sync(bool sync) {
+  sync = sync && options_.durable;
+  if (sync == synced_) return {};
+  if (auto r = exec(db_.get(), sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
       r.has_error()) {
     return r.error();
   }
-  if (auto r = migrate(raw, file); r.has_error()) return r.error();
-  Store store(std::move(db));
-  if (auto r = store.prepare(); r.has_error()) return r.error();
-  return store;
+  synced_ = sync;
+  return {};
 }
 
 Result<void> Store::prepare() {
@@ -266,6 +273,7 @@ Result<std::int64_t> Store::intern_env(const std::string& body) {
 
 Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string* const> envs,
                            std::span<const Task* const> updates) {
+  if (auto r = set_sync(true); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
   if (auto r = write_updates(updates); r.has_error()) return r.error();
@@ -318,8 +326,9 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
   return {};
 }
 
-Result<void> Store::update(std::span<const Task* const> tasks) {
+Result<void> Store::update(std::span<const Task* const> tasks, bool sync) {
   if (tasks.empty()) return {};
+  if (auto r = set_sync(sync); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
   if (auto r = write_updates(tasks); r.has_error()) return r.error();
@@ -327,6 +336,7 @@ Result<void> Store::update(std::span<const Task* const> tasks) {
 }
 
 Result<void> Store::save_group(const GroupRow& g) {
+  if (auto r = set_sync(true); r.has_error()) return r.error();
   auto st = Stmt::prepare(db_.get(), R"sql(
       INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -349,6 +359,7 @@ Result<void> Store::save_group(const GroupRow& g) {
 
 Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
                                          std::int64_t max_rows) {
+  if (auto r = set_sync(false); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
   auto st = Stmt::prepare(db_.get(), R"sql(

@@ -20,7 +20,9 @@ namespace tg::daemon {
 class Store {
  public:
   struct Options {
-    bool durable = true;  // synchronous=FULL (fsync per commit); false: NORMAL.
+    // Submits and cancels fsync before they are acknowledged (synchronous=FULL). Off: they
+    // are safe against a daemon crash, not against a power cut.
+    bool durable = true;
   };
   static constexpr int kSchemaVersion = 1;
 
@@ -40,7 +42,10 @@ class Store {
                                     std::span<const std::string* const> envs,
                                     std::span<const Task* const> updates = {});
   // Writes the mutable fields (state, pid, exit, reason, times) of each task: one transaction.
-  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks);
+  // `sync`: fsync before returning (if durable). Without it the commit survives a crash of the
+  // daemon, and reaches the disk with the next synced commit or WAL checkpoint: task starts
+  // and exits are not worth an fsync each, acknowledged requests are.
+  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true);
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
   // Deletes finished tasks that ended before `ended_before`, and the oldest finished ones beyond
   // `keep`, at most `max_rows` of them (-1: all), so a big prune can be spread over several
@@ -49,12 +54,16 @@ class Store {
                                                   std::int64_t max_rows = -1);
 
  private:
-  Store(DbPtr db) : db_(std::move(db)) {}
+  Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
+  // Sets PRAGMA synchronous for the next transaction (no I/O).
+  [[nodiscard]] Result<void> set_sync(bool sync);
   [[nodiscard]] Result<void> prepare();
   [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
   [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
 
   DbPtr db_;
+  Options options_;
+  bool synced_ = true;  // The current PRAGMA synchronous is FULL.
   Stmt insert_task_;
   Stmt update_task_;
   Stmt insert_env_;
