@@ -1,6 +1,7 @@
 #include "daemon/server.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +34,17 @@ void Server::stop() {
   for (auto& s : signals_) s.emit(asio::cancellation_type::terminal);
 }
 
+namespace {
+
+// Answers a connection we will not serve with one error line, then it is closed.
+void refuse(Socket& socket, const Error& why) {
+  const std::string line = proto::encode_error(nullptr, why);
+  // Best effort and non-blocking: a peer that does not read must not stall the loop.
+  (void)::send(socket.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+}  // namespace
+
 awaitable<void> Server::accept_loop() {
   asio::steady_timer backoff(ioc_);
   for (;;) {
@@ -52,14 +64,18 @@ awaitable<void> Server::accept_loop() {
       continue;
     }
     const Peer peer{cred.uid, cred.gid, cred.pid};
+    // A daemon that is not root cannot run tasks as anyone but itself: serve only its user.
+    if (const uid_t self = ::geteuid(); self != 0 && peer.uid != self && peer.uid != 0) {
+      spdlog::warn("uid={} refused: this daemon serves uid {} only", peer.uid, self);
+      refuse(socket, {Errc::kPermissionDenied, "this taskgroupd serves uid " +
+                                                   std::to_string(self) + " only"});
+      continue;
+    }
     const Config& config = engine_.config();
     if (connections_ >= config.max_connections ||
         per_uid_[peer.uid] >= config.max_connections_per_uid) {
       spdlog::warn("uid={} refused: too many connections", peer.uid);
-      const std::string busy =
-          proto::encode_error(nullptr, {Errc::kBusy, "too many connections; try again later"});
-      // Best effort and non-blocking: a peer that does not read must not stall the loop.
-      (void)::send(socket.native_handle(), busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      refuse(socket, {Errc::kBusy, "too many connections; try again later"});
       continue;
     }
     spawn_session(std::move(socket), peer);
