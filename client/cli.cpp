@@ -1,0 +1,322 @@
+#include "client/cli.h"
+
+#include <charconv>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "common/duration.h"
+#include "common/version.h"
+
+namespace tg::client {
+
+namespace {
+
+// Validators have no name: the option's type_name already says what it takes.
+const CLI::Validator kGroupName(
+    [](const std::string& s) -> std::string {
+      return proto::is_valid_group_name(s) ? ""
+                                           : "group names are 1-64 characters of A-Z a-z 0-9 _ . -";
+    },
+    "");
+
+const CLI::Validator kDuration(
+    [](const std::string& s) -> std::string {
+      auto d = parse_duration(s);
+      return d.has_error() ? d.error().message : "";
+    },
+    "");
+
+const CLI::Validator kState(
+    [](const std::string& s) -> std::string {
+      if (proto::task_state_from_string(s) != proto::TaskState::kInvalid) return "";
+      return "unknown state '" + s +
+             "' (queued, running, succeeded, failed, timed_out, cancelled, interrupted, lost)";
+    },
+    "");
+
+// Task ids and --limit N.
+const CLI::Validator kPositive(
+    [](const std::string& s) -> std::string {
+      std::int64_t n = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+      if (ec == std::errc() && end == s.data() + s.size() && n > 0) return "";
+      return "'" + s + "' is not a positive integer";
+    },
+    "");
+
+// The daemon's bound on group limits.
+constexpr std::int64_t kMaxGroupLimit = 1'000'000;
+
+template <class T>
+std::optional<T> if_given(const CLI::Option* option, const T& value) {
+  return option->count() > 0 ? std::optional<T>(value) : std::nullopt;
+}
+
+std::optional<std::int64_t> duration_ms(const CLI::Option* option, const std::string& text) {
+  if (option->count() == 0) return std::nullopt;
+  return (*parse_duration(text)).count();  // kDuration has accepted it.
+}
+
+// The command line, bound to CLI11 options. Each subcommand's callback turns what it bound into
+// `command_`; CLI11 runs it inside parse(), so usage errors thrown there exit 2 like any other.
+// Only one subcommand is parsed, so subcommands share the variables they bind to.
+class Parser {
+ public:
+  Parser() {
+    app_.require_subcommand(1);
+    app_.fallthrough();  // Global options are accepted after the subcommand too.
+    app_.set_version_flag("--version", std::string(kVersion));
+    app_.add_option("--socket", socket_,
+                    "the daemon's socket (default: $TASKGROUPD_SOCKET, else "
+                    "$XDG_RUNTIME_DIR/taskgroupd/control.sock if it exists, else "
+                    "/run/taskgroupd/control.sock)")
+        ->type_name("PATH");
+    add_submit();
+    add_list();
+    add_show_and_logs();
+    add_groups();
+    add_pause_and_resume();
+    add_cancel_and_wait();
+    add_status_and_reload();
+  }
+
+  std::variant<Invocation, int> parse(int argc, const char* const* argv, std::ostream& out,
+                                      std::ostream& err) {
+    try {
+      app_.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      if (e.get_exit_code() == 0) return app_.exit(e, out, err);  // --help, --version.
+      err << "tgctl: " << message(e) << '\n';
+      return kExitUsage;
+    }
+    return Invocation{if_given(socket_option(), socket_), std::move(command_)};
+  }
+
+ private:
+  const CLI::Option* socket_option() const { return app_.get_option("--socket"); }
+
+  // CLI11's message, with where to find help.
+  std::string message(const CLI::ParseError& e) const {
+    if (app_.get_subcommands().empty() && !app_.remaining().empty()) {
+      return "unknown command '" + app_.remaining().front() + "' (see 'tgctl --help')";
+    }
+    std::string help = "tgctl";
+    for (const CLI::App* sub = &app_; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      help += " " + sub->get_name();
+    }
+    return std::string(e.what()) + " (see '" + help + " --help')";
+  }
+
+  CLI::Option* add_group_option(CLI::App* sub, const std::string& help) {
+    return sub->add_option("-g,--group", group_, help)->check(kGroupName)->type_name("GROUP");
+  }
+  CLI::Option* add_group_positional(CLI::App* sub) {
+    return sub->add_option("group", group_, "group name")->check(kGroupName)->type_name("GROUP");
+  }
+  CLI::Option* add_user(CLI::App* sub, const std::string& help) {
+    return sub->add_option("--user", user_, help + " (login name or uid; root only)")
+        ->type_name("USER");
+  }
+  CLI::Option* add_json(CLI::App* sub) {
+    return sub->add_flag("--json", flag_, "print the daemon's result as JSON, on one line");
+  }
+
+  void add_submit();
+  void add_list();
+  void add_show_and_logs();
+  void add_groups();
+  void add_pause_and_resume();
+  void add_cancel_and_wait();
+  void add_status_and_reload();
+
+  CLI::App app_{"tgctl: the client of taskgroupd, a job runner with cancellable task groups",
+                "tgctl"};
+  std::string socket_;
+  Command command_;
+
+  std::string group_;
+  std::string user_;
+  std::string duration_;
+  std::string text_;
+  std::int64_t number_ = 0;
+  int priority_ = 0;
+  bool flag_ = false;  // --json, --follow or --force.
+  bool shell_ = false;
+  bool requeue_ = false;
+  bool wait_ = false;
+  bool fail_fast_ = false;
+  std::vector<std::string> argv_;
+  std::vector<proto::TaskId> ids_;
+};
+
+void Parser::add_submit() {
+  CLI::App* sub = app_.add_subcommand("submit", "queue a command, or a batch of commands");
+  auto* group = add_group_option(sub, "task group (default: default)");
+  auto* timeout = sub->add_option("--timeout", duration_, "stop the task after this long")
+                      ->check(kDuration)
+                      ->type_name("DURATION");
+  auto* priority = sub->add_option("--priority", priority_, "higher runs first (default: 0)")
+                       ->check(CLI::Range(proto::kMinPriority, proto::kMaxPriority))
+                       ->type_name("N");
+  sub->add_flag("--shell", shell_, "run the command with /bin/sh -c");
+  sub->add_flag("--requeue", requeue_, "queue it again if the daemon crashes while it runs");
+  auto* batch = sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
+                    ->type_name("FILE");
+  auto* argv = sub->add_option("command", argv_, "the command and its arguments, after --");
+  batch->excludes(argv);
+  sub->positionals_at_end();  // Everything from the command on is the command's.
+  sub->callback([=, this] {
+    if (argv_.empty() && batch->count() == 0) {
+      throw CLI::ValidationError("submit", "give a command after --, or --batch FILE");
+    }
+    SubmitCommand c;
+    if (group->count() > 0) c.group = group_;
+    c.options.timeout_ms = duration_ms(timeout, duration_);
+    c.options.priority = if_given(priority, priority_);
+    if (shell_) c.options.shell = true;
+    if (requeue_) c.options.requeue = true;
+    c.argv = argv_;
+    c.batch = if_given(batch, text_);
+    command_ = std::move(c);
+  });
+}
+
+void Parser::add_list() {
+  CLI::App* sub = app_.add_subcommand("list", "list tasks (every match unless --limit)");
+  auto* group = add_group_option(sub, "only this group");
+  auto* state = sub->add_option("--state", text_, "only tasks in this state")
+                    ->check(kState)
+                    ->type_name("STATE");
+  auto* limit =
+      sub->add_option("--limit", number_, "only the newest N")->check(kPositive)->type_name("N");
+  auto* user = add_user(sub, "another user's tasks");
+  add_json(sub);
+  sub->callback([=, this] {
+    ListCommand c;
+    // A user names the owner of the group if there is one, else whose tasks to list.
+    if (group->count() > 0) {
+      c.request.group = proto::GroupRef{group_, if_given(user, user_)};
+    } else {
+      c.request.user = if_given(user, user_);
+    }
+    if (state->count() > 0) c.request.state = proto::task_state_from_string(text_);
+    c.request.limit = if_given(limit, number_);
+    c.json = flag_;
+    command_ = std::move(c);
+  });
+}
+
+void Parser::add_show_and_logs() {
+  CLI::App* show = app_.add_subcommand("show", "show one task");
+  show->add_option("id", number_, "task id")->required()->check(kPositive);
+  add_json(show);
+  show->callback([this] { command_ = ShowCommand{number_, flag_}; });
+
+  CLI::App* logs = app_.add_subcommand("logs", "print a task's output (stdout and stderr)");
+  logs->add_option("id", number_, "task id")->required()->check(kPositive);
+  logs->add_flag("-f,--follow", flag_, "keep printing output until the task ends");
+  logs->callback([this] { command_ = LogsCommand{number_, flag_}; });
+}
+
+void Parser::add_groups() {
+  CLI::App* groups = app_.add_subcommand("groups", "list task groups");
+  auto* groups_user = add_user(groups, "another user's groups");
+  add_json(groups);
+  groups->callback([=, this] {
+    command_ = GroupsCommand{proto::Groups{if_given(groups_user, user_)}, flag_};
+  });
+
+  CLI::App* group = app_.add_subcommand("group", "change a task group");
+  group->require_subcommand(1);
+  CLI::App* set = group->add_subcommand("set", "set a group's limit and fail-fast");
+  add_group_positional(set)->required();
+  auto* limit = set->add_option("--limit", number_, "max running tasks of the group (0: no limit)")
+                    ->check(CLI::Range(std::int64_t{0}, kMaxGroupLimit))
+                    ->type_name("N");
+  auto* fail_fast = set->add_flag("--fail-fast,!--no-fail-fast", fail_fast_,
+                                  "cancel the group when one of its tasks fails");
+  auto* user = add_user(set, "another user's group");
+  set->callback([=, this] {
+    command_ =
+        GroupSetCommand{proto::GroupSet{proto::GroupRef{group_, if_given(user, user_)},
+                                        if_given(limit, number_), if_given(fail_fast, fail_fast_)}};
+  });
+}
+
+void Parser::add_pause_and_resume() {
+  CLI::App* pause = app_.add_subcommand("pause", "start no more tasks of a group");
+  add_group_positional(pause)->required();
+  auto* pause_user = add_user(pause, "another user's group");
+  pause->callback([=, this] {
+    command_ = PauseCommand{proto::Pause{proto::GroupRef{group_, if_given(pause_user, user_)}}};
+  });
+
+  CLI::App* resume = app_.add_subcommand("resume", "start a paused group's tasks again");
+  add_group_positional(resume)->required();
+  auto* resume_user = add_user(resume, "another user's group");
+  resume->callback([=, this] {
+    command_ = ResumeCommand{proto::Resume{proto::GroupRef{group_, if_given(resume_user, user_)}}};
+  });
+}
+
+void Parser::add_cancel_and_wait() {
+  for (const bool cancel : {true, false}) {
+    CLI::App* sub =
+        cancel ? app_.add_subcommand("cancel", "cancel a group's tasks, or tasks by id")
+               : app_.add_subcommand("wait", "wait until a group's tasks, or tasks by id, end");
+    auto* group = add_group_positional(sub);
+    auto* tasks = sub->add_option("--task", ids_, "task ids instead of a group")
+                      ->check(kPositive)
+                      ->delimiter(',')
+                      ->type_name("ID")
+                      ->excludes(group);
+    auto* user = add_user(sub, "another user's group")->excludes(tasks);
+    CLI::Option* grace = nullptr;
+    if (cancel) {
+      grace = sub->add_option("--grace", duration_, "SIGKILL what is left after this long")
+                  ->check(kDuration)
+                  ->type_name("DURATION");
+      sub->add_flag("--force", flag_, "SIGKILL running tasks now");
+      sub->add_flag("--wait", wait_, "then wait until the cancelled tasks have ended");
+    }
+    sub->callback([=, this] {
+      if (group->count() == 0 && ids_.empty()) {
+        throw CLI::ValidationError(sub->get_name(), "give a GROUP or --task ID...");
+      }
+      std::optional<proto::GroupRef> ref;
+      if (group->count() > 0) ref = proto::GroupRef{group_, if_given(user, user_)};
+      if (cancel) {
+        command_ =
+            CancelCommand{proto::Cancel{ref, ids_, duration_ms(grace, duration_), flag_}, wait_};
+      } else {
+        command_ = WaitCommand{proto::Wait{ref, ids_, false}};
+      }
+    });
+  }
+}
+
+void Parser::add_status_and_reload() {
+  CLI::App* status = app_.add_subcommand("status", "show the daemon's version, limits and counts");
+  add_json(status);
+  status->callback([this] { command_ = StatusCommand{flag_}; });
+
+  CLI::App* reload = app_.add_subcommand("reload", "make the daemon re-read its config file");
+  reload->callback([this] { command_ = ReloadCommand{}; });
+}
+
+}  // namespace
+
+std::variant<Invocation, int> parse_args(int argc, const char* const* argv, std::ostream& out,
+                                         std::ostream& err) {
+  Parser parser;
+  return parser.parse(argc, argv, out, err);
+}
+
+}  // namespace tg::client

@@ -1,0 +1,147 @@
+#include "client/cli.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+namespace tg::client {
+
+namespace {
+
+struct Parsed {
+  std::variant<Invocation, int> result;
+  std::string out;
+  std::string err;
+
+  // Parsed results are kept in a variable: a reference into a temporary would dangle.
+  const Command& command() const { return std::get<Invocation>(result).command; }
+  int exit_code() const { return std::get<int>(result); }
+};
+
+Parsed parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "tgctl");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out;
+  std::ostringstream err;
+  auto result = parse_args(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {std::move(result), out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_CASE("parse_args: submit takes everything after -- as the command, flags included") {
+  const Parsed p = parse({"submit", "-g", "nightly", "--timeout", "1.5", "--priority", "5", "--",
+                          "make", "-j4", "--keep-going"});
+  const auto& c = std::get<SubmitCommand>(p.command());
+  CHECK(c.group == "nightly");
+  CHECK(c.argv == std::vector<std::string>{"make", "-j4", "--keep-going"});
+  CHECK(c.options.timeout_ms == 1500);
+  CHECK(c.options.priority == 5);
+  CHECK_FALSE(c.options.shell.has_value());
+  CHECK_FALSE(c.batch.has_value());
+}
+
+TEST_CASE("parse_args: submit --batch reads a file and defaults to the default group") {
+  const Parsed p = parse({"submit", "--batch", "-", "--shell"});
+  const auto& c = std::get<SubmitCommand>(p.command());
+  CHECK(c.batch == "-");
+  CHECK(c.group == "default");
+  CHECK(c.options.shell == true);
+  CHECK(c.argv.empty());
+}
+
+TEST_CASE("parse_args: --socket is accepted before and after the subcommand") {
+  CHECK(std::get<Invocation>(parse({"--socket", "/s", "status"}).result).socket == "/s");
+  CHECK(std::get<Invocation>(parse({"status", "--socket", "/s"}).result).socket == "/s");
+  CHECK_FALSE(std::get<Invocation>(parse({"status"}).result).socket.has_value());
+}
+
+TEST_CASE("parse_args: list puts --user on the group when there is one") {
+  const Parsed pa = parse({"list", "--user", "bob", "--json"});
+  const auto& a = std::get<ListCommand>(pa.command());
+  CHECK(a.request.user == "bob");
+  CHECK_FALSE(a.request.group.has_value());
+  CHECK(a.json);
+  const Parsed pb =
+      parse({"list", "-g", "nightly", "--user", "bob", "--state", "timed_out", "--limit", "5"});
+  const auto& b = std::get<ListCommand>(pb.command());
+  REQUIRE(b.request.group.has_value());
+  CHECK(b.request.group->user == "bob");
+  CHECK_FALSE(b.request.user.has_value());
+  CHECK(b.request.state == proto::TaskState::kTimedOut);
+  CHECK(b.request.limit == 5);
+}
+
+TEST_CASE("parse_args: cancel and wait take a group or task ids") {
+  const Parsed pa = parse({"cancel", "nightly", "--grace", "5s", "--force", "--wait"});
+  const auto& a = std::get<CancelCommand>(pa.command());
+  CHECK(a.request.group->name == "nightly");
+  CHECK(a.request.grace_ms == 5000);
+  CHECK(a.request.force);
+  CHECK(a.wait);
+  const Parsed pb = parse({"cancel", "--task", "4", "5,6"});
+  const auto& b = std::get<CancelCommand>(pb.command());
+  CHECK_FALSE(b.request.group.has_value());
+  CHECK(b.request.ids == std::vector<proto::TaskId>{4, 5, 6});
+  CHECK_FALSE(b.request.grace_ms.has_value());
+  const Parsed pw = parse({"wait", "nightly", "--user", "1000"});
+  const auto& w = std::get<WaitCommand>(pw.command());
+  CHECK(w.request.group->user == "1000");
+}
+
+TEST_CASE("parse_args: group set sends only what was given") {
+  const Parsed pa = parse({"group", "set", "nightly", "--limit", "0"});
+  const auto& a = std::get<GroupSetCommand>(pa.command());
+  CHECK(a.request.group.name == "nightly");
+  CHECK(a.request.limit == 0);
+  CHECK_FALSE(a.request.fail_fast.has_value());
+  const Parsed pb = parse({"group", "set", "nightly", "--no-fail-fast"});
+  const auto& b = std::get<GroupSetCommand>(pb.command());
+  CHECK(b.request.fail_fast == false);
+  CHECK_FALSE(b.request.limit.has_value());
+  const Parsed pc = parse({"group", "set", "g", "--fail-fast"});
+  CHECK(std::get<GroupSetCommand>(pc.command()).request.fail_fast == true);
+}
+
+TEST_CASE("parse_args: usage errors exit 2 with one tgctl: line") {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {},
+           {"bogus"},
+           {"submit"},
+           {"submit", "--batch", "f", "--", "ls"},
+           {"submit", "--timeout", "soon", "--", "ls"},
+           {"submit", "-g", "no spaces", "--", "ls"},
+           {"submit", "--priority", "5000", "--", "ls"},
+           {"list", "--state", "sleeping"},
+           {"show"},
+           {"show", "0"},
+           {"cancel"},
+           {"cancel", "nightly", "--task", "3"},
+           {"cancel", "--task", "3", "--user", "bob"},
+           {"wait", "--task", "x"},
+           {"group"},
+           {"group", "set", "g", "--limit", "-1"},
+           {"pause"},
+       }) {
+    CAPTURE(args.size());
+    const Parsed p = parse(args);
+    REQUIRE(std::holds_alternative<int>(p.result));
+    CHECK(p.exit_code() == 2);
+    CHECK(p.err.rfind("tgctl: ", 0) == 0);
+    CHECK(p.err.find('\n') == p.err.size() - 1);
+  }
+}
+
+TEST_CASE("parse_args: --help and --version exit 0 and print to stdout") {
+  const Parsed help = parse({"cancel", "--help"});
+  CHECK(help.exit_code() == 0);
+  CHECK(help.out.find("--grace") != std::string::npos);
+  const Parsed version = parse({"--version"});
+  CHECK(version.exit_code() == 0);
+  CHECK_FALSE(version.out.empty());
+}
+
+}  // namespace tg::client

@@ -1,0 +1,73 @@
+#pragma once
+
+// What the user asked tgctl to do, as parse_args (cli.h) leaves it: one plain struct per
+// subcommand, holding the request to send where the command line alone decides it.
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/protocol.h"
+
+namespace tg::client {
+
+// Exit codes (DESIGN.md, tgctl).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // The daemon refused or failed it, or a wait saw a failure.
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+
+struct SubmitCommand {
+  std::string group = "default";
+  proto::TaskSpec options;        // priority, timeout_ms, shell, requeue; cwd and env at run time.
+  std::vector<std::string> argv;  // Empty with --batch.
+  std::optional<std::string> batch;  // A file of commands, or "-" for stdin.
+};
+struct ListCommand {
+  proto::List request;
+  bool json = false;
+};
+struct ShowCommand {
+  proto::TaskId id = 0;
+  bool json = false;
+};
+struct LogsCommand {
+  proto::TaskId id = 0;
+  bool follow = false;
+};
+struct GroupsCommand {
+  proto::Groups request;
+  bool json = false;
+};
+struct GroupSetCommand {
+  proto::GroupSet request;
+};
+struct PauseCommand {
+  proto::Pause request;
+};
+struct ResumeCommand {
+  proto::Resume request;
+};
+struct CancelCommand {
+  proto::Cancel request;
+  bool wait = false;  // Then wait for the same selection.
+};
+struct WaitCommand {
+  proto::Wait request;  // progress is decided at run time: only for a terminal.
+};
+struct StatusCommand {
+  bool json = false;
+};
+struct ReloadCommand {};
+
+using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
+                             GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
+                             WaitCommand, StatusCommand, ReloadCommand>;
+
+struct Invocation {
+  std::optional<std::string> socket;  // --socket.
+  Command command;
+};
+
+}  // namespace tg::client

@@ -1,0 +1,55 @@
+#pragma once
+
+// One function per tgctl subcommand: build the request, make the round trip(s), print the result.
+// Each returns the exit code for an operation the daemon carried out (0, or 1 when `wait` saw a
+// failure), or the Error that stopped it; run() (run.h) prints that and picks 1 or 3.
+
+#include <cstddef>
+#include <iosfwd>
+
+#include "client/command.h"
+#include "client/connection.h"
+#include "common/codec.h"
+#include "common/error.h"
+#include "common/protocol.h"
+
+namespace tg::client {
+
+// Where commands read and write, and what they know of the terminal. Owned by main().
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  std::istream& in;           // submit --batch -.
+  bool err_is_tty = false;    // Draw the wait progress bar on err.
+  std::size_t out_width = 0;  // Columns of the terminal on out; 0 when it is not one.
+  std::size_t err_width = 0;
+};
+
+[[nodiscard]] Result<int> run_submit(Connection& conn, const SubmitCommand& cmd,
+                                     const proto::Env& env, Io& io);
+[[nodiscard]] Result<int> run_list(Connection& conn, const ListCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_show(Connection& conn, const ShowCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_logs(Connection& conn, const LogsCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_groups(Connection& conn, const GroupsCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_group_set(Connection& conn, const GroupSetCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_pause(Connection& conn, const PauseCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_resume(Connection& conn, const ResumeCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_cancel(Connection& conn, const CancelCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_wait(Connection& conn, const WaitCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_status(Connection& conn, const StatusCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_reload(Connection& conn, const ReloadCommand& cmd, Io& io);
+
+// One round trip, with the result decoded into T.
+template <class T>
+[[nodiscard]] Result<T> call_as(Connection& conn, const proto::Request& request,
+                                const NotificationHandler* on_notification = nullptr,
+                                const IdleHandler* on_idle = nullptr) {
+  auto body = conn.call(request, on_notification, on_idle);
+  if (body.has_error()) return body.error();
+  return proto::decode_result<T>(*body);
+}
+
+// For --json: the result body as the daemon sent it, on one line.
+void print_json(Io& io, const nlohmann::json& body);
+
+}  // namespace tg::client

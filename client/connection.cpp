@@ -1,0 +1,121 @@
+#include "client/connection.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "common/codec.h"
+
+namespace tg::client {
+
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+
+Error unavailable(std::string message) { return Error{Errc::kUnavailable, std::move(message)}; }
+
+}  // namespace
+
+Result<Connection> Connection::connect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return unavailable("cannot connect to taskgroupd at '" + path +
+                       "': not a valid socket path (empty, or over " +
+                       std::to_string(sizeof addr.sun_path - 1) + " bytes)");
+  }
+  path.copy(addr.sun_path, path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    return unavailable(std::string("cannot create a socket: ") + ::strerror(errno));
+  }
+  int rc = 0;
+  do {
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno;
+    std::string message = "cannot connect to taskgroupd at '" + path + "': " + ::strerror(err);
+    if (err == ENOENT || err == ECONNREFUSED) message += " (is taskgroupd running?)";
+    return unavailable(std::move(message));
+  }
+  return Connection(std::move(fd), path);
+}
+
+Result<nlohmann::json> Connection::call(const proto::Request& request,
+                                        const NotificationHandler* on_notification,
+                                        const IdleHandler* on_idle) {
+  const std::int64_t id = next_id_++;
+  const std::string line = proto::encode_request(id, request);
+  if (auto sent = send_all(line); sent.has_error()) return sent.error();
+  for (;;) {
+    auto got = read_line(line.size(), on_idle);
+    if (got.has_error()) return got.error();
+    proto::IncomingReply reply = proto::decode_reply(*got);
+    if (!reply.method.empty()) {
+      if (on_notification) (*on_notification)(reply.method, reply.params);
+      continue;
+    }
+    // A null id is the daemon's answer to a request it could not read (or a line we could not
+    // parse, which decode_reply turns into an error): either way, the answer to ours.
+    if (reply.id == id || reply.id.is_null()) return std::move(reply.result);
+    // Replies are in order and we send one request at a time, so another id is stale: skip it.
+  }
+}
+
+Result<void> Connection::send_all(std::string_view bytes) {
+  while (!bytes.empty()) {
+    // MSG_NOSIGNAL: a daemon that went away is an error to report, not a SIGPIPE to die of.
+    const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return unavailable("cannot send to taskgroupd at '" + path_ + "': " + ::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Result<std::string> Connection::read_line(std::size_t sent_bytes, const IdleHandler* on_idle) {
+  char chunk[kReadChunkBytes];
+  for (;;) {
+    if (auto line = lines_.next_line()) return std::move(*line);
+    if (lines_.overflowed()) {
+      return unavailable("reply from taskgroupd is over " + std::to_string(kMaxReplyBytes >> 20) +
+                         " MiB; giving up");
+    }
+    if (on_idle) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(kIdleTick.count()));
+      if (ready == 0) {
+        (*on_idle)();
+        continue;
+      }
+      if (ready < 0 && errno == EINTR) continue;
+      // Readable, hung up or failed: read() below tells which.
+    }
+    const ssize_t n = ::read(fd_.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return unavailable("lost the connection to taskgroupd at '" + path_ +
+                         "': " + ::strerror(errno));
+    }
+    if (n == 0) {
+      std::string message = "taskgroupd closed the connection before replying";
+      // The daemon drops connections whose request it cannot frame (DESIGN.md, Protocol).
+      if (sent_bytes > proto::kDefaultMaxFrameBytes) {
+        message += " (the request was " + std::to_string(sent_bytes) +
+                   " bytes; the daemon may refuse messages over max_message_bytes)";
+      }
+      return unavailable(std::move(message));
+    }
+    lines_.append(std::string_view(chunk, static_cast<std::size_t>(n)));
+  }
+}
+
+}  // namespace tg::client

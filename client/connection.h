@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "client/line_buffer.h"
+#include "client/unique_fd.h"
+#include "common/error.h"
+#include "common/protocol.h"
+
+namespace tg::client {
+
+// Called for each notification ("wait.progress", "logs.data") that arrives before the reply.
+using NotificationHandler =
+    std::function<void(std::string_view method, const nlohmann::json& params)>;
+
+// Called about once a second while a call waits with nothing from the daemon (to tick a clock).
+using IdleHandler = std::function<void()>;
+
+// A blocking JSON-RPC connection to taskgroupd over its Unix socket, used by one thread for the
+// life of one tgctl command. Every failure to reach the daemon or to hear its reply (refused,
+// reset, closed early, unframeable) is Errc::kUnavailable; errors the daemon sends back keep the
+// Errc of their error.data.kind.
+class Connection {
+ public:
+  static constexpr std::size_t kMaxReplyBytes = std::size_t{64} << 20;
+
+  [[nodiscard]] static Result<Connection> connect(const std::string& path);
+
+  static constexpr std::chrono::milliseconds kIdleTick{1000};
+
+  // Sends one request and blocks until its reply; notifications go to `on_notification` (or are
+  // dropped if it is null). Returns the reply's result body.
+  [[nodiscard]] Result<nlohmann::json> call(const proto::Request& request,
+                                            const NotificationHandler* on_notification = nullptr,
+                                            const IdleHandler* on_idle = nullptr);
+
+ private:
+  Connection(UniqueFd fd, std::string path)
+      : fd_(std::move(fd)), path_(std::move(path)), lines_(kMaxReplyBytes) {}
+
+  [[nodiscard]] Result<void> send_all(std::string_view bytes);
+  [[nodiscard]] Result<std::string> read_line(std::size_t sent_bytes, const IdleHandler* on_idle);
+
+  UniqueFd fd_;
+  std::string path_;  // For messages.
+  LineBuffer lines_;
+  std::int64_t next_id_ = 1;
+};
+
+}  // namespace tg::client

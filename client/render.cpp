@@ -1,0 +1,194 @@
+#include "client/render.h"
+
+#include <string.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "client/format.h"
+#include "common/duration.h"
+
+namespace tg::client {
+
+namespace {
+
+std::string owner(const std::string& user, std::uint32_t uid) {
+  return user.empty() ? std::to_string(uid) : user;
+}
+
+std::string signal_name(int sig) {
+  // sigabbrev_np is thread-safe and never localised, unlike strsignal.
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return "signal " + std::to_string(sig);
+}
+
+std::string time_or_dash(const std::optional<std::string>& t) { return t ? *t : "-"; }
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+template <class T>
+bool several_owners(const std::vector<T>& items) {
+  std::set<std::uint32_t> uids;
+  for (const auto& item : items) uids.insert(item.uid);
+  return uids.size() > 1;
+}
+
+std::string flags(const proto::GroupInfo& g) {
+  std::string out;
+  const auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  add(g.paused, "paused");
+  add(g.fail_fast, "fail-fast");
+  add(g.cancelling, "cancelling");
+  return out.empty() ? "-" : out;
+}
+
+std::string cancel_counts(std::int64_t queued, std::int64_t signalled, std::int64_t killed) {
+  std::string out =
+      "cancelled " + std::to_string(queued) + " queued, signalled " + std::to_string(signalled);
+  if (killed > 0) out += ", killed " + std::to_string(killed);
+  return out;
+}
+
+std::string selection_name(const proto::Cancel& request) {
+  if (request.group) return request.group->name;
+  const auto& ids = request.ids;
+  if (ids.size() > 5) return std::to_string(ids.size()) + " tasks";
+  std::string out = ids.size() == 1 ? "task" : "tasks";
+  for (auto id : ids) out += " " + std::to_string(id);
+  return out;
+}
+
+}  // namespace
+
+std::string exit_text(const proto::TaskInfo& task) {
+  if (task.signal) return signal_name(*task.signal);
+  if (task.exit_code) return std::to_string(*task.exit_code);
+  return "-";
+}
+
+std::string elapsed_text(const proto::TaskInfo& task, TimeMs now) {
+  const auto started = task.started_at ? parse_rfc3339(*task.started_at) : std::nullopt;
+  if (!started) return "-";
+  const auto ended = task.ended_at ? parse_rfc3339(*task.ended_at) : std::nullopt;
+  return format_elapsed(std::chrono::milliseconds(ended.value_or(now) - *started));
+}
+
+std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
+                              std::size_t width) {
+  const bool with_user = several_owners(tasks);
+  std::vector<Column> columns = {{"ID", Align::kRight}, {"GROUP"}};
+  if (with_user) columns.push_back({"USER"});
+  columns.insert(columns.end(), {{"STATE"}, {"EXIT", Align::kRight}, {"ELAPSED", Align::kRight}});
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(tasks.size());
+  std::size_t used = 0;  // Widest row before the command, to fit the command to the terminal.
+  for (const auto& t : tasks) {
+    std::vector<std::string> row = {std::to_string(t.id), t.group};
+    if (with_user) row.push_back(owner(t.user, t.uid));
+    row.insert(row.end(),
+               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now)});
+    rows.push_back(std::move(row));
+  }
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    std::size_t w = display_width(columns[c].header);
+    for (const auto& row : rows) w = std::max(w, display_width(row[c]));
+    used += w + 2;
+  }
+  constexpr std::size_t kMinCommandWidth = 20;
+  const std::size_t command_width =
+      width == 0 ? kMaxCommandWidth : std::max(kMinCommandWidth, width > used ? width - used : 0);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    rows[i].push_back(
+        truncate_display(printable(command_line(tasks[i].argv, tasks[i].shell)), command_width));
+  }
+  columns.push_back({"COMMAND"});
+  return render_table(columns, rows);
+}
+
+std::string render_task(const proto::TaskInfo& t, TimeMs now) {
+  Fields f = {
+      {"id", std::to_string(t.id)},
+      {"group", t.group},
+      {"user", owner(t.user, t.uid) + (t.user.empty() ? "" : " (" + std::to_string(t.uid) + ")")},
+      {"state", std::string(proto::to_string(t.state))}};
+  if (t.reason) f.emplace_back("reason", printable(*t.reason));
+  f.emplace_back("command", printable(command_line(t.argv, t.shell)));
+  f.emplace_back("shell", yes_no(t.shell));
+  f.emplace_back("cwd", printable(t.cwd));
+  f.emplace_back("priority", std::to_string(t.priority));
+  f.emplace_back("timeout", t.timeout_ms > 0
+                                ? format_duration(std::chrono::milliseconds(t.timeout_ms))
+                                : "none");
+  f.emplace_back("requeue", yes_no(t.requeue));
+  if (t.pid) f.emplace_back("pid", std::to_string(*t.pid));
+  f.emplace_back("exit", exit_text(t));
+  f.emplace_back("submitted", time_or_dash(t.submitted_at));
+  f.emplace_back("started", time_or_dash(t.started_at));
+  f.emplace_back("ended", time_or_dash(t.ended_at));
+  f.emplace_back("elapsed", elapsed_text(t, now));
+  if (!t.log_path.empty()) f.emplace_back("log", printable(t.log_path));
+  return render_fields(f);
+}
+
+std::string render_groups(const std::vector<proto::GroupInfo>& groups) {
+  const bool with_user = several_owners(groups);
+  std::vector<Column> columns = {{"NAME"}};
+  if (with_user) columns.push_back({"USER"});
+  columns.insert(columns.end(), {{"LIMIT", Align::kRight},
+                                 {"FLAGS"},
+                                 {"QUEUED", Align::kRight},
+                                 {"RUNNING", Align::kRight},
+                                 {"DONE", Align::kRight},
+                                 {"FAILED", Align::kRight},
+                                 {"CANCELLED", Align::kRight}});
+  std::vector<std::vector<std::string>> rows;
+  std::string cancels;
+  for (const auto& g : groups) {
+    const auto& n = g.counts;
+    std::vector<std::string> row = {g.name};
+    if (with_user) row.push_back(owner(g.user, g.uid));
+    row.insert(row.end(),
+               {g.limit > 0 ? std::to_string(g.limit) : "-", flags(g), std::to_string(n.queued),
+                std::to_string(n.running), std::to_string(n.succeeded),
+                std::to_string(n.failed + n.timed_out + n.interrupted + n.lost),
+                std::to_string(n.cancelled)});
+    rows.push_back(std::move(row));
+    if (const auto& c = g.last_cancel) {
+      cancels += g.name + (with_user ? " (" + owner(g.user, g.uid) + ")" : "") +
+                 ": last cancel at " + time_or_dash(c->at) + " by uid " +
+                 std::to_string(c->by_uid) + ": " +
+                 cancel_counts(c->cancelled_queued, c->signalled, c->killed);
+      if (!c->reason.empty()) cancels += " (" + printable(c->reason) + ")";
+      cancels += "\n";
+    }
+  }
+  std::string out = render_table(columns, rows);
+  if (!cancels.empty()) out += "\n" + cancels;
+  return out;
+}
+
+std::string render_status(const proto::StatusResult& s) {
+  Fields f = {{"version", s.version + " (protocol " + std::to_string(s.protocol) + ")"},
+              {"pid", std::to_string(s.pid)},
+              {"uptime", format_elapsed(std::chrono::milliseconds(s.uptime_ms))},
+              {"max_running", std::to_string(s.max_running)},
+              {"running", std::to_string(s.running)},
+              {"queued", std::to_string(s.queued)},
+              {"draining", yes_no(s.draining)},
+              {"socket", s.socket},
+              {"state_dir", s.state_dir},
+              {"config", s.config_path.value_or("(none)")}};
+  if (s.config_error) f.emplace_back("config_error", printable(*s.config_error));
+  return render_fields(f);
+}
+
+std::string render_cancel(const proto::Cancel& request, const proto::CancelResult& r) {
+  return selection_name(request) + ": " + cancel_counts(r.cancelled_queued, r.signalled, r.killed);
+}
+
+}  // namespace tg::client
