@@ -69,7 +69,8 @@ awaitable<bool> park(Socket& socket, Waiter& w, bool& watch_socket) {
 awaitable<void> serve_wait(Socket& socket, Engine& engine, const Peer& peer, PendingWait p) {
   Waiter w(socket.get_executor());
   if (auto r = engine.prepare_wait(peer, p.request, w); r.has_error()) {
-    co_await send(socket, proto::encode_error(p.id, r.error()));
+    const std::string line = proto::encode_error(p.id, r.error());
+    co_await send(socket, line);
     co_return;
   }
   WatchGuard guard(engine, w);
@@ -79,16 +80,20 @@ awaitable<void> serve_wait(Socket& socket, Engine& engine, const Peer& peer, Pen
   for (;;) {
     proto::WaitResult progress = engine.wait_progress(w, started);
     if (progress.counts.done() == progress.counts.total()) {
-      co_await send(socket, proto::encode_result(p.id, json(progress)));
+      const std::string line = proto::encode_result(p.id, json(progress));
+      co_await send(socket, line);
       co_return;
     }
     if (w.aborted()) {
-      co_await send(socket, proto::encode_error(p.id, {Errc::kDraining, "the daemon is stopping"}));
+      const std::string line =
+          proto::encode_error(p.id, {Errc::kDraining, "the daemon is stopping"});
+      co_await send(socket, line);
       co_return;
     }
     if (p.request.progress && (!last_sent || json(*last_sent) != json(progress.counts))) {
       last_sent = progress.counts;
-      co_await send(socket, proto::encode_notification(proto::kWaitProgress, json(progress)));
+      const std::string line = proto::encode_notification(proto::kWaitProgress, json(progress));
+      co_await send(socket, line);
     }
     if (!co_await park(socket, w, watch_socket)) co_return;
   }
@@ -105,7 +110,8 @@ awaitable<std::optional<Error>> send_log_data(Socket& socket, const std::string&
     offset += static_cast<std::int64_t>(data->size());
     json body = json::object();
     body["data"] = std::move(*data);
-    co_await send(socket, proto::encode_notification(proto::kLogsData, body));
+    const std::string line = proto::encode_notification(proto::kLogsData, body);
+    co_await send(socket, line);
   }
 }
 
@@ -120,7 +126,8 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
   const proto::TaskId id = p.request.id;
   auto src = engine.log_source(peer, id);
   if (src.has_error()) {
-    co_await send(socket, proto::encode_error(p.id, src.error()));
+    const std::string line = proto::encode_error(p.id, src.error());
+    co_await send(socket, line);
     co_return;
   }
   // inotify tells us when the file grows; the waiter, when the task starts or ends.
@@ -129,7 +136,8 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
   WatchGuard guard(engine, w);
   UniqueFd inotify_fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_fd.valid()) {
-    co_await send(socket, proto::encode_error(p.id, {Errc::kBusy, "cannot watch the log now"}));
+    const std::string line = proto::encode_error(p.id, {Errc::kBusy, "cannot watch the log now"});
+    co_await send(socket, line);
     co_return;
   }
   asio::posix::stream_descriptor inotify(socket.get_executor(), inotify_fd.release());
@@ -145,11 +153,14 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
     }
     const bool ended = src->ended;  // Read after checking: nothing is written after the end.
     if (auto failed = co_await send_log_data(socket, src->path, offset)) {
-      co_await send(socket, proto::encode_error(p.id, *failed));
+      const std::string line = proto::encode_error(p.id, *failed);
+      co_await send(socket, line);
       co_return;
     }
     if (ended || w.aborted()) {
-      co_await send(socket, proto::encode_result(p.id, json(proto::LogsResult{"", offset, ended})));
+      const std::string line =
+          proto::encode_result(p.id, json(proto::LogsResult{"", offset, ended}));
+      co_await send(socket, line);
       co_return;
     }
     if (watching_file) {
@@ -161,7 +172,8 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
       co_return;
     }
   }
-  co_await send(socket, proto::encode_error(p.id, src.error()));
+  const std::string line = proto::encode_error(p.id, src.error());
+  co_await send(socket, line);
 }
 
 }  // namespace
@@ -180,10 +192,10 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, const ReloadFn
     if (ec == asio::error::not_found) {
       // Over the limit without a newline: it cannot be framed, so answer and hang up.
       spdlog::warn("uid={} sent a frame over {} bytes; closing", peer.uid, max_frame);
-      co_await send(socket, proto::encode_error(nullptr, {Errc::kTooLarge,
-                                                          "request line longer than " +
-                                                              std::to_string(max_frame) +
-                                                              " bytes"}));
+      const std::string line = proto::encode_error(
+          nullptr,
+          {Errc::kTooLarge, "request line longer than " + std::to_string(max_frame) + " bytes"});
+      co_await send(socket, line);
       co_return;
     }
     if (ec) co_return;  // EOF, reset, or operation_aborted at shutdown.
@@ -194,9 +206,11 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, const ReloadFn
     if (!out.reply.empty()) co_await send(socket, out.reply);
     if (out.pending) {
       if (auto* w = std::get_if<PendingWait>(&*out.pending)) {
-        co_await serve_wait(socket, engine, peer, std::move(*w));
+        PendingWait pending = std::move(*w);
+        co_await serve_wait(socket, engine, peer, std::move(pending));
       } else {
-        co_await serve_logs(socket, engine, peer, std::get<PendingLogs>(std::move(*out.pending)));
+        PendingLogs pending = std::get<PendingLogs>(std::move(*out.pending));
+        co_await serve_logs(socket, engine, peer, std::move(pending));
       }
     }
   }
