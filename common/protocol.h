@@ -89,7 +89,7 @@ struct GroupRef {
 struct List {
   std::optional<GroupRef> group;
   std::optional<TaskState> state;
-  std::optional<std::int64_t> limit;  // Newest first when set; every match otherwise.
+  std::optional<std::int64_t> limit;  // The newest `limit` matches, in id order; all if unset.
   std::optional<std::string> user;    // Root only: list this user's tasks (default: all).
 };
 struct Show {
