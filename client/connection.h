@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/line_buffer.h"
-#include "client/unique_fd.h"
+#include "common/unique_fd.h"
 #include "common/error.h"
 #include "common/protocol.h"
 

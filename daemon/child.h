@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "daemon/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace tg::daemon {
 

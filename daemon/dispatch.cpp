@@ -8,7 +8,7 @@
 
 #include "common/codec.h"
 #include "common/version.h"
-#include "daemon/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace tg::daemon {
 

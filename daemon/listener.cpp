@@ -12,7 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/systemd.h"
-#include "daemon/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace tg::daemon {
 

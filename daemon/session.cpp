@@ -13,7 +13,7 @@
 
 #include "common/codec.h"
 #include "daemon/asio_util.h"
-#include "daemon/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace tg::daemon {
 

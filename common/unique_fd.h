@@ -4,9 +4,10 @@
 
 #include <utility>
 
-namespace tg::daemon {
+namespace tg {
 
-// Sole owner of a file descriptor; closes it on destruction. Move-only.
+// Sole owner of a file descriptor; closes it on destruction. Move-only. Used by both binaries:
+// the one POSIX header in common/, since both sides own fds and one wrapper beats two.
 class UniqueFd {
  public:
   UniqueFd() = default;
@@ -33,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace tg::daemon
+}  // namespace tg
