@@ -92,6 +92,7 @@ Result<Request> decode_submit(ParamReader& r) {
 // Cancel and wait act on a group or on task ids, never both.
 void read_selection(ParamReader& r, std::optional<GroupRef>& group, std::vector<TaskId>& ids) {
   read_group_ref(r, group, false);
+  if (r.ok() && !group && r.has("user")) r.fail(r.where("user") + ": only names a group's owner");
   r.ids("ids", ids);
   if (r.ok() && group.has_value() == !ids.empty()) {
     r.fail("params: give exactly one of group and ids");

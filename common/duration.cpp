@@ -57,7 +57,8 @@ std::string format_elapsed(std::chrono::milliseconds d) {
   if (ms < 1000) {
     std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
   } else if (ms < 60'000) {
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000);
+    // Truncated, not rounded: 59.99s must not show as "60.0s".
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms / 100) / 10);
   } else if (ms < 3'600'000) {
     std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60'000),
                   static_cast<long long>(ms / 1000 % 60));

@@ -1,7 +1,8 @@
 #include "daemon/scheduler.h"
 
-#include <doctest/doctest.h>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace tg::daemon {
 

@@ -3,10 +3,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "common/codec.h"
 
@@ -76,13 +77,16 @@ class SharedMemoryDb {
     static int counter = 0;  // Each test gets its own database.
     name_ = "file:tg_store_test_" + std::to_string(++counter) + "?mode=memory&cache=shared";
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(name_.c_str(), &raw,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-                                   nullptr);
+    const int rc = sqlite3_open_v2(
+        name_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
     db_.reset(raw);
     REQUIRE(rc == SQLITE_OK);
   }
-  static bool supported() { return sqlite3_compileoption_used("USE_URI") == 1; }
+  static bool supported() {
+    if (sqlite3_compileoption_used("USE_URI") == 1) return true;
+    MESSAGE("skipped: this SQLite is built without SQLITE_USE_URI");
+    return false;
+  }
   const std::string& name() const { return name_; }
   void exec(const std::string& sql) {
     auto r = daemon::exec(db_.get(), sql.c_str());
@@ -307,10 +311,18 @@ TEST_CASE("Store: update persists state, pid, exit, signal, reason and times") {
     CHECK(load(store)[0].exit_code == 0);
   }
   SUBCASE("an empty update is a no-op") { CHECK(store.update(Updates{}).has_value()); }
+  SUBCASE("an unsynced update is committed just the same") {
+    tasks[0].state = TaskState::kLost;
+    REQUIRE(store.update(Updates{&tasks[0]}, /*sync=*/false).has_value());
+    CHECK(load(store)[0].state == TaskState::kLost);
+    tasks[0].state = TaskState::kInterrupted;  // And a synced one after it.
+    REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+    CHECK(load(store)[0].state == TaskState::kInterrupted);
+  }
   SUBCASE("every state reads back") {
-    for (TaskState s : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded,
-                        TaskState::kFailed, TaskState::kTimedOut, TaskState::kCancelled,
-                        TaskState::kInterrupted, TaskState::kLost}) {
+    for (TaskState s :
+         {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
+          TaskState::kTimedOut, TaskState::kCancelled, TaskState::kInterrupted, TaskState::kLost}) {
       tasks[0].state = s;
       REQUIRE(store.update(Updates{&tasks[0]}).has_value());
       CHECK(load(store)[0].state == s);
@@ -400,9 +412,8 @@ TEST_CASE("Store: save_group and load_groups round-trip settings and the last ca
   REQUIRE(loaded.has_value());
   REQUIRE(loaded->size() == 3);
   const auto find = [&](uid_t uid, const std::string& name) -> const GroupRow& {
-    const auto it = std::find_if(loaded->begin(), loaded->end(), [&](const GroupRow& g) {
-      return g.uid == uid && g.name == name;
-    });
+    const auto it = std::find_if(loaded->begin(), loaded->end(),
+                                 [&](const GroupRow& g) { return g.uid == uid && g.name == name; });
     REQUIRE(it != loaded->end());
     return *it;
   };
@@ -444,8 +455,8 @@ TEST_CASE("Store: prune removes finished tasks by age and by count, never unfini
   Store store = open_memory();
   const std::string body = env_body({{"K", "v"}});
   std::vector<Task> tasks = make_tasks(6);
-  REQUIRE(store.insert(tasks, Envs{&body, nullptr, nullptr, nullptr, nullptr, nullptr})
-              .has_value());
+  REQUIRE(
+      store.insert(tasks, Envs{&body, nullptr, nullptr, nullptr, nullptr, nullptr}).has_value());
   // 1, 2, 3 ended at 100, 300, 200; 4 is running; 5 and 6 are queued.
   finish(tasks[0], 100);
   finish(tasks[1], 300);
@@ -481,6 +492,24 @@ TEST_CASE("Store: prune removes finished tasks by age and by count, never unfini
   }
   SUBCASE("nothing to prune returns no ids") {
     auto pruned = store.prune(50, 1000);
+    REQUIRE(pruned.has_value());
+    CHECK(pruned->empty());
+    CHECK(load(store).size() == 6);
+  }
+  SUBCASE("max_rows spreads a big prune over several calls, lowest ids first") {
+    auto first = store.prune(0, 0, 2);
+    REQUIRE(first.has_value());
+    CHECK(sorted(*first) == std::vector<TaskId>{1, 2});
+    auto second = store.prune(0, 0, 2);
+    REQUIRE(second.has_value());
+    CHECK(*second == std::vector<TaskId>{3});
+    auto third = store.prune(0, 0, 2);
+    REQUIRE(third.has_value());
+    CHECK(third->empty());
+    CHECK(ids_of(load(store)) == std::vector<TaskId>{4, 5, 6});
+  }
+  SUBCASE("max_rows 0 deletes nothing") {
+    auto pruned = store.prune(1000, 0, 0);
     REQUIRE(pruned.has_value());
     CHECK(pruned->empty());
     CHECK(load(store).size() == 6);

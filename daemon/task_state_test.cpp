@@ -1,10 +1,11 @@
 #include "daemon/task_state.h"
 
-#include <doctest/doctest.h>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace tg::daemon {
 

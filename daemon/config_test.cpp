@@ -1,0 +1,274 @@
+#include "daemon/config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace tg::daemon {
+
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// A user-mode environment whose config directory does not exist: defaults only.
+Environment user_env() {
+  Environment env;
+  env.root = false;
+  env.xdg_runtime_dir = "/run/user/1000";
+  env.xdg_state_home = "/home/alice/.local/state";
+  env.xdg_config_home = "/nonexistent/taskgroupd-unit-test/config";
+  env.home = "/home/alice";
+  env.cpus = 8;
+  return env;
+}
+
+Config loaded(const Flags& flags, const Environment& env) {
+  auto c = load_config(flags, env);
+  if (c.has_error()) FAIL("load_config failed: " << c.error().message);
+  return *c;
+}
+
+// A private directory under /tmp, removed with everything in it. Config files are the one thing
+// these tests cannot do without files; keep such tests few.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/tg-config-test-XXXXXX";
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // Best effort: a leftover under /tmp harms nothing.
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  fs::path write(const fs::path& relative, const std::string& content) const {
+    const fs::path file = path_ / relative;
+    fs::create_directories(file.parent_path());
+    std::ofstream(file) << content;
+    return file;
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
+TEST_CASE("load_config: with no file, user mode lives under XDG_RUNTIME_DIR and XDG_STATE_HOME") {
+  const Config c = loaded({}, user_env());
+  CHECK(c.config_path.empty());
+  CHECK(c.socket == "/run/user/1000/taskgroupd/control.sock");
+  CHECK(c.state_dir == "/home/alice/.local/state/taskgroupd");
+  CHECK(c.max_running == 8);  // Number of CPUs.
+  CHECK(c.drain_timeout == milliseconds(30'000));
+  CHECK(c.kill_grace == milliseconds(10'000));
+  CHECK(c.stop_signal == SIGTERM);
+  CHECK(c.log_level == "info");
+  CHECK(c.max_message_bytes == 1024 * 1024);
+  CHECK(c.retention == milliseconds(7LL * 24 * 3600 * 1000));
+  CHECK(c.durable);
+
+  SUBCASE("XDG_STATE_HOME unset: ~/.local/state") {
+    Environment env = user_env();
+    env.xdg_state_home.clear();
+    CHECK(loaded({}, env).state_dir == "/home/alice/.local/state/taskgroupd");
+  }
+  SUBCASE("XDG_RUNTIME_DIR unset: a per-uid directory under /tmp") {
+    Environment env = user_env();
+    env.xdg_runtime_dir.clear();
+    CHECK(loaded({}, env).socket ==
+          "/tmp/taskgroupd-" + std::to_string(::getuid()) + "/control.sock");
+  }
+  SUBCASE("an unknown CPU count still allows one task") {
+    Environment env = user_env();
+    env.cpus = 0;
+    CHECK(loaded({}, env).max_running == 1);
+    env.cpus = -1;  // sysconf() failed.
+    CHECK(loaded({}, env).max_running == 1);
+  }
+}
+
+// BUG (daemon/config.cpp apply_defaults): with HOME and XDG_STATE_HOME both unset (e.g. a bare
+// `env -i taskgroupd`), the state directory is the relative ".local/state/taskgroupd", which
+// then depends on the daemon's working directory. Allowed to fail until fixed.
+TEST_CASE("load_config: the default state directory is absolute even without HOME" *
+          doctest::may_fail()) {
+  Environment env = user_env();
+  env.xdg_state_home.clear();
+  env.home.clear();
+  auto c = load_config({}, env);
+  // Either an absolute default or a clear error; never a path relative to the cwd.
+  if (c.has_value()) CHECK(c->state_dir.is_absolute());
+}
+
+TEST_CASE("load_config: as root with no file, /run/taskgroupd and /var/lib/taskgroupd") {
+  if (fs::exists("/etc/taskgroupd/taskgroupd.toml")) {
+    MESSAGE("skipped: this machine has /etc/taskgroupd/taskgroupd.toml");
+    return;
+  }
+  Environment env = user_env();
+  env.root = true;
+  const Config c = loaded({}, env);
+  CHECK(c.config_path.empty());
+  CHECK(c.socket == "/run/taskgroupd/control.sock");
+  CHECK(c.state_dir == "/var/lib/taskgroupd");
+  CHECK(c.max_running == 8);
+}
+
+TEST_CASE("load_config: flags override the defaults") {
+  Flags f;
+  f.socket = "/tmp/x/s";
+  f.state_dir = "/tmp/x/st";
+  f.max_running = 3;
+  f.drain_timeout = milliseconds(1500);
+  f.kill_grace = milliseconds(250);
+  f.log_level = "debug";
+  const Config c = loaded(f, user_env());
+  CHECK(c.socket == "/tmp/x/s");
+  CHECK(c.state_dir == "/tmp/x/st");
+  CHECK(c.max_running == 3);
+  CHECK(c.drain_timeout == milliseconds(1500));
+  CHECK(c.kill_grace == milliseconds(250));
+  CHECK(c.log_level == "debug");
+}
+
+TEST_CASE("load_config: invalid values are refused with a reason") {
+  SUBCASE("an unknown log level") {
+    Flags f;
+    f.log_level = "verbose";
+    auto c = load_config(f, user_env());
+    REQUIRE(c.has_error());
+    CHECK(c.error().message.find("verbose") != std::string::npos);
+  }
+  SUBCASE("a socket path longer than sun_path can hold") {
+    Flags f;
+    f.socket = "/tmp/" + std::string(103, 's');  // 108 bytes.
+    REQUIRE(load_config(f, user_env()).has_error());
+    f.socket = "/tmp/" + std::string(102, 's');  // 107 bytes: fits with its NUL.
+    CHECK(load_config(f, user_env()).has_value());
+  }
+  SUBCASE("a config file given by flag that does not exist") {
+    Flags f;
+    f.config = "/nonexistent/taskgroupd-unit-test.toml";
+    auto c = load_config(f, user_env());
+    REQUIRE(c.has_error());
+    CHECK(c.error().message.find("/nonexistent/taskgroupd-unit-test.toml") != std::string::npos);
+  }
+}
+
+TEST_CASE("load_config: the file under XDG_CONFIG_HOME is read, and flags override it") {
+  TempDir dir;
+  const fs::path file = dir.write("taskgroupd/taskgroupd.toml", R"toml(
+socket = "/tmp/from-file/s"
+state_dir = "/tmp/from-file/st"
+max_running = 5
+drain_timeout = "1m"
+kill_grace = 2.5
+stop_signal = "SIGINT"
+log_level = "warn"
+max_message_bytes = 4096
+max_connections = 10
+max_connections_per_uid = 2
+idle_timeout = "90s"
+retention = "1h"
+retention_count = 50
+durable = false
+)toml");
+  Environment env = user_env();
+  env.xdg_config_home = dir.path().string();
+
+  const Config c = loaded({}, env);
+  CHECK(c.config_path == file);
+  CHECK(c.socket == "/tmp/from-file/s");
+  CHECK(c.state_dir == "/tmp/from-file/st");
+  CHECK(c.max_running == 5);
+  CHECK(c.drain_timeout == milliseconds(60'000));
+  CHECK(c.kill_grace == milliseconds(2500));
+  CHECK(c.stop_signal == SIGINT);
+  CHECK(c.log_level == "warn");
+  CHECK(c.max_message_bytes == 4096);
+  CHECK(c.max_connections == 10);
+  CHECK(c.max_connections_per_uid == 2);
+  CHECK(c.idle_timeout == milliseconds(90'000));
+  CHECK(c.retention == milliseconds(3'600'000));
+  CHECK(c.retention_count == 50);
+  CHECK_FALSE(c.durable);
+
+  Flags f;
+  f.max_running = 7;
+  f.socket = "/tmp/from-flag/s";
+  const Config o = loaded(f, env);
+  CHECK(o.max_running == 7);
+  CHECK(o.socket == "/tmp/from-flag/s");
+  CHECK(o.state_dir == "/tmp/from-file/st");  // Not overridden: the file's.
+}
+
+TEST_CASE("load_config: a bad file is refused naming the file, the line and the key") {
+  TempDir dir;
+  struct Case {
+    const char* content;
+    const char* expected;  // In the message, after "<file>:".
+  };
+  for (const Case& bad : {
+           Case{"max_running = 5\nbogus = 1\n", "2: unknown key 'bogus'"},
+           Case{"\n\nmax_running = 0\n", "3: max_running must be between"},
+           Case{"max_running = \"4\"\n", "1: max_running must be an integer"},
+           Case{"drain_timeout = \"1d\"\n", "drain_timeout invalid duration"},
+           Case{"kill_grace = -1\n", "kill_grace invalid duration"},
+           Case{"stop_signal = \"NOPE\"\n", "stop_signal is not a signal name"},
+           Case{"durable = 1\n", "durable must be true or false"},
+           Case{"socket = 5\n", "socket must be a string"},
+           Case{"max_running = [\n", ":"},  // Not TOML at all.
+       }) {
+    CAPTURE(bad.content);
+    const fs::path file = dir.write("bad.toml", bad.content);
+    Flags f;
+    f.config = file;
+    auto c = load_config(f, user_env());
+    REQUIRE(c.has_error());
+    CAPTURE(c.error().message);
+    CHECK(c.error().message.rfind(file.string() + ":", 0) == 0);
+    CHECK(c.error().message.find(bad.expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("parse_signal: names with or without SIG, and numbers") {
+  CHECK(parse_signal("TERM") == SIGTERM);
+  CHECK(parse_signal("SIGTERM") == SIGTERM);
+  CHECK(parse_signal("15") == SIGTERM);
+  CHECK(parse_signal("KILL") == SIGKILL);
+  CHECK(parse_signal("SIGINT") == SIGINT);
+  CHECK(parse_signal("HUP") == SIGHUP);
+  CHECK(parse_signal("USR1") == SIGUSR1);
+  CHECK(parse_signal("9") == SIGKILL);
+  CHECK(parse_signal("64") == 64);
+}
+
+TEST_CASE("parse_signal: unknown names and out-of-range numbers give nullopt") {
+  for (std::string_view bad : {"NOPE", "", "SIG", "SIGNOPE", "term", "0", "65", "-1", "+15", "15x",
+                               " 15", "TERM ", "99999999999999999999"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_signal(bad).has_value());
+  }
+}
+
+// BUG (daemon/config.cpp parse_signal): std::atoi overflows (undefined behaviour); with glibc
+// "4294967311" wraps to 15 and is accepted as SIGTERM. Allowed to fail until fixed.
+TEST_CASE("parse_signal: numbers too large for an int are refused, not wrapped" *
+          doctest::may_fail()) {
+  CHECK_FALSE(parse_signal("4294967311").has_value());  // 2^32 + 15.
+  CHECK_FALSE(parse_signal("4294967305").has_value());  // 2^32 + 9.
+}
+
+}  // namespace tg::daemon
