@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <fstream>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "daemon/sys_compat.h"
@@ -68,8 +70,7 @@ std::string env_value(const std::vector<std::string>& env, std::string_view name
 
 }  // namespace
 
-std::optional<std::string> find_executable(const std::string& name,
-                                           const std::string& path_value) {
+std::optional<std::string> find_executable(const std::string& name, const std::string& path_value) {
   if (name.find('/') != std::string::npos) return name;
   std::stringstream dirs(path_value.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_value);
   std::string dir;
@@ -85,16 +86,21 @@ std::optional<std::string> find_executable(const std::string& name,
 }
 
 std::uint64_t process_start_time(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');  // comm may contain spaces and parentheses.
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-    if (i == 22) return std::stoull(field);
-  }
-  return 0;
+  // Called for every spawn: plain read(2) into a buffer, no streams.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return 0;
+  char buf[1024];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // comm may contain spaces and parentheses.
+  if (p == nullptr) return 0;
+  ++p;
+  // p is at the space before field 3; step to the one before field 22 (starttime).
+  for (int field = 3; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
+  return p ? std::strtoull(p + 1, nullptr, 10) : 0;
 }
 
 Result<Spawned> spawn_child(const SpawnSpec& spec) {
@@ -125,11 +131,10 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
   if (failure.step != nullptr) {
     int status = 0;
     (void)::waitpid(pid, &status, 0);  // Reap the failed child; it has exited already.
-    return Error{Errc::kInvalidParams, std::string(failure.step) + " failed: " +
-                                           ::strerrordesc_np(failure.err) +
-                                           (std::string_view(failure.step) == "chdir"
-                                                ? " ('" + spec.cwd + "')"
-                                                : std::string())};
+    return Error{
+        Errc::kInvalidParams,
+        std::string(failure.step) + " failed: " + ::strerrordesc_np(failure.err) +
+            (std::string_view(failure.step) == "chdir" ? " ('" + spec.cwd + "')" : std::string())};
   }
   Spawned s;
   s.pid = pid;

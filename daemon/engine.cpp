@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -195,7 +196,8 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
     t.cwd = spec.cwd.value_or(req.defaults.cwd.value_or("/"));
     t.shell = spec.shell.value_or(req.defaults.shell.value_or(false));
     t.priority = spec.priority.value_or(req.defaults.priority.value_or(0));
-    t.timeout = std::chrono::milliseconds(spec.timeout_ms.value_or(req.defaults.timeout_ms.value_or(0)));
+    t.timeout =
+        std::chrono::milliseconds(spec.timeout_ms.value_or(req.defaults.timeout_ms.value_or(0)));
     t.requeue = spec.requeue.value_or(req.defaults.requeue.value_or(false));
     t.submitted_at = now;
     if (spec.env) {
@@ -246,43 +248,50 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
   return result;
 }
 
+namespace {
+
+// Variables a task must not take from the submitted environment: another service manager's
+// (a task must not talk to systemd as if it were us) and the ones we set ourselves.
+bool reserved(const std::string& name) {
+  return name == "NOTIFY_SOCKET" || name.starts_with("LISTEN_") || name.starts_with("WATCHDOG_") ||
+         name.starts_with("TASKGROUPD_");
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> Engine::spawn_env(const Task& t) {
-  proto::Env env;
-  if (t.env_id != 0) {
-    if (t.env_id != cached_env_id_) {
+  // A batch shares one environment: build its "NAME=value" strings once.
+  if (t.env_id == 0 || t.env_id != cached_env_id_) {
+    proto::Env env;
+    if (t.env_id != 0) {
       auto loaded = store_.load_env(t.env_id);
       if (loaded.has_error()) return loaded.error();
-      cached_env_ = std::move(*loaded);
-      cached_env_id_ = t.env_id;
+      env = std::move(*loaded);
+    } else {
+      // No environment sent: a minimal one for the submitter, like a login would give.
+      env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+             {"HOME", "/"},
+             {"USER", user_name(t.uid)},
+             {"LANG", "C.UTF-8"}};
+      std::vector<char> buf(16384);
+      struct passwd pw {};
+      struct passwd* found = nullptr;
+      if (::getpwuid_r(t.uid, &pw, buf.data(), buf.size(), &found) == 0 && found) {
+        env["HOME"] = pw.pw_dir;
+      }
     }
-    env = cached_env_;
-  } else {
-    // No environment sent: a minimal one for the submitter, like a login would give.
-    std::string name = std::to_string(t.uid), home = "/";
-    std::vector<char> buf(16384);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    if (::getpwuid_r(t.uid, &pw, buf.data(), buf.size(), &found) == 0 && found) {
-      name = pw.pw_name;
-      home = pw.pw_dir;
+    cached_env_.clear();
+    for (const auto& [k, v] : env) {
+      if (!reserved(k)) cached_env_.push_back(k + "=" + v);
     }
-    env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
-           {"HOME", home},
-           {"USER", name},
-           {"LANG", "C.UTF-8"}};
+    cached_env_id_ = t.env_id;
   }
-  // Another service manager's variables must not make a task talk to systemd as if it were us.
-  std::erase_if(env, [](const auto& kv) {
-    const std::string& k = kv.first;
-    return k == "NOTIFY_SOCKET" || k.starts_with("LISTEN_") || k.starts_with("WATCHDOG_");
-  });
-  // Set by us, last, so a submitted environment cannot fake them.
-  env["TASKGROUPD_SOCKET"] = config_.socket;
-  env["TASKGROUPD_GROUP"] = t.group;
-  env["TASKGROUPD_TASK_ID"] = std::to_string(t.id);
   std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  out.reserve(cached_env_.size() + 3);
+  out = cached_env_;
+  out.push_back("TASKGROUPD_SOCKET=" + config_.socket);
+  out.push_back("TASKGROUPD_GROUP=" + t.group);
+  out.push_back("TASKGROUPD_TASK_ID=" + std::to_string(t.id));
   return out;
 }
 
@@ -393,7 +402,8 @@ void Engine::on_exit(proto::TaskId id) {
         t.reason = std::string("killed by signal ") + std::to_string(*t.signal) + " (SIG" +
                    (::sigabbrev_np(*t.signal) ? ::sigabbrev_np(*t.signal) : "?") + ")";
       }
-      event = (t.exit_code && *t.exit_code == 0) ? TaskEvent::kExitSuccess : TaskEvent::kExitFailure;
+      event =
+          (t.exit_code && *t.exit_code == 0) ? TaskEvent::kExitSuccess : TaskEvent::kExitFailure;
       break;
     case StopCause::kTimeout:
       event = TaskEvent::kExitAfterTimeout;

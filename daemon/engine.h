@@ -1,8 +1,5 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <list>
 #include <map>
@@ -10,6 +7,10 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/error.h"
 #include "common/protocol.h"
@@ -166,9 +167,9 @@ class Engine {
   boost::asio::steady_timer prune_timer_;
   std::function<void()> on_idle_;
 
-  // A batch shares one environment: keep the last one loaded.
+  // A batch shares one environment: the last one built, as "NAME=value" strings.
   std::int64_t cached_env_id_ = -1;
-  proto::Env cached_env_;
+  std::vector<std::string> cached_env_;
 };
 
 }  // namespace tg::daemon
