@@ -1,0 +1,450 @@
+// Integration tests of the core promise (DESIGN.md): limits, priorities, task environment,
+// logs, batches, the raw protocol and exec failures, driven through the real taskgroupd
+// and tgctl binaries.
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/raw_client.h"
+#include "support/temp_dir.h"
+#include "support/test_daemon.h"
+#include "support/wait_until.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using tg::test::RawClient;
+using tg::test::RunOptions;
+using tg::test::TestDaemon;
+using tg::test::wait_until;
+
+constexpr milliseconds kEventTimeout{10'000};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::int64_t> parse_ids(const std::string& out) {
+  std::vector<std::int64_t> ids;
+  for (const auto& line : lines_of(out)) {
+    std::size_t used = 0;
+    std::int64_t id = 0;
+    try {
+      id = std::stoll(line, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    REQUIRE_MESSAGE((used == line.size() && id > 0), "not a task id: '" << line << "'");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+json parse_json(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << text);
+  return j;
+}
+
+// `tgctl ARGS` must succeed; returns its stdout.
+std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
+                     const RunOptions& opts = {}) {
+  auto r = d.tgctl(args, opts);
+  REQUIRE_MESSAGE(r.exit_code == 0, "tgctl " << tg::test::quote_argv(args) << " exited "
+                                             << r.exit_code << "\nstdout: " << r.out
+                                             << "\nstderr: " << r.err);
+  return r.out;
+}
+
+// `tgctl submit ARGS...` (ARGS includes "--" and the command); returns the one id it printed.
+std::int64_t submit(const TestDaemon& d, std::vector<std::string> args,
+                    const RunOptions& opts = {}) {
+  args.insert(args.begin(), "submit");
+  const auto ids = parse_ids(tgctl_ok(d, args, opts));
+  REQUIRE_MESSAGE(ids.size() == 1, "submit printed " << ids.size() << " ids");
+  return ids.front();
+}
+
+json show(const TestDaemon& d, std::int64_t id) {
+  return parse_json(tgctl_ok(d, {"show", std::to_string(id), "--json"})).at("task");
+}
+
+json status(const TestDaemon& d) { return parse_json(tgctl_ok(d, {"status", "--json"})); }
+
+// Blocks until the tasks end; returns tgctl wait's exit code (0: all succeeded).
+int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids) {
+  std::vector<std::string> args = {"wait"};
+  for (auto id : ids) args.insert(args.end(), {"--task", std::to_string(id)});
+  return d.tgctl(args).exit_code;
+}
+
+int wait_group(const TestDaemon& d, const std::string& group) {
+  return d.tgctl({"wait", group}).exit_code;
+}
+
+json group_info(const TestDaemon& d, const std::string& name) {
+  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"})).at("groups");
+  for (const auto& g : groups) {
+    if (g.at("name") == name) return g;
+  }
+  FAIL("no group '" << name << "' in " << groups.dump());
+  return {};
+}
+
+std::size_t count_files(const fs::path& dir, const std::string& prefix) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().starts_with(prefix)) ++n;
+  }
+  return n;
+}
+
+// A file that blocked tasks wait for. Opened by open() or, so that a failing test never
+// leaves tasks waiting, by the destructor.
+class Gate {
+ public:
+  explicit Gate(fs::path path) : path_(std::move(path)) {}
+  ~Gate() { open(); }
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+
+  void open() const {
+    if (!fs::exists(path_)) tg::test::write_file(path_, "");
+  }
+  [[nodiscard]] std::string wait_shell() const {  // Bounded: ~15 s, then the task fails.
+    return "i=0; until [ -e " + path_.string() +
+           " ]; do i=$((i+1)); [ $i -gt 1500 ] && exit 99; sleep 0.01; done";
+  }
+
+ private:
+  fs::path path_;
+};
+
+// A task that records how many tasks tagged `tag` were running when it started: it creates
+// its marker <tag>.running.<id>, appends the number of markers to <tag>.counts, waits for
+// the gate, and removes its marker before it exits. A marker lives only while its task
+// runs, so the counts never overstate the real overlap; the last of two overlapping tasks
+// to count sees both.
+std::string overlap_script(const fs::path& work, const std::string& tag, const Gate& gate) {
+  const std::string w = work.string(), marker = w + "/" + tag + ".running.$TASKGROUPD_TASK_ID";
+  return ": > " + marker + "; ls " + w + " | grep -c '^" + tag + "\\.running\\.' >> " + w + "/" +
+         tag + ".counts; " + gate.wait_shell() + "; rm " + marker;
+}
+
+std::vector<int> read_counts(const fs::path& file) {
+  std::vector<int> counts;
+  for (const auto& line : lines_of(tg::test::read_file(file))) counts.push_back(std::stoi(line));
+  return counts;
+}
+
+// True while `pid` exists and is not a zombie.
+bool process_alive(pid_t pid) {
+  const std::string stat = tg::test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+fs::path make_work_dir(const TestDaemon& d) {
+  const fs::path work = d.dir() / "work";
+  fs::create_directories(work);
+  return work;
+}
+
+}  // namespace
+
+TEST_CASE("With --max-running 2, six long tasks run two at a time, never more") {
+  TestDaemon d({.args = {"--max-running", "2"}});
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(submit(d, {"-g", "six", "--", "sh", "-c", overlap_script(work, "t", gate)}));
+  }
+  wait_until([&] { return count_files(work, "t.running.") >= 2; }, kEventTimeout,
+             "two tasks running");
+  // Both slots are taken and every task blocks on the gate: the daemon is as busy as it may be.
+  const json st = status(d);
+  CHECK(st.at("running") == 2);
+  CHECK(st.at("queued") == 4);
+  CHECK(count_files(work, "t.running.") == 2);
+
+  gate.open();
+  CHECK(wait_tasks(d, ids) == 0);
+  const auto counts = read_counts(work / "t.counts");
+  REQUIRE(counts.size() == 6);
+  CHECK(*std::max_element(counts.begin(), counts.end()) == 2);
+}
+
+TEST_CASE("A group with limit 1 never overlaps its tasks while the global limit is higher") {
+  TestDaemon d({.args = {"--max-running", "4"}});
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  CHECK(tgctl_ok(d, {"group", "set", "one", "--limit", "1"}).find("one") != std::string::npos);
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(submit(d, {"-g", "one", "--", "sh", "-c", overlap_script(work, "one", gate)}));
+  }
+  const auto other =
+      submit(d, {"-g", "other", "--", "sh", "-c", overlap_script(work, "other", gate)});
+  // A task of another group runs beside the first: the global limit has room, the group not.
+  wait_until([&] { return count_files(work, "one.running.") >= 1; }, kEventTimeout,
+             "the first task of group 'one' running");
+  wait_until([&] { return count_files(work, "other.running.") >= 1; }, kEventTimeout,
+             "the task of group 'other' running beside it");
+  const json g = group_info(d, "one");
+  CHECK(g.at("limit") == 1);
+  CHECK(g.at("counts").at("running") == 1);
+  CHECK(g.at("counts").at("queued") == 2);
+  CHECK(count_files(work, "one.running.") == 1);
+
+  gate.open();
+  CHECK(wait_group(d, "one") == 0);
+  CHECK(wait_tasks(d, {other}) == 0);
+  CHECK(read_counts(work / "one.counts") == std::vector<int>{1, 1, 1});
+}
+
+TEST_CASE("A command exiting 3 ends failed with exit_code 3") {
+  TestDaemon d;
+  const auto id = submit(d, {"--", "sh", "-c", "exit 3"});
+  CHECK(wait_tasks(d, {id}) == 1);  // tgctl wait: 1 when not all succeeded.
+  const json t = show(d, id);
+  CHECK(t.at("state") == "failed");
+  CHECK(t.at("exit_code") == 3);
+  CHECK(t.at("signal").is_null());
+  CHECK(t.at("started_at").is_string());
+  CHECK(t.at("ended_at").is_string());
+}
+
+TEST_CASE("A task runs in the submitting shell's cwd and environment") {
+  TestDaemon d;
+  const fs::path cwd = d.dir() / "where I submit";
+  fs::create_directories(cwd);
+  RunOptions opts;
+  opts.cwd = cwd;
+  opts.env_extra = {{"TG_IT_VALUE", "hello from the submitter"}};
+  const auto id =
+      submit(d, {"-g", "envgroup", "--", "sh", "-c", "pwd; printf '%s\\n' \"$TG_IT_VALUE\""}, opts);
+  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == cwd.string() + "\nhello from the submitter\n");
+  CHECK(show(d, id).at("cwd") == cwd.string());
+
+  // The daemon adds where the task can reach it, and who it is (DESIGN.md, Cancel).
+  const auto self = submit(
+      d, {"-g", "envgroup", "--", "sh", "-c",
+          "printf '%s\\n' \"$TASKGROUPD_SOCKET\" \"$TASKGROUPD_GROUP\" \"$TASKGROUPD_TASK_ID\""});
+  CHECK(wait_tasks(d, {self}) == 0);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(self)}) ==
+        d.socket_path() + "\nenvgroup\n" + std::to_string(self) + "\n");
+}
+
+TEST_CASE("tgctl logs shows a task's output, stdout and stderr interleaved in one log") {
+  TestDaemon d;
+  const auto id = submit(d, {"--", "sh", "-c", "echo out-1; echo err-1 >&2; echo out-2"});
+  CHECK(wait_tasks(d, {id}) == 0);
+  const std::string want = "out-1\nerr-1\nout-2\n";
+  CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == want);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(id), "-f"}) == want);  // Ended: -f returns at once.
+}
+
+TEST_CASE("A batch of 1000 commands is one submit that prints 1000 increasing ids, all succeed") {
+  TestDaemon d({.args = {"--max-running", "8"}});
+  std::string batch;
+  for (int i = 0; i < 1000; ++i) batch += "echo line " + std::to_string(i) + "\n";
+  RunOptions opts;
+  opts.stdin_text = batch;
+  const auto ids = parse_ids(tgctl_ok(d, {"submit", "-g", "batch", "--batch", "-"}, opts));
+  REQUIRE(ids.size() == 1000);
+  CHECK(std::adjacent_find(ids.begin(), ids.end(), [](auto a, auto b) { return a >= b; }) ==
+        ids.end());
+  // One round trip: the daemon logs each submit call with its task count.
+  CHECK(d.log().find("1000 task(s) submitted group='batch'") != std::string::npos);
+
+  RunOptions slow;
+  slow.timeout = milliseconds(60'000);
+  const auto waited = d.tgctl({"wait", "batch"}, slow);
+  CHECK_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  const json listed =
+      parse_json(tgctl_ok(d, {"list", "-g", "batch", "--state", "succeeded", "--json"}));
+  CHECK(listed.at("tasks").size() == 1000);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(ids.back())}) == "line 999\n");
+}
+
+TEST_CASE("Raw socket: status gets a result, garbage -32700, an unknown method -32601") {
+  TestDaemon d;
+  RawClient c(d.socket_path());
+
+  c.send_line(R"({"jsonrpc":"2.0","id":1,"method":"status"})");
+  json r = c.read_json();
+  CHECK(r.at("jsonrpc") == "2.0");
+  CHECK(r.at("id") == 1);
+  REQUIRE(r.contains("result"));
+  CHECK(r.at("result").at("pid") == d.pid());
+
+  c.send_line("this is { not json");
+  r = c.read_json();
+  CHECK(r.at("error").at("code") == -32700);
+  CHECK(r.at("id").is_null());
+
+  c.send_line(R"({"jsonrpc":"2.0","id":"x7","method":"no.such.method"})");
+  r = c.read_json();
+  CHECK(r.at("error").at("code") == -32601);
+  CHECK(r.at("id") == "x7");
+
+  // The connection survives its bad requests.
+  r = c.call("status", nullptr, 2);
+  CHECK(r.contains("result"));
+}
+
+TEST_CASE("Raw socket: a client stuck mid-garbage does not delay another client") {
+  TestDaemon d;
+  RawClient slow(d.socket_path());
+  REQUIRE(slow.send_raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sta"));  // No newline yet.
+  REQUIRE(slow.send_raw("%%% garbage \x01\x02 without an end"));
+
+  RawClient other(d.socket_path());
+  const json r = other.call("status");
+  CHECK(r.contains("result"));
+
+  slow.send_line("");  // Now the garbage line ends: it gets its parse error, on its own.
+  CHECK(slow.read_json().at("error").at("code") == -32700);
+}
+
+TEST_CASE("Raw socket: a frame over 1 MiB gets too_large or a close, and others are served") {
+  TestDaemon d;
+  RawClient big(d.socket_path());
+  // Sent until the daemon stops taking it: it may hang up before the last byte.
+  (void)big.send_raw(std::string((1 << 20) + 4096, 'x'));
+  const auto line = big.read_line();
+  if (line) {
+    const json r = parse_json(*line);
+    CHECK(r.at("error").at("data").at("kind") == "too_large");
+    CHECK_FALSE(big.read_line().has_value());  // The rest cannot be framed: it hangs up.
+  }
+
+  RawClient other(d.socket_path());
+  const json r = other.call("status");
+  CHECK(r.contains("result"));
+}
+
+TEST_CASE("Higher priority starts first when a slot frees up, and equal priority is FIFO") {
+  TestDaemon d({.args = {"--max-running", "1"}});
+  const fs::path work = make_work_dir(d);
+  const fs::path order = work / "order";
+  Gate gate(work / "release");
+  const std::string w = work.string();
+  std::vector<std::int64_t> ids = {
+      submit(d, {"-g", "prio", "--", "sh", "-c",
+                 ": > " + w + "/blocker.started; " + gate.wait_shell() + "; echo blocker >> " + w +
+                     "/order"})};
+  wait_until([&] { return fs::exists(work / "blocker.started"); }, kEventTimeout,
+             "the blocking task running");
+  const auto queue = [&](const std::string& name, int priority) {
+    ids.push_back(submit(d, {"-g", "prio", "--priority", std::to_string(priority), "--", "sh", "-c",
+                             "echo " + name + " >> " + order.string()}));
+  };
+  queue("low", 0);
+  queue("high", 10);
+  queue("mid-a", 5);
+  queue("mid-b", 5);
+  queue("negative", -3);
+  CHECK(status(d).at("queued") == 5);
+
+  gate.open();
+  CHECK(wait_tasks(d, ids) == 0);
+  CHECK(lines_of(tg::test::read_file(order)) ==
+        std::vector<std::string>{"blocker", "high", "mid-a", "mid-b", "low", "negative"});
+}
+
+TEST_CASE("Only fds 0-2 reach a task, and stdin is /dev/null") {
+  TestDaemon d;
+  const auto id = submit(d, {"--", "sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0"});
+  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == "0\n1\n2\n/dev/null\n");
+}
+
+TEST_CASE(
+    "A command that cannot be executed fails with a reason naming it and the daemon lives on") {
+  TestDaemon d;
+  SUBCASE("by path") {
+    const auto id = submit(d, {"--", "/nonexistent/cmd", "arg"});
+    CHECK(wait_tasks(d, {id}) == 1);
+    const json t = show(d, id);
+    CHECK(t.at("state") == "failed");
+    REQUIRE(t.at("reason").is_string());
+    CHECK_MESSAGE(t.at("reason").get<std::string>().find("/nonexistent/cmd") != std::string::npos,
+                  "reason: " << t.at("reason"));
+  }
+  SUBCASE("by name, looked up in PATH") {
+    const auto id = submit(d, {"--", "tgit-no-such-command"});
+    CHECK(wait_tasks(d, {id}) == 1);
+    const json t = show(d, id);
+    CHECK(t.at("state") == "failed");
+    REQUIRE(t.at("reason").is_string());
+    CHECK_MESSAGE(
+        t.at("reason").get<std::string>().find("tgit-no-such-command") != std::string::npos,
+        "reason: " << t.at("reason"));
+  }
+  const auto ok = submit(d, {"--", "true"});
+  CHECK(wait_tasks(d, {ok}) == 0);
+  CHECK(status(d).at("pid") == d.pid());
+}
+
+TEST_CASE("SIGTERM with nothing running makes the daemon exit 0") {
+  TestDaemon d;
+  CHECK(status(d).at("running") == 0);
+  d.send_signal(SIGTERM);
+  const auto st = d.wait_exit(milliseconds(5'000));
+  CHECK_MESSAGE(st.clean(), st.describe());
+}
+
+TEST_CASE("Finished tasks, their logs and the id sequence survive a restart") {
+  TestDaemon d;
+  const auto id = submit(d, {"--", "sh", "-c", "echo before restart"});
+  CHECK(wait_tasks(d, {id}) == 0);
+  d.restart();
+  const json t = show(d, id);
+  CHECK(t.at("state") == "succeeded");
+  CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == "before restart\n");
+  CHECK(submit(d, {"--", "true"}) > id);
+}
+
+TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, queued ones run") {
+  TestDaemon d({.args = {"--max-running", "1"}});
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const std::string w = work.string();
+  const auto running = submit(
+      d, {"--", "sh", "-c",
+          "echo $$ > " + w + "/pid.tmp; mv " + w + "/pid.tmp " + w + "/pid; " + gate.wait_shell()});
+  wait_until([&] { return fs::exists(work / "pid"); }, kEventTimeout, "the first task running");
+  const auto queued = submit(d, {"--", "sh", "-c", "echo ran after the crash"});
+  const pid_t leftover = std::stoi(tg::test::read_file(work / "pid"));
+
+  d.send_signal(SIGKILL);
+  const auto st = d.wait_exit(milliseconds(5'000));
+  CHECK_MESSAGE(st.signal == SIGKILL, st.describe());
+  CHECK(process_alive(leftover));  // Its own session: the daemon's death did not touch it.
+
+  d.restart();
+  wait_until([&] { return !process_alive(leftover); }, kEventTimeout,
+             "the restarted daemon to kill the crashed run's leftover process");
+  CHECK(wait_tasks(d, {running, queued}) == 1);
+  CHECK(show(d, running).at("state") == "lost");
+  CHECK(show(d, queued).at("state") == "succeeded");
+  CHECK(tgctl_ok(d, {"logs", std::to_string(queued)}) == "ran after the crash\n");
+}
