@@ -131,10 +131,13 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
   if (failure.step != nullptr) {
     int status = 0;
     (void)::waitpid(pid, &status, 0);  // Reap the failed child; it has exited already.
-    return Error{
-        Errc::kInvalidParams,
-        std::string(failure.step) + " failed: " + ::strerrordesc_np(failure.err) +
-            (std::string_view(failure.step) == "chdir" ? " ('" + spec.cwd + "')" : std::string())};
+    const std::string_view step = failure.step;
+    const std::string why = ::strerrordesc_np(failure.err);
+    if (step == "exec")
+      return Error{Errc::kInvalidParams, "cannot execute '" + *path + "': " + why};
+    if (step == "chdir")
+      return Error{Errc::kInvalidParams, "cannot enter '" + spec.cwd + "': " + why};
+    return Error{Errc::kInvalidParams, std::string(step) + " failed: " + why};
   }
   Spawned s;
   s.pid = pid;

@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <filesystem>
 #include <spdlog/spdlog.h>
 
 #include "daemon/engine.h"
@@ -28,8 +30,9 @@ namespace {
 Result<void> make_state_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir / "logs", ec);
-  if (ec) return Error{Errc::kIo, "cannot create state directory '" + dir.string() + "': " +
-                                      ec.message()};
+  if (ec)
+    return Error{Errc::kIo,
+                 "cannot create state directory '" + dir.string() + "': " + ec.message()};
   // Logs are readable by their owners only (each log file is chowned to its task's user).
   (void)::chmod(dir.c_str(), ::geteuid() == 0 ? 0755 : 0700);  // Best effort on a given dir.
   if (::access(dir.c_str(), W_OK) != 0) {
@@ -111,8 +114,10 @@ class Daemon {
 
   void shutdown() {
     spdlog::info("drained; shutting down");
+    // Sessions parked in a wait answer "draining" first: their wake-up and their (immediate,
+    // non-blocking) write run in the next turns of the loop; only then are sessions cancelled.
     engine_.abort_waiters();
-    server_.stop();
+    asio::post(ioc_, [this] { asio::post(ioc_, [this] { server_.stop(); }); });
     signals_.cancel();
     watchdog_.cancel();
   }
