@@ -36,6 +36,64 @@ bool nesting_within(std::string_view line, std::size_t max_depth) {
   return true;
 }
 
+// The offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or npos.
+std::size_t invalid_utf8_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // Allowed range of the second byte.
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    if (second < lo || second > hi) return i;
+    for (std::size_t k = 2; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// For a line that is not UTF-8: answer -32602 naming the byte, with the request's id when the
+// rest of the line parses.
+IncomingRequest refuse_bad_utf8(std::string_view line, std::size_t at) {
+  std::string repaired(line);
+  for (std::size_t i = at; i < repaired.size();) {
+    const std::size_t bad = invalid_utf8_at(std::string_view(repaired).substr(i));
+    if (bad == std::string_view::npos) break;
+    repaired[i + bad] = '?';
+    i += bad + 1;
+  }
+  IncomingRequest in{
+      nullptr, false,
+      Error{Errc::kInvalidParams, "request is not valid UTF-8 (byte " + std::to_string(at) + ")"}};
+  json j = json::parse(repaired, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    if (auto id = j.find("id"); id != j.end() && (id->is_string() || id->is_number_integer())) {
+      in.id = *id;
+    }
+  }
+  return in;
+}
+
 void read_group_ref(ParamReader& r, std::optional<GroupRef>& out, bool required) {
   GroupRef g;
   const bool present = r.has("group");
@@ -169,9 +227,8 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
 }
 
 json error_body(const Error& e) {
-  return {{"code", rpc_code(e.code)},
-          {"message", e.message},
-          {"data", {{"kind", kind_name(e.code)}}}};
+  return {
+      {"code", rpc_code(e.code)}, {"message", e.message}, {"data", {{"kind", kind_name(e.code)}}}};
 }
 
 }  // namespace
@@ -186,9 +243,12 @@ IncomingRequest decode_request(std::string_view line) {
     in.request = Error{Errc::kParse, "nested deeper than " + std::to_string(kMaxJsonDepth)};
     return in;
   }
+  if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos) {
+    return refuse_bad_utf8(line, bad);
+  }
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    in.request = Error{Errc::kParse, "not valid JSON (or not UTF-8)"};
+    in.request = Error{Errc::kParse, "not valid JSON"};
     return in;
   }
   if (!j.is_object()) {
@@ -274,13 +334,14 @@ IncomingReply decode_reply(std::string_view line) {
     const auto data = e->find("data");
     std::string kind;
     if (data != e->end() && data->is_object()) {
-      if (auto k = data->find("kind"); k != data->end() && k->is_string()) kind = k->get<std::string>();
+      if (auto k = data->find("kind"); k != data->end() && k->is_string())
+        kind = k->get<std::string>();
     }
-    in.result = Error{
-        errc_from_rpc(code != e->end() && code->is_number_integer() ? code->get<int>() : -32603,
-                      kind),
-        message != e->end() && message->is_string() ? message->get<std::string>()
-                                                    : "unknown error"};
+    in.result =
+        Error{errc_from_rpc(
+                  code != e->end() && code->is_number_integer() ? code->get<int>() : -32603, kind),
+              message != e->end() && message->is_string() ? message->get<std::string>()
+                                                          : "unknown error"};
   }
   return in;
 }

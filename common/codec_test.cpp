@@ -640,13 +640,23 @@ TEST_CASE("decode_request: nesting deeper than kMaxJsonDepth is a parse error, n
   }
 }
 
-TEST_CASE("decode_request: invalid UTF-8 is a parse error") {
-  for (std::string_view bad :
-       {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf8\x88\x80\x80\x80", "a\x80z"}) {
+TEST_CASE("decode_request: invalid UTF-8 is invalid params naming the byte, with the id kept") {
+  for (std::string_view bad : {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf8\x88\x80\x80\x80",
+                               "a\x80z", "\xf4\x90\x80\x80", "\xe0\x80\x80"}) {
     const std::string line = request_line("submit", "{\"argv\":[\"" + std::string(bad) + "\"]}");
-    refused(line, Errc::kParse);
+    const IncomingRequest in = decode_request(line);
+    REQUIRE(in.request.has_error());
+    CHECK(in.request.error().code == Errc::kInvalidParams);
+    CHECK(in.request.error().message.find("UTF-8") != std::string::npos);
+    CHECK(in.id == 1);
   }
-  SUBCASE("a lone surrogate escape is refused too") {
+  SUBCASE("a line that is neither UTF-8 nor JSON has no id to keep") {
+    const IncomingRequest in = decode_request("\xff\xfe garbage");
+    REQUIRE(in.request.has_error());
+    CHECK(in.request.error().code == Errc::kInvalidParams);
+    CHECK(in.id.is_null());
+  }
+  SUBCASE("a lone surrogate escape is a JSON error") {
     refused(request_line("submit", R"({"argv":["\ud800"]})"), Errc::kParse);
   }
   SUBCASE("a raw control character inside a string is refused") {

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <string.h>
 
-#include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
+
+#include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
 #include "common/duration.h"
@@ -24,19 +26,22 @@ void apply_defaults(Config& c, const Environment& env) {
     c.state_dir = "/var/lib/taskgroupd";
     return;
   }
-  const fs::path runtime =
-      env.xdg_runtime_dir.empty() ? fs::path("/tmp") / ("taskgroupd-" + std::to_string(::getuid()))
-                                  : fs::path(env.xdg_runtime_dir) / "taskgroupd";
+  const fs::path runtime = env.xdg_runtime_dir.empty()
+                               ? fs::path("/tmp") / ("taskgroupd-" + std::to_string(::getuid()))
+                               : fs::path(env.xdg_runtime_dir) / "taskgroupd";
   c.socket = (runtime / "control.sock").string();
+  // Without XDG_STATE_HOME and HOME (env -i), keep the state beside the socket rather than
+  // under a path relative to whatever the working directory is.
   const fs::path state_home = !env.xdg_state_home.empty() ? fs::path(env.xdg_state_home)
-                                                          : fs::path(env.home) / ".local/state";
+                              : !env.home.empty()         ? fs::path(env.home) / ".local/state"
+                                                          : runtime;
   c.state_dir = state_home / "taskgroupd";
 }
 
 fs::path default_config_path(const Environment& env) {
   if (env.root) return "/etc/taskgroupd/taskgroupd.toml";
-  const fs::path config_home = !env.xdg_config_home.empty() ? fs::path(env.xdg_config_home)
-                                                            : fs::path(env.home) / ".config";
+  const fs::path config_home =
+      !env.xdg_config_home.empty() ? fs::path(env.xdg_config_home) : fs::path(env.home) / ".config";
   return config_home / "taskgroupd" / "taskgroupd.toml";
 }
 
@@ -108,18 +113,17 @@ class TomlReader {
 };
 
 constexpr const char* kKnownKeys[] = {
-    "socket",       "state_dir", "max_running",     "drain_timeout",   "kill_grace",
+    "socket",       "state_dir", "max_running",       "drain_timeout",   "kill_grace",
     "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
-    "idle_timeout", "retention", "retention_count", "durable"};
+    "idle_timeout", "retention", "retention_count",   "durable"};
 
 Result<void> apply_file(Config& c, const fs::path& path) {
   toml::table table;
   try {
     table = toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
-    return Error{Errc::kInvalidParams, path.string() + ":" +
-                                           std::to_string(e.source().begin.line) + ": " +
-                                           std::string(e.description())};
+    return Error{Errc::kInvalidParams, path.string() + ":" + std::to_string(e.source().begin.line) +
+                                           ": " + std::string(e.description())};
   }
   for (const auto& [key, value] : table) {
     const bool known = std::any_of(std::begin(kKnownKeys), std::end(kKnownKeys),
@@ -161,12 +165,12 @@ Result<void> apply_file(Config& c, const fs::path& path) {
 }
 
 Result<void> check(const Config& c) {
-  static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical",
-                                            "off"};
+  static constexpr const char* kLevels[] = {"trace", "debug",    "info", "warn",
+                                            "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels),
                    [&](const char* l) { return c.log_level == l; })) {
-    return Error{Errc::kInvalidParams, "log_level '" + c.log_level +
-                                           "' is not one of trace, debug, info, warn, error"};
+    return Error{Errc::kInvalidParams,
+                 "log_level '" + c.log_level + "' is not one of trace, debug, info, warn, error"};
   }
   if (c.socket.size() >= 108) {
     return Error{Errc::kInvalidParams, "socket path '" + c.socket + "' is longer than 107 bytes"};
@@ -179,7 +183,9 @@ Result<void> check(const Config& c) {
 std::optional<int> parse_signal(std::string_view text) {
   std::string name(text);
   if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
-    const int n = std::atoi(name.c_str());
+    int n = 0;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
+    if (ec != std::errc() || end != name.data() + name.size()) return std::nullopt;  // Overflow.
     return n > 0 && n < NSIG ? std::optional(n) : std::nullopt;
   }
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);

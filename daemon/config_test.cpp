@@ -99,11 +99,9 @@ TEST_CASE("load_config: with no file, user mode lives under XDG_RUNTIME_DIR and 
   }
 }
 
-// BUG (daemon/config.cpp apply_defaults): with HOME and XDG_STATE_HOME both unset (e.g. a bare
-// `env -i taskgroupd`), the state directory is the relative ".local/state/taskgroupd", which
-// then depends on the daemon's working directory. Allowed to fail until fixed.
-TEST_CASE("load_config: the default state directory is absolute even without HOME" *
-          doctest::may_fail()) {
+// With HOME and XDG_STATE_HOME both unset (a bare `env -i taskgroupd`), the state directory
+// must not depend on the daemon's working directory.
+TEST_CASE("load_config: the default state directory is absolute even without HOME") {
   Environment env = user_env();
   env.xdg_state_home.clear();
   env.home.clear();
@@ -263,10 +261,8 @@ TEST_CASE("parse_signal: unknown names and out-of-range numbers give nullopt") {
   }
 }
 
-// BUG (daemon/config.cpp parse_signal): std::atoi overflows (undefined behaviour); with glibc
-// "4294967311" wraps to 15 and is accepted as SIGTERM. Allowed to fail until fixed.
-TEST_CASE("parse_signal: numbers too large for an int are refused, not wrapped" *
-          doctest::may_fail()) {
+// std::atoi would overflow (undefined behaviour; glibc wraps "4294967311" to 15 = SIGTERM).
+TEST_CASE("parse_signal: numbers too large for an int are refused, not wrapped") {
   CHECK_FALSE(parse_signal("4294967311").has_value());  // 2^32 + 15.
   CHECK_FALSE(parse_signal("4294967305").has_value());  // 2^32 + 9.
 }
