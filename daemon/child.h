@@ -31,7 +31,7 @@ struct SpawnSpec {
 // A started child: the leader of its own session and process group (pgid == pid).
 struct Spawned {
   pid_t pid = 0;
-  UniqueFd pidfd;               // Readable once the child has exited; the caller reaps it.
+  UniqueFd pidfd;                // Readable once the child has exited; the caller reaps it.
   std::uint64_t start_time = 0;  // /proc/PID/stat starttime, to recognise the pid later.
 };
 

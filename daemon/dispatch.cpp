@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
-#include "common/version.h"
 #include "common/unique_fd.h"
+#include "common/version.h"
 
 namespace tg::daemon {
 
@@ -35,9 +35,15 @@ struct Handler {
   Dispatched operator()(const proto::Status&) const {
     return {proto::encode_result(id, json(engine.status())), {}};
   }
-  Dispatched operator()(const proto::Submit& r) const { return {reply(id, engine.submit(peer, r)), {}}; }
-  Dispatched operator()(const proto::List& r) const { return {reply(id, engine.list(peer, r)), {}}; }
-  Dispatched operator()(const proto::Show& r) const { return {reply(id, engine.show(peer, r)), {}}; }
+  Dispatched operator()(const proto::Submit& r) const {
+    return {reply(id, engine.submit(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::List& r) const {
+    return {reply(id, engine.list(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::Show& r) const {
+    return {reply(id, engine.show(peer, r)), {}};
+  }
   Dispatched operator()(const proto::Cancel& r) const {
     return {reply(id, engine.cancel(peer, r)), {}};
   }
@@ -55,8 +61,8 @@ struct Handler {
   }
   Dispatched operator()(const proto::Reload&) const {
     if (!peer.root() && peer.uid != ::getuid()) {
-      return {proto::encode_error(id, {Errc::kPermissionDenied,
-                                       "only root or the daemon's user may reload it"}),
+      return {proto::encode_error(
+                  id, {Errc::kPermissionDenied, "only root or the daemon's user may reload it"}),
               {}};
     }
     return {proto::encode_result(id, json(reload())), {}};

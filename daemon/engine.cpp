@@ -99,6 +99,11 @@ void Engine::turn() {
   // Starts and exits of this burst in one commit; a started child is on disk as running
   // before the loop does anything else.
   flush(false);
+  const std::pair<std::int64_t, std::size_t> counts{scheduler_.running(), scheduler_.queued()};
+  if (on_counts_changed_ && counts != last_counts_) {
+    last_counts_ = counts;
+    on_counts_changed_(status());
+  }
 }
 
 void Engine::flush(bool sync) {
@@ -112,7 +117,7 @@ void Engine::flush(bool sync) {
     // Memory stays ahead; everything still dirty is retried in a second.
     spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
                   r.error().message);
-    if (!retry_armed_) {
+    if (!retry_armed_ && !stopped_) {  // After the drain, run() makes the last attempt.
       retry_armed_ = true;
       auto retry = std::make_shared<asio::steady_timer>(ex_, std::chrono::seconds(1));
       retry->async_wait([this, retry](boost::system::error_code) {
@@ -143,13 +148,16 @@ void Engine::prune() {
     }
     if (!pruned->empty()) spdlog::info("pruned {} finished task(s)", pruned->size());
     if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
-      asio::post(ex_, [this] { prune(); });  // More to do: yield to requests first.
+      asio::post(ex_, [this] {  // More to do: yield to requests first.
+        if (!stopped_) prune();
+      });
       return;
     }
   }
+  if (stopped_) return;
   prune_timer_.expires_after(std::chrono::hours(1));
   prune_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) prune();
+    if (!ec && !stopped_) prune();  // A handler queued before cancel() still runs.
   });
 }
 

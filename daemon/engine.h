@@ -74,6 +74,12 @@ class Engine {
   // SIGHUP / reload: new limits and timeouts apply at once; paths are kept.
   void apply_config(const Config& config);
   const Config& config() const { return config_; }
+  // The socket clients really reach (systemd's when socket-activated); given to tasks.
+  void set_socket_path(std::string path) { config_.socket = std::move(path); }
+  // Called after a turn that changed the running or queued counts (systemd STATUS=).
+  void on_counts_changed(std::function<void(const proto::StatusResult&)> f) {
+    on_counts_changed_ = std::move(f);
+  }
   void set_config_error(std::optional<std::string> error) { config_error_ = std::move(error); }
   // First SIGTERM/SIGINT: refuse submits, start nothing, give running tasks drain_timeout.
   // Second: stop them now. Third: SIGKILL them now. `on_idle` runs once nothing is running.
@@ -166,6 +172,9 @@ class Engine {
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer prune_timer_;
   std::function<void()> on_idle_;
+  bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
+  std::function<void(const proto::StatusResult&)> on_counts_changed_;
+  std::pair<std::int64_t, std::size_t> last_counts_{-1, 0};  // (running, queued) last reported.
 
   // A batch shares one environment: the last one built, as "NAME=value" strings.
   std::int64_t cached_env_id_ = -1;

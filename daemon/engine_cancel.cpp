@@ -19,10 +19,10 @@ Result<proto::CancelResult> Engine::cancel(const Peer& peer, const proto::Cancel
     Group* g = find_group(*key);
     if (!g) return Error{Errc::kNotFound, "no group '" + req.group->name + "'"};
     out.group = g->key.name;
-    cancel_group(*g, peer.uid,
-                 "cancelled: group '" + g->key.name + "' cancelled by uid " +
-                     std::to_string(peer.uid),
-                 grace, req.force, out);
+    cancel_group(
+        *g, peer.uid,
+        "cancelled: group '" + g->key.name + "' cancelled by uid " + std::to_string(peer.uid),
+        grace, req.force, out);
   } else {
     // All or nothing: check every id before touching any.
     for (proto::TaskId id : req.ids) {
@@ -161,8 +161,8 @@ void Engine::drain(std::function<void()> on_idle) {
   ++drain_level_;
   if (drain_level_ == 1) {
     on_idle_ = std::move(on_idle);
-    spdlog::info("draining: {} running get {} to finish; {} queued stay queued",
-                 running_.size(), format_duration(config_.drain_timeout), scheduler_.queued());
+    spdlog::info("draining: {} running get {} to finish; {} queued stay queued", running_.size(),
+                 format_duration(config_.drain_timeout), scheduler_.queued());
     drain_timer_.expires_after(config_.drain_timeout);
     drain_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
@@ -203,6 +203,7 @@ void Engine::drain(std::function<void()> on_idle) {
 void Engine::check_drained() {
   if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
   drain_timer_.cancel();
+  stopped_ = true;
   prune_timer_.cancel();  // Nothing may keep the loop alive once we are drained.
   flush();
   auto done = std::exchange(on_idle_, nullptr);

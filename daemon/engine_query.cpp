@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+
 #include <spdlog/spdlog.h>
 
 #include "common/version.h"
@@ -243,8 +244,8 @@ Result<Engine::LogSource> Engine::log_source(const Peer& peer, proto::TaskId id)
     return Error{Errc::kNotFound, "no task " + std::to_string(id)};
   }
   const Task& t = it->second;
-  return LogSource{log_path(id), proto::is_terminal(t.state) || (t.state == TaskState::kQueued &&
-                                                                 draining())};
+  return LogSource{log_path(id),
+                   proto::is_terminal(t.state) || (t.state == TaskState::kQueued && draining())};
 }
 
 void Engine::apply_config(const Config& config) {

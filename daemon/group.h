@@ -37,7 +37,7 @@ struct Group {
   std::int64_t limit = 0;
   bool fail_fast = false;
   bool paused = false;
-  proto::StateCounts counts;             // Over every task of the group the daemon remembers.
+  proto::StateCounts counts;  // Over every task of the group the daemon remembers.
   // The current run: the tasks since the group last went from idle to busy. `tgctl wait GROUP`
   // waits for these, so a reused group is not judged by last week's failures.
   proto::TaskId run_start = 0;

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
+
 #include <spdlog/spdlog.h>
 
-#include "daemon/systemd.h"
 #include "common/unique_fd.h"
+#include "daemon/systemd.h"
 
 namespace tg::daemon {
 
@@ -44,8 +46,15 @@ Error sys_error(const std::string& what) {
 
 Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& config) {
   if (auto fd = listen_fd_from_systemd()) {
-    spdlog::info("listening on the socket systemd passed (fd {})", *fd);
-    return Listener{Protocol::acceptor(ioc, Protocol(), *fd), ""};
+    sockaddr_un addr{};
+    socklen_t len = sizeof addr;
+    std::string path;
+    if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        len > offsetof(sockaddr_un, sun_path) && addr.sun_path[0] != '\0') {
+      path.assign(addr.sun_path, ::strnlen(addr.sun_path, sizeof addr.sun_path));
+    }
+    spdlog::info("listening on the socket systemd passed (fd {}) '{}'", *fd, path);
+    return Listener{Protocol::acceptor(ioc, Protocol(), *fd), "", path};
   }
   const std::string& path = config.socket;
   const bool root = ::geteuid() == 0;
@@ -82,7 +91,7 @@ Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& confi
   }
   if (::listen(fd.get(), SOMAXCONN) != 0) return sys_error("listen on '" + path + "'");
   spdlog::info("listening on '{}'", path);
-  return Listener{Protocol::acceptor(ioc, Protocol(), fd.release()), path};
+  return Listener{Protocol::acceptor(ioc, Protocol(), fd.release()), path, path};
 }
 
 }  // namespace tg::daemon

@@ -1,8 +1,9 @@
 #pragma once
 
+#include <string>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <string>
 
 #include "common/error.h"
 #include "daemon/config.h"
@@ -13,6 +14,7 @@ namespace tg::daemon {
 struct Listener {
   boost::asio::local::stream_protocol::acceptor acceptor;
   std::string owned_path;  // Non-empty if we created the file and must remove it at exit.
+  std::string path;        // Where clients connect; empty for an abstract or unnamed socket.
 };
 
 // Uses a socket passed by systemd if there is one. Otherwise binds config.socket: a stale file

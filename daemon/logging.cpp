@@ -14,16 +14,14 @@ void init_logging(bool to_journal) {
         "taskgroupd", std::make_shared<spdlog::sinks::systemd_sink_st>("taskgroupd"));
     logger->set_pattern("%v");
   } else {
-    logger = std::make_shared<spdlog::logger>(
-        "taskgroupd", std::make_shared<spdlog::sinks::stderr_sink_st>());
+    logger = std::make_shared<spdlog::logger>("taskgroupd",
+                                              std::make_shared<spdlog::sinks::stderr_sink_st>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
   logger->flush_on(spdlog::level::trace);  // stderr may be a pipe; never lose the last lines.
   spdlog::set_default_logger(std::move(logger));
 }
 
-void set_log_level(const std::string& level) {
-  spdlog::set_level(spdlog::level::from_str(level));
-}
+void set_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 
 }  // namespace tg::daemon

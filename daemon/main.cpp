@@ -1,9 +1,9 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <sys/stat.h>
 
 #include "daemon/config.h"
 #include "daemon/logging.h"

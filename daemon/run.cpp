@@ -67,6 +67,9 @@ class Daemon {
       return 1;
     }
     owned_socket_ = listener->owned_path;
+    // Tasks get the path clients really use (under socket activation, systemd's).
+    if (!listener->path.empty()) engine_.set_socket_path(listener->path);
+    engine_.on_counts_changed([](const proto::StatusResult& s) { notify_status(summary(s)); });
     server_.start(std::move(listener->acceptor));
     wait_signal();
     if (auto interval = watchdog_interval()) ping_watchdog(*interval);
@@ -83,7 +86,9 @@ class Daemon {
  private:
   void wait_signal() {
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
-      if (ec) return;  // Cancelled at shutdown.
+      // cancel() cannot stop a handler that was already queued: stopped_ makes sure nothing
+      // re-arms after shutdown(), or the loop would never end.
+      if (ec || stopped_) return;
       if (sig == SIGHUP) {
         (void)reload();
       } else {
@@ -98,22 +103,22 @@ class Daemon {
     notify_watchdog();
     watchdog_.expires_after(interval);
     watchdog_.async_wait([this, interval](boost::system::error_code ec) {
-      if (!ec) ping_watchdog(interval);
+      if (!ec && !stopped_) ping_watchdog(interval);
     });
   }
 
   void on_stop_signal(int sig) {
     spdlog::info("received {}", ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "signal");
-    if (!engine_.draining()) {
-      notify_stopping();
-      notify_status(summary(engine_.status()));
-    }
+    const bool first = !engine_.draining();
+    if (first) notify_stopping();
     // New connections keep being served during the drain: list, show, cancel, wait work.
     engine_.drain([this] { shutdown(); });
+    if (first) notify_status(summary(engine_.status()));  // Now says "draining".
   }
 
   void shutdown() {
     spdlog::info("drained; shutting down");
+    stopped_ = true;
     // Sessions parked in a wait answer "draining" first: their wake-up and their (immediate,
     // non-blocking) write run in the next turns of the loop; only then are sessions cancelled.
     engine_.abort_waiters();
@@ -149,6 +154,7 @@ class Daemon {
   asio::signal_set signals_;
   asio::steady_timer watchdog_{ioc_};
   std::string owned_socket_;
+  bool stopped_ = false;  // shutdown() ran: timers and signals must not re-arm.
 };
 
 }  // namespace

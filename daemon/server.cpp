@@ -67,8 +67,8 @@ awaitable<void> Server::accept_loop() {
     // A daemon that is not root cannot run tasks as anyone but itself: serve only its user.
     if (const uid_t self = ::geteuid(); self != 0 && peer.uid != self && peer.uid != 0) {
       spdlog::warn("uid={} refused: this daemon serves uid {} only", peer.uid, self);
-      refuse(socket, {Errc::kPermissionDenied, "this taskgroupd serves uid " +
-                                                   std::to_string(self) + " only"});
+      refuse(socket, {Errc::kPermissionDenied,
+                      "this taskgroupd serves uid " + std::to_string(self) + " only"});
       continue;
     }
     const Config& config = engine_.config();

@@ -1,10 +1,11 @@
 #pragma once
 
+#include <list>
+#include <map>
+
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <list>
-#include <map>
 
 #include "daemon/dispatch.h"
 #include "daemon/engine.h"

@@ -12,8 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
-#include "daemon/asio_util.h"
 #include "common/unique_fd.h"
+#include "daemon/asio_util.h"
 
 namespace tg::daemon {
 

@@ -104,10 +104,10 @@ std::optional<std::int64_t> opt(const std::optional<int>& v) {
 
 Result<Store> Store::open(const fs::path& file, Options options) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      file.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return sqlite_error(raw, rc, "opening '" + file.string() + "'");
   (void)sqlite3_busy_timeout(raw, 2000);  // Only another taskgroupd could hold the lock.
@@ -187,8 +187,8 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.requeue = st->int64(10) != 0;
     t.state = proto::task_state_from_string(st->text(11));
     if (t.state == TaskState::kInvalid) {
-      return Error{Errc::kIo, "task " + std::to_string(t.id) + ": unknown state '" +
-                                  st->text(11) + "'"};
+      return Error{Errc::kIo,
+                   "task " + std::to_string(t.id) + ": unknown state '" + st->text(11) + "'"};
     }
     t.pid = static_cast<pid_t>(st->int64(12));
     t.pid_start = static_cast<std::uint64_t>(st->int64(13));
@@ -204,8 +204,8 @@ Result<std::vector<Task>> Store::load_tasks() {
 }
 
 Result<std::vector<GroupRow>> Store::load_groups() {
-  auto st = Stmt::prepare(db_.get(),
-                          "SELECT uid, name, lim, fail_fast, paused, last_cancel FROM groups");
+  auto st =
+      Stmt::prepare(db_.get(), "SELECT uid, name, lim, fail_fast, paused, last_cancel FROM groups");
   if (st.has_error()) return st.error();
   std::vector<GroupRow> groups;
   for (;;) {

@@ -30,9 +30,8 @@ void notify_status(std::string_view status) {
 void notify_reloading() {
   struct timespec ts {};
   (void)::clock_gettime(CLOCK_MONOTONIC, &ts);
-  const unsigned long long usec =
-      static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
-      static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
+  const unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
+                                  static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
   (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
 }
 

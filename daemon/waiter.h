@@ -1,9 +1,10 @@
 #pragma once
 
+#include <vector>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <vector>
 
 #include "common/protocol.h"
 #include "daemon/scheduler.h"

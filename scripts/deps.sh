@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config systemd python3
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libsystemd-dev libsqlite3-dev
   libcli11-dev libtomlplusplus-dev doctest-dev
   ${TG_EXTRA_PACKAGES:-}
