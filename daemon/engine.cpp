@@ -212,13 +212,18 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
       env_bodies.push_back(proto::dump_json(*spec.env));
       env_of.push_back(nullptr);  // Fixed up below, once env_bodies stops growing.
     } else {
-      env_of.push_back(req.defaults.env ? &env_bodies.front() : nullptr);
+      env_of.push_back(nullptr);
     }
     tasks.push_back(std::move(t));
   }
-  // Point per-task environments at their bodies now that the vector no longer reallocates.
+  // Point every task at its body only now that env_bodies no longer reallocates (pointers
+  // taken while it grew would dangle).
   for (std::size_t i = 0, next = req.defaults.env ? 1 : 0; i < req.tasks.size(); ++i) {
-    if (req.tasks[i].env) env_of[i] = &env_bodies[next++];
+    if (req.tasks[i].env) {
+      env_of[i] = &env_bodies[next++];
+    } else if (req.defaults.env) {
+      env_of[i] = &env_bodies.front();
+    }
   }
 
   std::vector<const Task*> pending;
@@ -377,7 +382,10 @@ void Engine::start(Task& t) {
   if (t.timeout.count() > 0) {
     r->timeout.expires_after(t.timeout);
     r->timeout.async_wait([this, id](boost::system::error_code ec) {
-      if (ec) return;
+      // A handler queued in the same turn as the exit still runs after cancel(): the task may
+      // be gone, or already stopping for a cancel, which wins.
+      auto it = running_.find(id);
+      if (ec || it == running_.end() || it->second->stopped) return;
       Task& task = tasks_.at(id);
       task.reason = "timed_out: exceeded " + format_duration(task.timeout);
       stop(task, StopCause::kTimeout, config_.kill_grace);

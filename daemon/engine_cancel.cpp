@@ -107,6 +107,8 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
       ++out.killed;
     } else if (!r.stopped) {
       stop(t, StopCause::kCancel, grace);
+    } else {
+      r.stop = StopCause::kCancel;  // Already stopping (timeout): it ends as cancelled.
     }
     ++out.signalled;
   }
@@ -114,8 +116,8 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
 
 void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
   auto& r = *running_.at(t.id);
+  if (r.stopped) return;  // The first stop keeps its cause and its grace.
   r.stop = cause;
-  if (r.stopped) return;
   r.stopped = true;
   spdlog::info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
                format_duration(grace));

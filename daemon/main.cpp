@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,12 @@ bool stderr_is_journal(const std::string& journal_stream) {
 
 // The only place that reads the process environment (STYLE.md rule 11).
 int main(int argc, char** argv) {
+  // Until the event loop's signal_set exists, a TERM/INT/HUP waits blocked instead of killing
+  // us half-started (systemctl stop during a slow start must still drain and exit 0).
+  sigset_t lifecycle;
+  sigemptyset(&lifecycle);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
+  (void)::sigprocmask(SIG_BLOCK, &lifecycle, nullptr);    // Cannot fail with valid arguments.
   const auto flags = tg::daemon::parse_args(argc, argv);  // Exits 2 on usage errors.
   tg::daemon::Environment env;
   env.root = ::geteuid() == 0;

@@ -54,7 +54,13 @@ class Daemon {
         env_(env),
         engine_(ioc_.get_executor(), store, config),
         server_(ioc_, engine_, [this] { return reload(); }),
-        signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {}
+        signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {
+    // main() blocked these until now; what arrived meanwhile is delivered to signals_.
+    sigset_t lifecycle;
+    sigemptyset(&lifecycle);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
+    (void)::sigprocmask(SIG_UNBLOCK, &lifecycle, nullptr);
+  }
 
   int run() {
     if (auto r = engine_.recover(); r.has_error()) {
@@ -76,7 +82,20 @@ class Daemon {
     notify_ready(summary(engine_.status()));
     spdlog::info("ready: max_running={} state_dir='{}'", engine_.config().max_running,
                  engine_.config().state_dir.string());
-    ioc_.run();
+    try {
+      ioc_.run();
+    } catch (const std::exception& e) {
+      // A bug escaped a handler. Log it here, while everything still exists, and let the
+      // sessions' coroutines end before the Engine they point at is destroyed.
+      spdlog::critical("internal error, exiting: {}", e.what());
+      server_.stop();
+      engine_.abort_waiters();
+      ioc_.restart();
+      for (int i = 0; i < 100 && ioc_.poll() > 0; ++i) {
+      }
+      engine_.flush();
+      return 1;
+    }
     engine_.flush();
     if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());  // Gone is fine too.
     spdlog::info("stopped cleanly");

@@ -1,10 +1,13 @@
 #include "daemon/sqlite_util.h"
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace tg::daemon {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
+  const int err = errno;  // SQLite's I/O errors leave the system's reason here; keep it first.
   std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_FULL:
@@ -12,6 +15,15 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
       break;
     case SQLITE_READONLY:
       detail = "state directory is read-only (" + detail + ")";
+      break;
+    case SQLITE_IOERR:
+      if (err == EROFS) {
+        detail = "state directory is read-only (" + detail + ")";
+      } else if (err == ENOSPC) {
+        detail = "disk full (" + detail + ")";
+      } else if (err != 0) {
+        detail += std::string(" (") + std::strerror(err) + ")";
+      }
       break;
     default:
       break;

@@ -1,5 +1,7 @@
 #include "daemon/store.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/codec.h"
@@ -70,7 +72,8 @@ Result<void> check_integrity(sqlite3* db, const fs::path& file) {
   }
   auto row = st->step();
   if (row.has_error() || !*row || st->text(0) != "ok") {
-    const std::string why = row.has_error() ? row.error().message : (*row ? st->text(0) : "");
+    std::string why = row.has_error() ? row.error().message : (*row ? st->text(0) : "");
+    std::replace(why.begin(), why.end(), '\n', ' ');  // One clear line in the log.
     return Error{Errc::kIo, "database '" + file.string() + "' is corrupt (" + why +
                                 "); refusing to start, the file is left as it is"};
   }

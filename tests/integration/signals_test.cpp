@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -74,6 +75,14 @@ std::int64_t expect_clean_exit(TestDaemon& d, milliseconds timeout) {
 // After the daemon has exited: nothing of its tasks may be left, neither the pids they recorded
 // nor any process carrying the daemon's socket in its environment.
 void expect_no_task_process(const TestDaemon& d, const std::vector<pid_t>& recorded) {
+  // SIGKILL is sent before the daemon exits, but dying takes the kernel a moment: on a loaded
+  // machine a killed process can still show in /proc just after. Bounded, then strict.
+  const auto deadline = Clock::now() + milliseconds(3'000);
+  while (Clock::now() < deadline &&
+         !(alive_of(recorded).empty() &&
+           processes_with_env("TASKGROUPD_SOCKET=" + d.socket_path()).empty())) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
   const auto alive = alive_of(recorded);
   CHECK_MESSAGE(alive.empty(), alive.size() << " recorded task process(es) still alive, first "
                                             << (alive.empty() ? 0 : alive.front()));
