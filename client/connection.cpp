@@ -52,7 +52,16 @@ Result<nlohmann::json> Connection::call(const proto::Request& request,
                                         const IdleHandler* on_idle) {
   const std::int64_t id = next_id_++;
   const std::string line = proto::encode_request(id, request);
-  if (auto sent = send_all(line); sent.has_error()) return sent.error();
+  if (auto sent = send_all(line); sent.has_error()) {
+    // A daemon that refuses a connection (busy, another uid) answers at once and hangs up;
+    // our send then fails, but its one line is still waiting to be read: that is the answer.
+    auto refusal = read_line(0, nullptr);
+    if (refusal.has_value()) {
+      proto::IncomingReply reply = proto::decode_reply(*refusal);
+      if (reply.method.empty() && reply.result.has_error()) return reply.result.error();
+    }
+    return sent.error();
+  }
   for (;;) {
     auto got = read_line(line.size(), on_idle);
     if (got.has_error()) return got.error();

@@ -46,6 +46,7 @@ struct ChildFailure {
     if (::syscall(SYS_setresgid, c.gid, c.gid, c.gid) != 0) fail("setgid");
     if (::syscall(SYS_setresuid, c.uid, c.uid, c.uid) != 0) fail("setuid");
   }
+  ::umask(static_cast<mode_t>(spec.umask));
   if (::chdir(spec.cwd.c_str()) != 0) fail("chdir");
   const int devnull = ::open("/dev/null", O_RDONLY);
   if (devnull < 0) fail("open /dev/null");

@@ -19,6 +19,7 @@ struct SpawnSpec {
   std::string cwd;
   std::vector<std::string> env;  // "NAME=value".
   int log_fd = -1;               // Becomes stdout and stderr; stdin is /dev/null.
+  unsigned umask = 022;          // The task's umask (not the daemon's private 077).
   // Credentials to switch to; unset: run as the daemon. Set only when the daemon is root.
   struct Credentials {
     uid_t uid;

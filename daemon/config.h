@@ -33,6 +33,10 @@ struct Config {
   milliseconds retention{7LL * 24 * 3600 * 1000};
   std::int64_t retention_count = 100'000;  // Finished tasks kept at most.
   bool durable = true;  // fsync each commit (SQLite synchronous=FULL); false: NORMAL.
+
+  // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
+  // itself runs with 077 so its store and logs are private whatever it inherited).
+  unsigned task_umask = 022;
 };
 
 // The command line, kept so that a reload can apply the same overrides to the new file.

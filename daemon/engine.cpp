@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -357,9 +358,18 @@ void Engine::start(Task& t) {
   spec.credentials = *creds;
 
   // O_NOFOLLOW: a symlink planted in the log directory must not redirect our writes.
+  // O_NONBLOCK and the S_ISREG check: a FIFO planted there must not stall the loop. 0600: the
+  // log is the submitter's alone (tgctl logs serves it to them and to root).
   UniqueFd log(::open(log_path(t.id).c_str(),
-                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND, 0640));
+                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND | O_NONBLOCK,
+                      0600));
   if (!log.valid()) return fail("cannot open log '" + log_path(t.id) + "': " + ::strerror(errno));
+  struct stat log_stat {};
+  if (::fstat(log.get(), &log_stat) != 0 || !S_ISREG(log_stat.st_mode)) {
+    return fail("log '" + log_path(t.id) + "' is not a regular file");
+  }
+  (void)::fcntl(log.get(), F_SETFL, O_WRONLY | O_APPEND);  // The task gets a plain blocking fd.
+  spec.umask = config_.task_umask;
   if (spec.credentials && ::fchown(log.get(), t.uid, t.gid) != 0) {
     return fail("cannot give the log to uid " + std::to_string(t.uid) + ": " + ::strerror(errno));
   }

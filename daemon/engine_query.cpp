@@ -254,9 +254,11 @@ void Engine::apply_config(const Config& config) {
   }
   const std::string socket = config_.socket;
   const auto state_dir = config_.state_dir;
+  const unsigned task_umask = config_.task_umask;
   config_ = config;
   config_.socket = socket;
   config_.state_dir = state_dir;
+  config_.task_umask = task_umask;
   scheduler_.set_max_running(config_.max_running);
   spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms",
                config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count());

@@ -178,7 +178,11 @@ class Daemon {
 
 }  // namespace
 
-int run(const Flags& flags, const Environment& env, const Config& config) {
+int run(const Flags& flags, const Environment& env, const Config& given) {
+  // Everything we create (store, logs, directories) is private, whatever umask we inherited;
+  // tasks get the inherited one back.
+  Config config = given;
+  config.task_umask = ::umask(0077);
   // Before anything can fail halfway: no child may inherit a SIGPIPE-ignoring or blocked mask
   // from us (spawn_child resets them), and writes to a closed socket must not kill us.
   (void)::signal(SIGPIPE, SIG_IGN);
