@@ -666,47 +666,6 @@ TEST_CASE("Security: another user cannot read the store, which holds every task'
 
 // ================================================================ what reaches a task
 
-TEST_CASE("Security: only fds 0-2 reach a task, whoever submits it, while the daemon is busy") {
-  SharedDaemon s;
-  const TestUser& a = s.u.a;
-  const TestDaemon& d = s.d;
-  // Sockets, a parked wait and a log follower: the daemon holds many fds when it spawns.
-  const std::size_t base_fds = quiet_fd_count(d.pid());
-  std::vector<std::unique_ptr<RawClient>> idle;
-  for (int i = 0; i < 5; ++i) idle.push_back(std::make_unique<RawClient>(d.socket_path()));
-  ok_as(a, d, {"pause", "held"});
-  const auto held = submit_as(a, d, {"-g", "held", "--", "true"});
-  RunOptions at_root_dir;
-  at_root_dir.cwd = "/";
-  BackgroundProcess follower(tg::test::as_user(a, {TG_CLIENT_BIN, "--socket", d.socket_path(),
-                                                   "logs", "-f", std::to_string(held)}),
-                             at_root_dir);
-  BackgroundProcess waiter(
-      tg::test::as_user(a, {TG_CLIENT_BIN, "--socket", d.socket_path(), "wait", "held"}),
-      at_root_dir);
-  // 5 sockets, the follower's and the waiter's, and the follower's inotify fd.
-  wait_until([&] { return fd_count(d.pid()) >= base_fds + 8; }, kEventTimeout,
-             "the daemon holding fds for its clients");
-
-  for (const TestUser& who : {a, root_user()}) {
-    CAPTURE(who.name);
-    const auto id = submit_as(who, d, {"--", "sleep", "30"});
-    wait_state(d, id, "running");
-    const pid_t pid = show(d, id).at("pid").get<pid_t>();
-    CHECK(fds_of(pid) == std::set<std::string>{"0", "1", "2"});
-    const fs::path fd_dir = "/proc/" + std::to_string(pid) + "/fd";
-    CHECK(fs::read_symlink(fd_dir / "0") == "/dev/null");
-    const fs::path log = d.state_dir() / "logs" / (std::to_string(id) + ".log");
-    CHECK(fs::read_symlink(fd_dir / "1") == log);
-    CHECK(fs::read_symlink(fd_dir / "2") == log);
-    ok_as(who, d, {"cancel", "--task", std::to_string(id), "--force"});
-    wait_state(d, id, "cancelled");
-  }
-  ok_as(a, d, {"cancel", "held"});
-  CHECK(waiter.wait(kEventTimeout).code == 1);
-  CHECK(follower.wait(kEventTimeout).clean());
-}
-
 TEST_CASE("Security: no daemon-internal variable reaches a task, and TASKGROUPD_* are not forged") {
   SharedDaemon s;
   const TestUser& a = s.u.a;
@@ -1568,56 +1527,4 @@ TEST_CASE("Security: at the overall connection cap everyone gets busy until a co
   fb.pop_back();
   wait_until([&] { return tg::test::run_tgctl(d.socket_path(), {"status"}).exit_code == 0; },
              kEventTimeout, "root served once a connection closed");
-}
-
-TEST_CASE("Security: out of fds the daemon backs off without spinning, then recovers") {
-  TestDaemon d({.args = kQuickStop});
-  const pid_t pid = d.pid();
-  RawClient c(d.socket_path());  // Established before the shortage.
-  expect_result(c.call("status"));
-  const std::size_t base_fds = quiet_fd_count(pid);
-  rlimit lim{};
-  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &lim) == 0);
-  const rlim_t limit = base_fds + 16;
-  lim.rlim_cur = limit;
-  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0);
-
-  std::vector<Fd> flood;
-  for (int i = 0; i < 40; ++i) flood.push_back(connect_fd(d.socket_path()));
-  wait_until([&] { return fd_count(pid) >= limit; }, kEventTimeout, "the daemon out of fds");
-  wait_until([&] { return d.log().find("accept failed") != std::string::npos; }, kEventTimeout,
-             "the daemon to log its failed accept");
-  // Not spinning: a second at the limit costs it a small fraction of a CPU.
-  const long before = cpu_ticks(pid);
-  std::this_thread::sleep_for(milliseconds(1'000));  // A measurement window, not a wait.
-  const long used = cpu_ticks(pid) - before;
-  CHECK_MESSAGE(used <= ::sysconf(_SC_CLK_TCK) / 5, "used " << used << " ticks in one second");
-
-  // An established client is still served; a task that cannot get its log fails, saying why.
-  expect_result(c.call("status"));
-  const json sub = c.call("submit", {{"group", "fds"}, {"argv", {"true"}}});
-  REQUIRE(sub.contains("result"));
-  const auto id = sub.at("result").at("ids").at(0).get<std::int64_t>();
-  json t;
-  wait_until(
-      [&] {
-        t = c.call("show", {{"id", id}}).at("result").at("task");
-        return is_terminal(t.at("state").get<std::string>());
-      },
-      kEventTimeout, "the task started under the fd shortage to end");
-  CHECK(t.at("state") == "failed");
-  CHECK_MESSAGE(t.at("reason").get<std::string>().find("Too many open files") != std::string::npos,
-                t.dump());
-
-  // Recovery: the shortage ends with the connections, and all is well again.
-  flood.clear();
-  wait_until([&] { return fd_count(pid) <= base_fds; }, kEventTimeout, "fds back to baseline");
-  require_served(d);
-  const json again = c.call("submit", {{"group", "fds"}, {"argv", {"true"}}});
-  const auto id2 = again.at("result").at("ids").at(0).get<std::int64_t>();
-  wait_until(
-      [&] {
-        return c.call("show", {{"id", id2}}).at("result").at("task").at("state") == "succeeded";
-      },
-      kEventTimeout, "a task after the shortage succeeding");
 }
