@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -85,28 +84,28 @@ void open_to_group(const TestDaemon& d) {
   REQUIRE(::chmod(d.socket_path().c_str(), 0660) == 0);
 }
 
-// A fresh client is answered at once (well under 2 s even on a loaded CI machine with ASan):
-// the daemon is alive and not stuck on anyone.
+// A fresh client is answered at once: the daemon is alive and not stuck on anyone.
 void require_served(const TestDaemon& d) {
   const auto t0 = Clock::now();
   RawClient probe(d.socket_path());
   const json r = probe.call("status", nullptr, 424242);
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   REQUIRE_MESSAGE(r.contains("result"), "status: " << r.dump());
-  CHECK_MESSAGE(took < milliseconds(2'000), "status took " << took.count() << " ms");
+  CHECK_MESSAGE(took < milliseconds(1'000), "status took " << took.count() << " ms");
 }
 
-// A root daemon reachable by the test users, with room for a few sleeping tasks of each user
-// beside the ones a test waits for.
+// A root daemon reachable by the test users.
 struct SharedDaemon {
-  SharedDaemon() : u(users()), d(DaemonOptions{.args = args()}) {
+  explicit SharedDaemon(std::vector<std::string> extra = {})
+      : u(users()), d(DaemonOptions{.args = with_defaults(std::move(extra))}) {
     open_to_group(d);
     require_served(d);  // Started: its fds are all open (tests take them as a baseline).
   }
-  static std::vector<std::string> args() {
-    std::vector<std::string> a = kQuickStop;
-    a.insert(a.end(), {"--max-running", "8"});
-    return a;
+  // Room for a few sleeping tasks of each user beside the ones a test waits for.
+  static std::vector<std::string> with_defaults(std::vector<std::string> args) {
+    args.insert(args.end(), kQuickStop.begin(), kQuickStop.end());
+    args.insert(args.end(), {"--max-running", "8"});
+    return args;
   }
   Users u;
   TestDaemon d;
@@ -247,37 +246,7 @@ std::size_t fd_count(pid_t pid) {
   return n;
 }
 
-// The daemon's fd count once it is done with the connections we have closed: they end a turn
-// of its loop after our close(), so take the lowest count over a quiet 200 ms (a baseline
-// taken a moment too early would include a session that is going away).
-std::size_t quiet_fd_count(pid_t pid) {
-  std::size_t lowest = fd_count(pid);
-  const auto until = Clock::now() + milliseconds(200);
-  while (Clock::now() < until) {
-    std::this_thread::sleep_for(milliseconds(10));
-    lowest = std::min(lowest, fd_count(pid));
-  }
-  return lowest;
-}
-
-std::set<std::string> fds_of(pid_t pid) {
-  std::set<std::string> fds;
-  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    fds.insert(e.path().filename().string());
-  }
-  return fds;
-}
-
 long rss_kib(pid_t pid) { return std::stol(status_field(pid, "VmRSS").at(0)); }
-
-// CPU ticks (user + system) the process has used.
-long cpu_ticks(pid_t pid) {
-  const std::string stat = proc(pid, "stat");
-  std::istringstream in(stat.substr(stat.rfind(')') + 2));
-  std::vector<std::string> f;
-  for (std::string s; in >> s;) f.push_back(s);
-  return std::stol(f.at(11)) + std::stol(f.at(12));  // Fields 14 and 15 (utime, stime).
-}
 
 // A sanitizer build keeps freed memory in quarantine: RSS says little about leaks there (LSan
 // checks those at exit instead).
@@ -577,7 +546,7 @@ TEST_CASE(
   const struct stat st = stat_of(log);
   CHECK(S_ISREG(st.st_mode));
   CHECK(st.st_uid == a.uid);
-  CHECK_MESSAGE((st.st_mode & 07777) == 0600, "log mode " << octal(st.st_mode));
+  CHECK_MESSAGE((st.st_mode & 0007) == 0, "log mode " << octal(st.st_mode));
 
   // The log path of a task that has not started yet, pointing at a file only root may write.
   const fs::path precious = d.dir() / "precious";
@@ -601,10 +570,10 @@ TEST_CASE(
   require_served(d);
 }
 
-// A blocking open of a FIFO found at the log path would stall the event loop until someone
-// reads it, and with it every user's requests (found by this test; fixed in engine.cpp with
-// O_NONBLOCK and an S_ISREG check). Like the symlink above, only someone who can write in
-// STATE/logs can plant it: root, or anyone if the logs directory were ever left open.
+// Fails today: the log is opened O_WRONLY|O_CREAT without O_NONBLOCK or O_EXCL (engine.cpp,
+// Engine::start), so opening a FIFO found at the path blocks the event loop until someone
+// reads it: one planted file stalls every user's requests. Like the symlink above, only someone
+// who can write in STATE/logs can plant it (root; anyone if the daemon ran under umask 0).
 TEST_CASE("Security: a FIFO planted at a task's log path does not stall the daemon") {
   SharedDaemon s;
   const TestUser& a = s.u.a;
@@ -629,8 +598,8 @@ TEST_CASE("Security: a FIFO planted at a task's log path does not stall the daem
   require_served(d);
 }
 
-// tgtest_a and tgtest_b share a primary group (useradd -N: `users`), as users of many systems
-// do: a log made 0640 with the task's group (as it once was) would be theirs to read.
+// Fails today: logs are created 0640 with the task's primary group (engine.cpp, Engine::start),
+// and tgtest_a and tgtest_b share theirs (useradd -N: `users`), as users of many systems do.
 TEST_CASE("Security: another user cannot read a task's log file directly, even in its group") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -644,9 +613,9 @@ TEST_CASE("Security: another user cannot read a task's log file directly, even i
   CHECK_MESSAGE(r.exit_code != 0, "tgtest_b read tgtest_a's log: " << r.out);
 }
 
-// The store holds every user's argv and environment, in a state directory that is 0755 when
-// root (StateDirectoryMode=0755): created with an inherited umask of 022 (as it once was) it
-// was 0644, readable by all.
+// Fails today: the store (every user's argv and environment) is created with the daemon's
+// umask, 0644 under the usual 022, in a state directory that is 0755 when root
+// (run.cpp make_state_dir; store.cpp Store::open; StateDirectoryMode=0755 in the unit).
 TEST_CASE("Security: another user cannot read the store, which holds every task's environment") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -810,14 +779,6 @@ TEST_CASE("Security: a root daemon started by hand makes its socket 0660 root:ta
     const auto id = std::stoll(ok_at(u.a, socket, {"submit", "--", "id", "-u"}));
     ok_at(u.a, socket, {"wait", "--task", std::to_string(id)});
     CHECK(ok_at(u.a, socket, {"logs", std::to_string(id)}) == std::to_string(u.a.uid) + "\n");
-    // Tasks get the umask the daemon was started with; its own files stay private.
-    const auto um = std::stoll(ok_at(u.a, socket, {"submit", "--", "sh", "-c", "umask"}));
-    ok_at(u.a, socket, {"wait", "--task", std::to_string(um)});
-    char want[16];
-    std::snprintf(want, sizeof want, "%04o\n", static_cast<unsigned>(mask));
-    CHECK(ok_at(u.a, socket, {"logs", std::to_string(um)}) == want);
-    CHECK((mode_of(home / "state" / "taskgroupd.db") & 0077) == 0);
-    CHECK((mode_of(home / "state" / "logs") & 0077) == 0);
   }
 }
 
@@ -865,9 +826,10 @@ TEST_CASE(
   CHECK(parse_json(ok_at(a, socket.string(), {"list", "--json"})).at("tasks").empty());
 }
 
-// The daemon answers a refused connection with one error line and closes it. tgctl usually
-// sends its request only after that: it must still read that line and report it (exit 1), not
-// EPIPE from send() as "cannot send to taskgroupd: Broken pipe" (exit 3), as it once did.
+// Fails today: the daemon answers a refused connection with one error line and closes it, but
+// tgctl sends its request only after that, gets EPIPE from send() and reports "cannot send to
+// taskgroupd: Broken pipe" (exit 3, unreachable) without reading the line that says why
+// (client/connection.cpp, Connection::send_all).
 TEST_CASE("Security: tgctl reports the daemon's refusal (busy, permission_denied), exit 1") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -913,9 +875,10 @@ TEST_CASE("Security: tgctl reports the daemon's refusal (busy, permission_denied
                 denied_wrong << " of " << kRaceTries << " runs, e.g. " << example);
 }
 
-// The daemon sets its own umask (077): the logs directory, made by create_directories(), was
-// once 0777 under an inherited umask 0, so anyone could plant a symlink or a FIFO at the log
-// path of a task that had not started yet. Tasks get the inherited umask back.
+// Fails today: only the socket and the state directory itself get explicit modes. The logs
+// directory is made by create_directories() with the umask the daemon was started with
+// (run.cpp, make_state_dir), so under umask 0 it is 0777: anyone may create files there, e.g.
+// a symlink or a FIFO at the log path of a task that has not started yet.
 TEST_CASE("Security: a root daemon started with umask 0 leaves nothing writable by others") {
   tg::test::require_root("starts a root daemon and checks root-owned modes");
   tg::test::TempDir tmp;
@@ -931,36 +894,8 @@ TEST_CASE("Security: a root daemon started with umask 0 leaves nothing writable 
     const mode_t m = mode_of(e.path());
     if (S_ISLNK(m)) continue;
     CHECK_MESSAGE((m & 0002) == 0, e.path().string() << " is " << octal(m));
-    CHECK_MESSAGE((m & 0077) == 0, e.path().string() << " is " << octal(m));
   }
   CHECK((mode_of(home / "state") & 0022) == 0);
-}
-
-// Installs made before the daemon set its own umask have a 0644 store and a 0755 logs
-// directory. Nothing at start repairs them (run.cpp make_state_dir chmods only the state
-// directory itself), so every local user can still read everyone's argv and environment.
-TEST_CASE(
-    "Security: a store and logs directory left open by an older version are closed at start") {
-  SharedDaemon s;
-  const auto& [a, b] = s.u;
-  const auto id = submit_as(a, s.d, {"--", "echo", "old"});
-  ok_as(a, s.d, {"wait", "--task", std::to_string(id)});
-  const fs::path state = s.d.state_dir();
-  s.d.send_signal(SIGTERM);
-  REQUIRE(s.d.wait_exit(milliseconds(5'000)).clean());
-  REQUIRE(::chmod((state / "logs").c_str(), 0755) == 0);
-  for (const auto& e : fs::directory_iterator(state)) {
-    if (e.is_regular_file()) REQUIRE(::chmod(e.path().c_str(), 0644) == 0);
-  }
-  s.d.restart();
-  open_to_group(s.d);  // The fixture bound a new socket.
-  require_served(s.d);
-  CHECK_MESSAGE((mode_of(state / "logs") & 0077) == 0, "logs " << octal(mode_of(state / "logs")));
-  for (const auto& e : fs::directory_iterator(state)) {
-    if (!e.is_regular_file()) continue;
-    CHECK_MESSAGE((mode_of(e.path()) & 0077) == 0, e.path() << " " << octal(mode_of(e.path())));
-    CHECK(tg::test::run_as(b, {"/bin/cat", e.path().string()}).exit_code != 0);
-  }
 }
 
 // ================================================================ hostile input
@@ -1371,7 +1306,7 @@ TEST_CASE(
   // Headroom for a 1 MiB frame, a parsed 100 000-element argv and allocator slack; with ASan,
   // also its quarantine of freed memory (256 MiB by default).
   const long margin_kib = asan ? 768 * 1024 : 64 * 1024;
-  const std::size_t base_fds = quiet_fd_count(pid);
+  const std::size_t base_fds = fd_count(pid);
   const long base_rss = rss_kib(pid);
   const auto hostile = hostile_inputs();
   REQUIRE(hostile.size() >= 25);
@@ -1405,7 +1340,7 @@ TEST_CASE("Security: with idle_timeout 1s a silent or trickling connection is cl
   TestDaemon d({.args = kQuickStop});
   tg::test::write_file(d.dir() / "taskgroupd.toml", "idle_timeout = \"1s\"\n");
   ok_at(root_user(), d.socket_path(), {"reload"});
-  const std::size_t base_fds = quiet_fd_count(d.pid());
+  const std::size_t base_fds = fd_count(d.pid());
   RawClient silent(d.socket_path());
   PeerClient trickle(connect_fd(d.socket_path()));
   const std::string partial = R"({"jsonrpc":"2.0","id":1,"method":"status","params":{)";
@@ -1436,7 +1371,7 @@ TEST_CASE("Security: a thousand idle connections of one user do not stop others 
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
   const pid_t pid = d.pid();
-  const std::size_t base_fds = quiet_fd_count(pid);
+  const std::size_t base_fds = fd_count(pid);
   auto idle = tg::test::connect_as(a, d.socket_path(), 1000);
   REQUIRE(idle.size() == 1000);
 
@@ -1511,7 +1446,7 @@ TEST_CASE("Security: at the overall connection cap everyone gets busy until a co
   const TestDaemon& d = s.d;
   tg::test::write_file(d.dir() / "taskgroupd.toml", "max_connections = 300\n");
   ok_at(root_user(), d.socket_path(), {"reload"});
-  const std::size_t base_fds = quiet_fd_count(d.pid());
+  const std::size_t base_fds = fd_count(d.pid());
   auto fa = tg::test::connect_as(a, d.socket_path(), 256);
   auto fb = tg::test::connect_as(b, d.socket_path(), 44);
   wait_until([&] { return fd_count(d.pid()) >= base_fds + 300; }, kEventTimeout,
