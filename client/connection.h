@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "client/line_buffer.h"
-#include "common/unique_fd.h"
 #include "common/error.h"
 #include "common/protocol.h"
+#include "common/unique_fd.h"
 
 namespace tg::client {
 

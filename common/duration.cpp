@@ -12,12 +12,12 @@ constexpr double kMaxMs = 100.0 * 24 * 3600 * 1000;
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   const auto bad = [&] {
-    return Error{Errc::kInvalidParams, "invalid duration '" + std::string(text) +
-                                           "' (use e.g. 250ms, 30s, 5m, 1h)"};
+    return Error{Errc::kInvalidParams,
+                 "invalid duration '" + std::string(text) + "' (use e.g. 250ms, 30s, 5m, 1h)"};
   };
   size_t unit_at = 0;
-  while (unit_at < text.size() && (std::isdigit(static_cast<unsigned char>(text[unit_at])) ||
-                                   text[unit_at] == '.')) {
+  while (unit_at < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[unit_at])) || text[unit_at] == '.')) {
     ++unit_at;
   }
   const std::string_view number = text.substr(0, unit_at);

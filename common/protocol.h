@@ -7,12 +7,13 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/json_optional.h"
 #include "common/time_format.h"
@@ -64,12 +65,12 @@ struct Status {};
 // One command. Fields left unset take the batch's defaults (Submit), then the daemon's.
 struct TaskSpec {
   std::vector<std::string> argv;
-  std::optional<std::string> cwd;   // Absent: "/".
-  std::optional<Env> env;           // Absent: PATH, HOME, USER, LANG only.
-  std::optional<bool> shell;        // Run argv joined by spaces with /bin/sh -c.
-  std::optional<int> priority;      // Higher first; default 0.
+  std::optional<std::string> cwd;          // Absent: "/".
+  std::optional<Env> env;                  // Absent: PATH, HOME, USER, LANG only.
+  std::optional<bool> shell;               // Run argv joined by spaces with /bin/sh -c.
+  std::optional<int> priority;             // Higher first; default 0.
   std::optional<std::int64_t> timeout_ms;  // 0 or absent: none.
-  std::optional<bool> requeue;      // Queue again (instead of lost) after a daemon crash.
+  std::optional<bool> requeue;             // Queue again (instead of lost) after a daemon crash.
 };
 
 // One task ({"argv": [...], ...}) or a batch ({"tasks": [{...}, ...]}), one round trip.
@@ -159,8 +160,8 @@ struct TaskInfo {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
                                                 shell, priority, timeout_ms, requeue, pid,
-                                                exit_code, signal, reason, submitted_at,
-                                                started_at, ended_at, log_path)
+                                                exit_code, signal, reason, submitted_at, started_at,
+                                                ended_at, log_path)
 
 // Tasks counted by state: the body of wait results, progress and group summaries.
 struct StateCounts {

@@ -11,16 +11,16 @@
 // Submits and group.set grow the Engine's state: it is rebuilt every kInputsPerEngine inputs so
 // that memory stays bounded (and a slow leak still shows up as growth across rebuilds).
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "common/codec.h"
 #include "daemon/config.h"

@@ -31,8 +31,8 @@ class PeerClient {
   // read_line(), REQUIREd to be present and to parse as JSON.
   [[nodiscard]] nlohmann::json read_json(milliseconds timeout = milliseconds(5'000));
   // One request {"jsonrpc":"2.0","id":id,"method":method[,"params":params]}, one reply.
-  [[nodiscard]] nlohmann::json call(std::string_view method,
-                                    const nlohmann::json& params = nullptr, int id = 1);
+  [[nodiscard]] nlohmann::json call(std::string_view method, const nlohmann::json& params = nullptr,
+                                    int id = 1);
   // True if the daemon has closed its end (EOF or reset) within `timeout`, reading and
   // dropping anything it sent first.
   [[nodiscard]] bool closed_by_peer(milliseconds timeout);

@@ -107,11 +107,11 @@ void send_message(int channel, Message m, const std::vector<int>& fds) {
 }  // namespace
 
 void require_root(std::string_view why) {
-  REQUIRE_MESSAGE(::geteuid() == 0,
-                  "this test must run as root (it " << why
-                                                    << "); CI and the dev machines run tests as "
-                                                       "root. It fails rather than skip, so a "
-                                                       "green run always means it was checked.");
+  REQUIRE_MESSAGE(::geteuid() == 0, "this test must run as root (it "
+                                        << why
+                                        << "); CI and the dev machines run tests as "
+                                           "root. It fails rather than skip, so a "
+                                           "green run always means it was checked.");
 }
 
 gid_t ensure_group(const std::string& name) {
@@ -150,8 +150,7 @@ std::vector<std::string> as_user(const TestUser& user, const std::vector<std::st
   return out;
 }
 
-ProcessOutput run_as(const TestUser& user, const std::vector<std::string>& argv,
-                     RunOptions opts) {
+ProcessOutput run_as(const TestUser& user, const std::vector<std::string>& argv, RunOptions opts) {
   if (opts.cwd.empty()) opts.cwd = "/";
   return run_process(as_user(user, argv), opts);
 }
@@ -219,8 +218,8 @@ std::vector<Fd> connect_as(const TestUser& user, const std::string& path, int co
   if (error != nullptr) {
     *error = failed;
   } else {
-    REQUIRE_MESSAGE(failed == 0, "connect as " << user.name << " to " << path
-                                               << " failed after " << out.size()
+    REQUIRE_MESSAGE(failed == 0, "connect as " << user.name << " to " << path << " failed after "
+                                               << out.size()
                                                << " connections: " << std::strerror(failed));
   }
   return out;

@@ -19,9 +19,9 @@ namespace tg::test {
 struct TestUser {
   std::string name;
   uid_t uid = 0;
-  gid_t gid = 0;               // Primary group, from the passwd entry.
-  std::vector<gid_t> groups;   // getgrouplist(name, gid), sorted: what `id -G` prints.
-  std::string home;            // pw_dir, which may not exist (useradd -M).
+  gid_t gid = 0;              // Primary group, from the passwd entry.
+  std::vector<gid_t> groups;  // getgrouplist(name, gid), sorted: what `id -G` prints.
+  std::string home;           // pw_dir, which may not exist (useradd -M).
 };
 
 // FAILs the test (REQUIRE) unless the test process is root, saying why the test needs it.
@@ -54,7 +54,7 @@ TestUser ensure_user(const std::string& name, const std::string& extra_group = "
 // against `user`. The sockets are non-blocking and close-on-exec. If a connect fails, returns
 // the sockets opened before it and sets `*error` to its errno (with `error` null, REQUIREs
 // that every connect succeeds).
-[[nodiscard]] std::vector<Fd> connect_as(const TestUser& user, const std::string& path,
-                                         int count, int* error = nullptr);
+[[nodiscard]] std::vector<Fd> connect_as(const TestUser& user, const std::string& path, int count,
+                                         int* error = nullptr);
 
 }  // namespace tg::test
