@@ -20,10 +20,10 @@
 #   wait     last task exit -> `tgctl wait` (and a raw protocol `wait`) returning
 #   idle     wakeups per second of an idle daemon (no watchdog)
 # --quick: trivial at N = 2000, P = 4 only; 500 latency samples; 5 wait samples; 5 s idle
-#          window; no `million`. About 3 minutes. The full run takes 15-20 minutes on the reference machine
-#          (2 busy vCPUs, docs/performance.md).
+#          window; no `million`. About 2 minutes. The full run takes 7-20 minutes on the
+#          reference machine (2 shared vCPUs: it depends on their load; docs/performance.md).
 # --slow:  also run GNU parallel at N = 10 000 and tsp at N = 10 000, P = 1 (skipped by default:
-#          8-15 ms per job for parallel, ~8 ms for tsp at P = 1: ~20 more minutes).
+#          3-15 ms per job for parallel, 4-8 ms for tsp at P = 1: up to ~20 more minutes).
 # --only profile (not in the default set): perf profile of the daemon at N = 2000, P = 4
 #          (perf trace -s for time blocked in system calls, perf record for CPU); reports in OUT.
 # --baseline-bin DIR: also run another build's taskgroupd/tgctl as tool `taskgroupd@baseline`,
@@ -54,9 +54,13 @@ done
 if ((build)); then
   echo "[bench] building Release binaries in $build_dir" >&2
   mkdir -p "$build_dir"
-  { cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTG_BUILD_TESTS=OFF &&
-    cmake --build "$build_dir" -j"$(nproc)" --target taskgroupd tgctl; } >"$build_dir/bench-build.log" 2>&1 ||
-    { tail -30 "$build_dir/bench-build.log" >&2; echo "run.sh: build failed; see $build_dir/bench-build.log" >&2; exit 1; }
+  build_log=$build_dir/bench-build.log
+  if ! { cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTG_BUILD_TESTS=OFF &&
+    cmake --build "$build_dir" -j"$(nproc)" --target taskgroupd tgctl; } >"$build_log" 2>&1; then
+    tail -30 "$build_log" >&2
+    echo "run.sh: the build failed; see $build_log" >&2
+    exit 1
+  fi
 fi
 for b in taskgroupd tgctl; do
   [[ -x $build_dir/$b ]] || { echo "run.sh: no $build_dir/$b; build first" >&2; exit 1; }
@@ -73,7 +77,8 @@ if ((${#missing[@]})); then
       { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; } ||
       echo "[bench] could not install ${missing[*]}; those peers will be skipped" >&2
   else
-    echo "[bench] not root: skipping missing peers ${missing[*]} (apt-get install ${missing[*]})" >&2
+    echo "[bench] not root: skipping missing peers ${missing[*]}" \
+      "(to include them: apt-get install ${missing[*]})" >&2
   fi
 fi
 
