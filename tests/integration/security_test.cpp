@@ -570,10 +570,10 @@ TEST_CASE(
   require_served(d);
 }
 
-// Fails today: the log is opened O_WRONLY|O_CREAT without O_NONBLOCK or O_EXCL (engine.cpp,
-// Engine::start), so opening a FIFO found at the path blocks the event loop until someone
-// reads it: one planted file stalls every user's requests. Like the symlink above, only someone
-// who can write in STATE/logs can plant it (root; anyone if the daemon ran under umask 0).
+// A blocking open of a FIFO found at the log path would stall the event loop until someone
+// reads it, and with it every user's requests (found by this test; engine.cpp now opens the
+// log O_NONBLOCK and checks S_ISREG). Like the symlink above, only someone who can write in
+// STATE/logs can plant it: root, or anyone if the logs directory were ever left open.
 TEST_CASE("Security: a FIFO planted at a task's log path does not stall the daemon") {
   SharedDaemon s;
   const TestUser& a = s.u.a;
@@ -598,8 +598,8 @@ TEST_CASE("Security: a FIFO planted at a task's log path does not stall the daem
   require_served(d);
 }
 
-// Fails today: logs are created 0640 with the task's primary group (engine.cpp, Engine::start),
-// and tgtest_a and tgtest_b share theirs (useradd -N: `users`), as users of many systems do.
+// tgtest_a and tgtest_b share a primary group (useradd -N: `users`), as users of many systems
+// do: a log made 0640 with the task's group (as it once was) would be theirs to read.
 TEST_CASE("Security: another user cannot read a task's log file directly, even in its group") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -613,9 +613,9 @@ TEST_CASE("Security: another user cannot read a task's log file directly, even i
   CHECK_MESSAGE(r.exit_code != 0, "tgtest_b read tgtest_a's log: " << r.out);
 }
 
-// Fails today: the store (every user's argv and environment) is created with the daemon's
-// umask, 0644 under the usual 022, in a state directory that is 0755 when root
-// (run.cpp make_state_dir; store.cpp Store::open; StateDirectoryMode=0755 in the unit).
+// The store holds every user's argv and environment, in a state directory that is 0755 when
+// root (StateDirectoryMode=0755): created under an inherited umask of 022 (as it once was) it
+// was 0644, readable by all; the daemon now runs with umask 077.
 TEST_CASE("Security: another user cannot read the store, which holds every task's environment") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -826,10 +826,9 @@ TEST_CASE(
   CHECK(parse_json(ok_at(a, socket.string(), {"list", "--json"})).at("tasks").empty());
 }
 
-// Fails today: the daemon answers a refused connection with one error line and closes it, but
-// tgctl sends its request only after that, gets EPIPE from send() and reports "cannot send to
-// taskgroupd: Broken pipe" (exit 3, unreachable) without reading the line that says why
-// (client/connection.cpp, Connection::send_all).
+// The daemon answers a refused connection with one error line and closes it. tgctl usually
+// sends its request only after that: it must still read that line and report it (exit 1), not
+// EPIPE from send() as "cannot send to taskgroupd: Broken pipe" (exit 3), as it once did.
 TEST_CASE("Security: tgctl reports the daemon's refusal (busy, permission_denied), exit 1") {
   SharedDaemon s;
   const auto& [a, b] = s.u;
@@ -875,10 +874,9 @@ TEST_CASE("Security: tgctl reports the daemon's refusal (busy, permission_denied
                 denied_wrong << " of " << kRaceTries << " runs, e.g. " << example);
 }
 
-// Fails today: only the socket and the state directory itself get explicit modes. The logs
-// directory is made by create_directories() with the umask the daemon was started with
-// (run.cpp, make_state_dir), so under umask 0 it is 0777: anyone may create files there, e.g.
-// a symlink or a FIFO at the log path of a task that has not started yet.
+// The daemon sets its own umask (077): the logs directory, made by create_directories(), was
+// once 0777 under an inherited umask 0, so anyone could plant a symlink or a FIFO at the log
+// path of a task that had not started yet.
 TEST_CASE("Security: a root daemon started with umask 0 leaves nothing writable by others") {
   tg::test::require_root("starts a root daemon and checks root-owned modes");
   tg::test::TempDir tmp;

@@ -51,7 +51,7 @@ TestUser ensure_user(const std::string& name, const std::string& extra_group = "
 // Opens `count` connections to the Unix socket `path` with `user`'s credentials: a forked
 // child drops to them (setgroups, setresgid, setresuid), connects, and hands the sockets back
 // over SCM_RIGHTS, so the daemon sees `user` in SO_PEERCRED and the file mode is checked
-// against `user`. The sockets are non-blocking and close-on-exec. If a connect fails, returns
+// against `user`. The sockets are blocking and close-on-exec. If a connect fails, returns
 // the sockets opened before it and sets `*error` to its errno (with `error` null, REQUIREs
 // that every connect succeeds).
 [[nodiscard]] std::vector<Fd> connect_as(const TestUser& user, const std::string& path, int count,
