@@ -246,6 +246,20 @@ std::size_t fd_count(pid_t pid) {
   return n;
 }
 
+// The daemon's fd count once it is done with the connections we have closed: each ends a turn
+// of its loop after our close(), so take the lowest count over a quiet 200 ms. A baseline taken
+// a moment too early includes a session that is going away (seen under ASan), and a wait for
+// "baseline + N" then never ends.
+std::size_t quiet_fd_count(pid_t pid) {
+  std::size_t lowest = fd_count(pid);
+  const auto until = Clock::now() + milliseconds(200);
+  while (Clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(10));
+    lowest = std::min(lowest, fd_count(pid));
+  }
+  return lowest;
+}
+
 long rss_kib(pid_t pid) { return std::stol(status_field(pid, "VmRSS").at(0)); }
 
 // A sanitizer build keeps freed memory in quarantine: RSS says little about leaks there (LSan
@@ -1304,7 +1318,7 @@ TEST_CASE(
   // Headroom for a 1 MiB frame, a parsed 100 000-element argv and allocator slack; with ASan,
   // also its quarantine of freed memory (256 MiB by default).
   const long margin_kib = asan ? 768 * 1024 : 64 * 1024;
-  const std::size_t base_fds = fd_count(pid);
+  const std::size_t base_fds = quiet_fd_count(pid);
   const long base_rss = rss_kib(pid);
   const auto hostile = hostile_inputs();
   REQUIRE(hostile.size() >= 25);
@@ -1338,7 +1352,7 @@ TEST_CASE("Security: with idle_timeout 1s a silent or trickling connection is cl
   TestDaemon d({.args = kQuickStop});
   tg::test::write_file(d.dir() / "taskgroupd.toml", "idle_timeout = \"1s\"\n");
   ok_at(root_user(), d.socket_path(), {"reload"});
-  const std::size_t base_fds = fd_count(d.pid());
+  const std::size_t base_fds = quiet_fd_count(d.pid());
   RawClient silent(d.socket_path());
   PeerClient trickle(connect_fd(d.socket_path()));
   const std::string partial = R"({"jsonrpc":"2.0","id":1,"method":"status","params":{)";
@@ -1369,7 +1383,7 @@ TEST_CASE("Security: a thousand idle connections of one user do not stop others 
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
   const pid_t pid = d.pid();
-  const std::size_t base_fds = fd_count(pid);
+  const std::size_t base_fds = quiet_fd_count(pid);
   auto idle = tg::test::connect_as(a, d.socket_path(), 1000);
   REQUIRE(idle.size() == 1000);
 
@@ -1444,7 +1458,7 @@ TEST_CASE("Security: at the overall connection cap everyone gets busy until a co
   const TestDaemon& d = s.d;
   tg::test::write_file(d.dir() / "taskgroupd.toml", "max_connections = 300\n");
   ok_at(root_user(), d.socket_path(), {"reload"});
-  const std::size_t base_fds = fd_count(d.pid());
+  const std::size_t base_fds = quiet_fd_count(d.pid());
   auto fa = tg::test::connect_as(a, d.socket_path(), 256);
   auto fb = tg::test::connect_as(b, d.socket_path(), 44);
   wait_until([&] { return fd_count(d.pid()) >= base_fds + 300; }, kEventTimeout,
