@@ -1,7 +1,7 @@
 #include "daemon/child.h"
 
 #include <fcntl.h>
-#include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "daemon/sys_compat.h"
 
@@ -18,45 +19,212 @@ namespace tg::daemon {
 
 namespace {
 
-// Where the vfork child reports how it failed; it shares our memory until it execs or exits.
-struct ChildFailure {
-  int err = 0;
-  const char* step = nullptr;
+// The child shares our memory and our thread's TLS (errno included) until it execs, and runs
+// at the same time as the loop. So it makes raw system calls that report errors in their
+// return value and never touch errno: a glibc wrapper failing in the child could overwrite
+// the errno the loop is about to read (Asio tells EAGAIN from a real error by it).
+#if defined(__x86_64__)
+constexpr bool kRawSyscalls = true;
+[[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
+                                               long d = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+constexpr bool kRawSyscalls = true;
+[[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
+                                               long d = 0) {
+  register long x8 asm("x8") = n;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  register long x3 asm("x3") = d;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  return x0;
+}
+#else
+// Elsewhere: plain syscall(2), made safe by always suspending the parent (CLONE_VFORK).
+constexpr bool kRawSyscalls = false;
+inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+  const long r = ::syscall(n, a, b, c, d);
+  return r < 0 ? -errno : r;
+}
+#endif
+
+template <typename T>
+[[gnu::always_inline]] inline long arg(T v) {
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<long>(v);
+  } else {
+    return static_cast<long>(v);
+  }
+}
+
+// The kernel's struct sigaction (rt_sigaction), not glibc's: same field order on x86-64 and
+// arm64.
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  unsigned long mask;
 };
 
-// Runs in the vfork child: only raw system calls, no allocation, no locks. Raw setuid/setgid
-// syscalls on purpose: glibc's wrappers broadcast to other threads (sanitizer threads included).
-[[noreturn]] void exec_child(const SpawnSpec& spec, const char* path, char* const* argv,
-                             char* const* envp, volatile ChildFailure* failure) {
-  const auto fail = [&](const char* step) {
-    failure->err = errno;
-    failure->step = step;
-    ::_exit(127);
-  };
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) (void)::signal(sig, SIG_DFL);
+// The pre-exec steps, in order; the one that failed is reported to the parent.
+enum class Step : int {
+  kNone,
+  kSignals,
+  kSetsid,
+  kOpenLog,
+  kLogNotRegular,
+  kChownLog,
+  kSetgroups,
+  kSetgid,
+  kSetuid,
+  kChdir,
+  kDevNull,
+  kDup,
+  kCloseRange,
+  kExec,
+};
+
+struct FailureRecord {
+  Step step;
+  int err;
+};
+
+constexpr std::size_t kChildStack = 32 * 1024;  // The child calls no library code.
+
+}  // namespace
+
+// Everything the child reads before exec, owned by its Launch so that the loop cannot free it
+// under the child's feet.
+struct Launch::Bundle {
+  std::string path;
+  std::vector<std::string> argv_storage;
+  std::vector<std::string> env_storage;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::string cwd;
+  std::string log_path;
+  unsigned umask = 022;
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  int report_fd = -1;  // The write end, in the child's copy of the fd table.
+  std::unique_ptr<char[]> stack;
+
+  // What the child reads: plain pointers into the fields above, so that it calls no function
+  // (not even an accessor; unoptimised builds do not inline them).
+  struct Raw {
+    const char* path;
+    char* const* argv;
+    char* const* envp;
+    const char* cwd;
+    const char* log_path;
+    long umask;
+    bool switch_user;
+    long uid;
+    long gid;
+    long ngroups;
+    const gid_t* groups;
+    long report_fd;
+  } raw{};
+};
+
+struct LaunchAccess {
+  static Launch* make() { return new Launch(); }
+  static std::unique_ptr<Launch::Bundle>& bundle(Launch& l) { return l.bundle_; }
+};
+
+Launch::~Launch() = default;
+
+namespace {
+
+[[gnu::always_inline, noreturn]] inline void report_and_exit(long report_fd, Step step, long ret) {
+  FailureRecord rec;
+  rec.step = step;
+  rec.err = static_cast<int>(-ret);
+  (void)raw_syscall(SYS_write, report_fd, arg(&rec), sizeof rec);
+  for (;;) (void)raw_syscall(SYS_exit_group, 127);
+}
+
+// Runs in the child on the bundle's stack: raw system calls only, no allocation, no function
+// call, no sanitizer instrumentation (its runtime keeps state in the TLS we share).
+[[gnu::noinline, gnu::no_sanitize("address", "undefined"), noreturn]] void exec_child(
+    const Launch::Bundle::Raw& b) {
+  long r = 0;
+  KernelSigaction dfl;
+  dfl.handler = nullptr;  // SIG_DFL
+  dfl.flags = 0;
+  dfl.restorer = nullptr;
+  dfl.mask = 0;
+  for (long sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)raw_syscall(SYS_rt_sigaction, sig, arg(&dfl), 0, sizeof dfl.mask);  // 32-33: EINVAL.
   }
-  sigset_t none;
-  sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) fail("sigprocmask");
-  if (::setsid() < 0) fail("setsid");
-  if (spec.credentials) {
-    const auto& c = *spec.credentials;
-    if (::syscall(SYS_setgroups, c.groups.size(), c.groups.data()) != 0) fail("setgroups");
-    if (::syscall(SYS_setresgid, c.gid, c.gid, c.gid) != 0) fail("setgid");
-    if (::syscall(SYS_setresuid, c.uid, c.uid, c.uid) != 0) fail("setuid");
+  const unsigned long none = 0;
+  if ((r = raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&none), 0, sizeof none)) < 0) {
+    report_and_exit(b.report_fd, Step::kSignals, r);
   }
-  ::umask(static_cast<mode_t>(spec.umask));
-  if (::chdir(spec.cwd.c_str()) != 0) fail("chdir");
-  const int devnull = ::open("/dev/null", O_RDONLY);
-  if (devnull < 0) fail("open /dev/null");
-  if (::dup2(devnull, 0) < 0 || ::dup2(spec.log_fd, 1) < 0 || ::dup2(spec.log_fd, 2) < 0) {
-    fail("dup2");
+  if ((r = raw_syscall(SYS_setsid)) < 0) report_and_exit(b.report_fd, Step::kSetsid, r);
+
+  // The log first, while we may still be root: O_NOFOLLOW so that a symlink planted in the
+  // log directory cannot redirect our writes; O_NONBLOCK and the S_ISREG check so that a
+  // planted FIFO fails the task instead of hanging it; 0600 because it is the submitter's.
+  long log = raw_syscall(
+      SYS_openat, AT_FDCWD, arg(b.log_path),
+      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND | O_NONBLOCK, 0600);
+  if (log < 0) report_and_exit(b.report_fd, Step::kOpenLog, log);
+  struct stat st;
+  if ((r = raw_syscall(SYS_fstat, log, arg(&st))) < 0)
+    report_and_exit(b.report_fd, Step::kOpenLog, r);
+  if (!S_ISREG(st.st_mode)) report_and_exit(b.report_fd, Step::kLogNotRegular, -EINVAL);
+  (void)raw_syscall(SYS_fcntl, log, F_SETFL, O_WRONLY | O_APPEND);  // The task blocks.
+  if (b.switch_user) {
+    if ((r = raw_syscall(SYS_fchown, log, b.uid, b.gid)) < 0)
+      report_and_exit(b.report_fd, Step::kChownLog, r);
+    if ((r = raw_syscall(SYS_setgroups, b.ngroups, arg(b.groups))) < 0) {
+      report_and_exit(b.report_fd, Step::kSetgroups, r);
+    }
+    if ((r = raw_syscall(SYS_setresgid, b.gid, b.gid, b.gid)) < 0)
+      report_and_exit(b.report_fd, Step::kSetgid, r);
+    if ((r = raw_syscall(SYS_setresuid, b.uid, b.uid, b.uid)) < 0)
+      report_and_exit(b.report_fd, Step::kSetuid, r);
   }
-  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) fail("close_range");
-  ::execve(path, argv, envp);
-  fail("exec");
-  ::_exit(127);  // fail() exits; this tells the compiler so.
+  (void)raw_syscall(SYS_umask, b.umask);
+  if ((r = raw_syscall(SYS_chdir, arg(b.cwd))) < 0) report_and_exit(b.report_fd, Step::kChdir, r);
+  long devnull = raw_syscall(SYS_openat, AT_FDCWD, arg("/dev/null"), O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) report_and_exit(b.report_fd, Step::kDevNull, devnull);
+  // Move both above 2 first (the daemon may have been started with 0-2 closed), then place
+  // them; dup3 clears close-on-exec on the copies.
+  if (log < 3 && (log = raw_syscall(SYS_fcntl, log, F_DUPFD_CLOEXEC, 3)) < 0)
+    report_and_exit(b.report_fd, Step::kDup, log);
+  if (devnull < 3 && (devnull = raw_syscall(SYS_fcntl, devnull, F_DUPFD_CLOEXEC, 3)) < 0) {
+    report_and_exit(b.report_fd, Step::kDup, devnull);
+  }
+  if ((r = raw_syscall(SYS_dup3, devnull, 0, 0)) < 0 ||
+      (r = raw_syscall(SYS_dup3, log, 1, 0)) < 0 || (r = raw_syscall(SYS_dup3, log, 2, 0)) < 0) {
+    report_and_exit(b.report_fd, Step::kDup, r);
+  }
+  // Everything from 3 up is closed, except the report pipe: close-on-exec closes it at exec,
+  // which is how the parent learns that we no longer use its memory.
+  if (b.report_fd > 3 && (r = raw_syscall(SYS_close_range, 3, b.report_fd - 1, 0)) < 0) {
+    report_and_exit(b.report_fd, Step::kCloseRange, r);
+  }
+  if ((r = raw_syscall(SYS_close_range, b.report_fd + 1, ~0U, 0)) < 0)
+    report_and_exit(b.report_fd, Step::kCloseRange, r);
+  r = raw_syscall(SYS_execve, arg(b.path), arg(b.argv), arg(b.envp));
+  report_and_exit(b.report_fd, Step::kExec, r);
+}
+
+[[gnu::no_sanitize("address", "undefined")]] int clone_entry(void* raw) {
+  exec_child(*static_cast<const Launch::Bundle::Raw*>(raw));
 }
 
 std::string env_value(const std::vector<std::string>& env, std::string_view name) {
@@ -69,7 +237,58 @@ std::string env_value(const std::vector<std::string>& env, std::string_view name
   return {};
 }
 
+Error describe(const Launch::Bundle& b, const FailureRecord& rec) {
+  const std::string why = ::strerrordesc_np(rec.err) ? ::strerrordesc_np(rec.err) : "?";
+  auto invalid = [](std::string m) { return Error{Errc::kInvalidParams, std::move(m)}; };
+  switch (rec.step) {
+    case Step::kOpenLog:
+      return invalid("cannot open log '" + b.log_path + "': " + why);
+    case Step::kLogNotRegular:
+      return invalid("log '" + b.log_path + "' is not a regular file");
+    case Step::kChownLog:
+      return invalid("cannot give the log to uid " + std::to_string(b.uid) + ": " + why);
+    case Step::kSetgroups:
+      return invalid("setgroups failed: " + why);
+    case Step::kSetgid:
+      return invalid("setgid failed: " + why);
+    case Step::kSetuid:
+      return invalid("setuid failed: " + why);
+    case Step::kChdir:
+      return invalid("cannot enter '" + b.cwd + "': " + why);
+    case Step::kExec:
+      return invalid("cannot execute '" + b.path + "': " + why);
+    case Step::kSignals:
+      return invalid("resetting signals failed: " + why);
+    case Step::kSetsid:
+      return invalid("setsid failed: " + why);
+    case Step::kDevNull:
+      return invalid("cannot open /dev/null: " + why);
+    case Step::kDup:
+      return invalid("dup3 failed: " + why);
+    case Step::kCloseRange:
+      return invalid("close_range failed: " + why);
+    case Step::kNone:
+      break;
+  }
+  return invalid("the child died before exec");
+}
+
 }  // namespace
+
+std::optional<Result<void>> Launch::poll(int report_fd) {
+  if (outcome_) return outcome_;
+  FailureRecord rec{};
+  const ssize_t n = ::read(report_fd, &rec, sizeof rec);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return std::nullopt;
+  if (n == 0) {
+    outcome_ = Result<void>{};  // EOF: close-on-exec closed the last write end.
+  } else if (n == static_cast<ssize_t>(sizeof rec)) {
+    outcome_ = Result<void>{describe(*bundle_, rec)};
+  } else {
+    outcome_ = Result<void>{Error{Errc::kInternal, "unreadable report from the child"}};
+  }
+  return outcome_;
+}
 
 std::optional<std::string> find_executable(const std::string& name, const std::string& path_value) {
   if (name.find('/') != std::string::npos) return name;
@@ -104,53 +323,85 @@ std::uint64_t process_start_time(pid_t pid) {
   return p ? std::strtoull(p + 1, nullptr, 10) : 0;
 }
 
+void signal_child(pid_t pid, int sig) {
+  if (::kill(-pid, sig) != 0 && errno == ESRCH) (void)::kill(pid, sig);
+}
+
 Result<Spawned> spawn_child(const SpawnSpec& spec) {
   if (spec.argv.empty()) return Error{Errc::kInvalidParams, "empty command"};
   const auto path = find_executable(spec.argv[0], env_value(spec.env, "PATH"));
   if (!path) return Error{Errc::kNotFound, "command not found: " + spec.argv[0]};
 
-  // Everything the child needs is built before vfork: it must not allocate.
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  // Everything the child reads is in the bundle, built before the clone.
+  std::unique_ptr<Launch> launch(LaunchAccess::make());
+  auto& b = *(LaunchAccess::bundle(*launch) = std::make_unique<Launch::Bundle>());
+  b.path = *path;
+  b.argv_storage = spec.argv;
+  b.env_storage = spec.env;
+  for (auto& a : b.argv_storage) b.argv.push_back(a.data());
+  b.argv.push_back(nullptr);
+  for (auto& e : b.env_storage) b.envp.push_back(e.data());
+  b.envp.push_back(nullptr);
+  b.cwd = spec.cwd;
+  b.log_path = spec.log_path;
+  b.umask = spec.umask;
+  if (spec.credentials) {
+    b.switch_user = true;
+    b.uid = spec.credentials->uid;
+    b.gid = spec.credentials->gid;
+    b.groups = spec.credentials->groups;
+  }
+  b.stack.reset(new char[kChildStack]);
+
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return Error{Errc::kBusy, std::string("pipe failed: ") + ::strerrordesc_np(errno)};
+  }
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
+  (void)::fcntl(write_end.get(), F_SETFL, 0);  // The child's end blocks (the record is tiny).
+  if (write_end.get() < 3) {  // The child puts its stdio at 0-2: keep the pipe out of the way.
+    write_end = UniqueFd(::fcntl(write_end.get(), F_DUPFD_CLOEXEC, 3));
+    if (!write_end.valid()) {
+      return Error{Errc::kBusy, std::string("fcntl failed: ") + ::strerrordesc_np(errno)};
+    }
+  }
+  b.report_fd = write_end.get();
+  b.raw = {b.path.c_str(),
+           b.argv.data(),
+           b.envp.data(),
+           b.cwd.c_str(),
+           b.log_path.c_str(),
+           static_cast<long>(b.umask),
+           b.switch_user,
+           static_cast<long>(b.uid),
+           static_cast<long>(b.gid),
+           static_cast<long>(b.groups.size()),
+           b.groups.data(),
+           b.report_fd};
 
   // Block every signal so no handler of ours runs in the child before it resets them.
   sigset_t all, old;
   sigfillset(&all);
   (void)::pthread_sigmask(SIG_SETMASK, &all, &old);  // Cannot fail with a valid how.
-  volatile ChildFailure failure;
-  const pid_t pid = ::vfork();
-  if (pid == 0) exec_child(spec, path->c_str(), argv.data(), envp.data(), &failure);
-  const int vfork_errno = errno;
+  int pidfd = -1;
+  int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD;
+  if (spec.wait_for_exec || !kRawSyscalls) flags |= CLONE_VFORK;
+  char* stack_top = b.stack.get() + kChildStack;
+  stack_top -= reinterpret_cast<std::uintptr_t>(stack_top) % 16;
+  const pid_t pid = ::clone(clone_entry, stack_top, flags, &b.raw, &pidfd);
+  const int clone_errno = errno;
   (void)::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  write_end.reset();  // Only the child's copy is left: EOF at its exec or death.
   if (pid < 0) {
-    return Error{Errc::kBusy, std::string("fork failed: ") + ::strerrordesc_np(vfork_errno)};
-  }
-  if (failure.step != nullptr) {
-    int status = 0;
-    (void)::waitpid(pid, &status, 0);  // Reap the failed child; it has exited already.
-    const std::string_view step = failure.step;
-    const std::string why = ::strerrordesc_np(failure.err);
-    if (step == "exec")
-      return Error{Errc::kInvalidParams, "cannot execute '" + *path + "': " + why};
-    if (step == "chdir")
-      return Error{Errc::kInvalidParams, "cannot enter '" + spec.cwd + "': " + why};
-    return Error{Errc::kInvalidParams, std::string(step) + " failed: " + why};
+    return Error{Errc::kBusy, std::string("clone failed: ") + ::strerrordesc_np(clone_errno)};
   }
   Spawned s;
   s.pid = pid;
-  s.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!s.pidfd.valid()) {
-    const int err = errno;
-    (void)::kill(pid, SIGKILL);  // Unwatchable: do not leave it running unaccounted for.
-    (void)::waitpid(pid, nullptr, 0);
-    return Error{Errc::kBusy, std::string("pidfd_open failed: ") + ::strerrordesc_np(err)};
-  }
-  (void)::fcntl(s.pidfd.get(), F_SETFD, FD_CLOEXEC);  // pidfd_open sets it; keep it explicit.
+  s.pidfd = UniqueFd(pidfd);  // CLONE_PIDFD makes it close-on-exec.
   s.start_time = process_start_time(pid);
+  s.launch = std::move(launch);
+  s.report = std::move(read_end);
   return s;
 }
 

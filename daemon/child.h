@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,8 +19,10 @@ struct SpawnSpec {
   std::vector<std::string> argv;  // argv[0] is resolved against PATH in `env` if it has no '/'.
   std::string cwd;
   std::vector<std::string> env;  // "NAME=value".
-  int log_fd = -1;               // Becomes stdout and stderr; stdin is /dev/null.
-  unsigned umask = 022;          // The task's umask (not the daemon's private 077).
+  // Created by the child (O_NOFOLLOW, must be a regular file, mode 0600, given to the
+  // credentials' uid); becomes stdout and stderr. stdin is /dev/null.
+  std::string log_path;
+  unsigned umask = 022;  // The task's umask (not the daemon's private 077).
   // Credentials to switch to; unset: run as the daemon. Set only when the daemon is root.
   struct Credentials {
     uid_t uid;
@@ -27,18 +30,50 @@ struct SpawnSpec {
     std::vector<gid_t> groups;
   };
   std::optional<Credentials> credentials;
+  // Suspend the caller until the child has exec'd (vfork semantics). Cheaper when nothing
+  // else could use the time: the child gets the CPU at once instead of queueing behind us.
+  bool wait_for_exec = false;
 };
 
-// A started child: the leader of its own session and process group (pgid == pid).
+// A child between clone() and its exec: it runs on memory held here, shared with the daemon,
+// until its exec (or its death) proves it is done with it. Free it only after poll() said
+// the child exec'd, or after the child has exited.
+class Launch {
+ public:
+  ~Launch();
+  Launch(const Launch&) = delete;
+  Launch& operator=(const Launch&) = delete;
+
+  // Reads the child's report from `report_fd` (Spawned::report) without blocking. nullopt:
+  // nothing yet. A value: exec'd (no error), or the step that failed.
+  [[nodiscard]] std::optional<Result<void>> poll(int report_fd);
+
+  struct Bundle;  // child.cpp
+
+ private:
+  friend struct LaunchAccess;
+  Launch() = default;
+  std::unique_ptr<Bundle> bundle_;
+  std::optional<Result<void>> outcome_;
+};
+
+// A started child: the leader of its own session and process group (pgid == pid) once it
+// has got as far as setsid(); before that it is in the daemon's process group.
 struct Spawned {
   pid_t pid = 0;
   UniqueFd pidfd;                // Readable once the child has exited; the caller reaps it.
   std::uint64_t start_time = 0;  // /proc/PID/stat starttime, to recognise the pid later.
+  std::unique_ptr<Launch> launch;
+  // Non-blocking read end of the child's report pipe: EOF at its exec, a failure record if a
+  // step before exec failed. Readable at the latest when the child has exited.
+  UniqueFd report;
 };
 
-// Starts the child without a shell. Only fds 0-2 reach it; its signal mask is empty and every
-// signal has its default action. Any failure before exec (credentials, cwd, exec itself) is
-// reported here as an Error, and no child is left behind.
+// Starts the child without a shell and, unless spec.wait_for_exec, without waiting for its
+// exec: a failure in a step before exec (log, credentials, cwd, exec itself) arrives later
+// through launch->poll(), and the child then exits 127. Only fds 0-2 reach the command; its
+// signal mask is empty and every signal has its default action. An Error here means no
+// child exists.
 [[nodiscard]] Result<Spawned> spawn_child(const SpawnSpec& spec);
 
 // Resolves a command name like execvp would, but against the given PATH value.
@@ -47,5 +82,9 @@ struct Spawned {
 
 // /proc/PID/stat starttime; 0 if the process is gone.
 [[nodiscard]] std::uint64_t process_start_time(pid_t pid);
+
+// Sends `sig` to the task's process group, or to the child itself while it has not yet made
+// the group (between clone and setsid). Its pending signals are delivered once it unblocks.
+void signal_child(pid_t pid, int sig);
 
 }  // namespace tg::daemon

@@ -60,7 +60,7 @@ Group& Engine::group_for(const GroupKey& key) {
   return ref;
 }
 
-void Engine::transition(Task& t, TaskEvent event) {
+void Engine::transition(Task& t, TaskEvent event, bool persist) {
   auto next = next_state(t.state, event);
   // The callers only send events their own bookkeeping allows: a refusal is a bug.
   assert(next.has_value());
@@ -77,7 +77,7 @@ void Engine::transition(Task& t, TaskEvent event) {
   }
   t.state = *next;
   if (proto::is_terminal(t.state)) t.ended_at = now_ms();
-  mark_dirty(t);
+  if (persist) mark_dirty(t);
   notify(t);
 }
 
@@ -108,13 +108,13 @@ void Engine::turn() {
 }
 
 void Engine::flush(bool sync) {
-  if (dirty_.empty()) return;
+  if (dirty_.empty() && cancelled_queued_.empty()) return;
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
     if (auto it = tasks_.find(id); it != tasks_.end()) changed.push_back(&it->second);
   }
-  if (auto r = store_.update(changed, sync); r.has_error()) {
+  if (auto r = store_.update(changed, cancelled_queued_, sync); r.has_error()) {
     // Memory stays ahead; everything still dirty is retried in a second.
     spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
                   r.error().message);
@@ -129,6 +129,7 @@ void Engine::flush(bool sync) {
     return;
   }
   dirty_.clear();
+  cancelled_queued_.clear();
 }
 
 void Engine::prune() {
@@ -357,23 +358,13 @@ void Engine::start(Task& t) {
   if (creds.has_error()) return fail(creds.error().message);
   spec.credentials = *creds;
 
-  // O_NOFOLLOW: a symlink planted in the log directory must not redirect our writes.
-  // O_NONBLOCK and the S_ISREG check: a FIFO planted there must not stall the loop. 0600: the
-  // log is the submitter's alone (tgctl logs serves it to them and to root).
-  UniqueFd log(::open(log_path(t.id).c_str(),
-                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND | O_NONBLOCK,
-                      0600));
-  if (!log.valid()) return fail("cannot open log '" + log_path(t.id) + "': " + ::strerror(errno));
-  struct stat log_stat {};
-  if (::fstat(log.get(), &log_stat) != 0 || !S_ISREG(log_stat.st_mode)) {
-    return fail("log '" + log_path(t.id) + "' is not a regular file");
-  }
-  (void)::fcntl(log.get(), F_SETFL, O_WRONLY | O_APPEND);  // The task gets a plain blocking fd.
+  // The child creates its log (off the loop, and in parallel: inode allocation is slow on some
+  // file systems); its failure to do so, like any before exec, arrives through its report.
+  spec.log_path = log_path(t.id);
   spec.umask = config_.task_umask;
-  if (spec.credentials && ::fchown(log.get(), t.uid, t.gid) != 0) {
-    return fail("cannot give the log to uid " + std::to_string(t.uid) + ": " + ::strerror(errno));
-  }
-  spec.log_fd = log.get();
+  // With nothing else running there is nothing to overlap with the child's exec: let it have
+  // the CPU at once rather than queue behind our commit (measured: docs/performance.md, F1).
+  spec.wait_for_exec = running_.empty();
 
   auto spawned = spawn_child(spec);
   if (spawned.has_error()) return fail(spawned.error().message);
@@ -384,7 +375,10 @@ void Engine::start(Task& t) {
   spdlog::info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
 
   auto& r = running_[t.id] = std::make_unique<Running>(ex_, spawned->pidfd.release());
+  r->report.assign(spawned->report.release());
+  r->launch = std::move(spawned->launch);
   const proto::TaskId id = t.id;
+  await_report(id, *r);
   r->pidfd.async_wait(asio::posix::descriptor_base::wait_read,
                       [this, id](boost::system::error_code ec) {
                         if (!ec) on_exit(id);
@@ -403,11 +397,34 @@ void Engine::start(Task& t) {
   }
 }
 
+void Engine::await_report(proto::TaskId id, Running& r) {
+  r.report.async_wait(asio::posix::descriptor_base::wait_read,
+                      [this, id](boost::system::error_code ec) {
+                        auto it = running_.find(id);
+                        if (ec || it == running_.end() || !it->second->launch) return;
+                        Running& run = *it->second;
+                        auto outcome = run.launch->poll(run.report.native_handle());
+                        if (!outcome) return await_report(id, run);
+                        if (outcome->has_value()) {  // Exec'd: it no longer runs on our memory.
+                          run.launch.reset();
+                          run.report.close();
+                        }
+                        // A failure: the child exits now; on_exit records it.
+                      });
+}
+
 void Engine::on_exit(proto::TaskId id) {
   auto it = running_.find(id);
   if (it == running_.end()) return;
   Running& r = *it->second;
   Task& t = tasks_.at(id);
+  // A child that never got to exec says why in its report, complete now that it has exited.
+  std::optional<Error> spawn_error;
+  if (r.launch) {
+    auto outcome = r.launch->poll(r.report.native_handle());
+    if (!outcome) outcome = Result<void>{Error{Errc::kInternal, "the child died before exec"}};
+    if (outcome->has_error()) spawn_error = outcome->error();
+  }
   // The leader is a zombie until reaped, so its pid (our pgid) cannot be reused yet: kill what
   // is left of its process group now, leaving nothing of the task behind.
   (void)::kill(-t.pid, SIGKILL);  // ESRCH: the group is empty, the usual case.
@@ -424,6 +441,14 @@ void Engine::on_exit(proto::TaskId id) {
   TaskEvent event = TaskEvent::kExitSuccess;
   switch (r.stop) {
     case StopCause::kNone:
+      if (spawn_error) {  // Not the command's exit: ours (127) says nothing.
+        t.exit_code.reset();
+        t.signal.reset();
+        t.reason = "failed to start: " + spawn_error->message;
+        spdlog::warn("task {} failed to start: {}", t.id, spawn_error->message);
+        event = TaskEvent::kExitFailure;
+        break;
+      }
       if (t.signal) {
         t.reason = std::string("killed by signal ") + std::to_string(*t.signal) + " (SIG" +
                    (::sigabbrev_np(*t.signal) ? ::sigabbrev_np(*t.signal) : "?") + ")";

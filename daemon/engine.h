@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/protocol.h"
+#include "daemon/child.h"
 #include "daemon/config.h"
 #include "daemon/group.h"
 #include "daemon/peer.h"
@@ -101,8 +102,11 @@ class Engine {
   // A spawned child and its timers. Stable address: timers' handlers point at it.
   struct Running {
     Running(const boost::asio::any_io_executor& ex, int pidfd)
-        : pidfd(ex, pidfd), timeout(ex), kill(ex) {}
+        : pidfd(ex, pidfd), report(ex), timeout(ex), kill(ex) {}
     boost::asio::posix::stream_descriptor pidfd;
+    // Until the child has exec'd: the memory it runs on and the pipe it reports through.
+    std::unique_ptr<Launch> launch;
+    boost::asio::posix::stream_descriptor report;
     boost::asio::steady_timer timeout;  // The task's own timeout.
     boost::asio::steady_timer kill;     // Grace after the stop signal, then SIGKILL.
     StopCause stop = StopCause::kNone;
@@ -115,13 +119,17 @@ class Engine {
   Group* find_group(const GroupKey& key);
   const Group* find_group(const GroupKey& key) const;
   Group& group_of(const Task& t) { return *groups_by_id_.at(group_ids_.at({t.uid, t.group})); }
-  void transition(Task& t, TaskEvent event);
+  // `persist`: mark the task dirty for the next flush; false when the caller has it written
+  // otherwise (a group cancel's queued tasks, see cancelled_queued_).
+  void transition(Task& t, TaskEvent event, bool persist = true);
   void mark_dirty(const Task& t);
   // Posts one turn() per burst of events: exits and the starts they allow share a commit.
   void request_turn();
   void turn();
   void start(Task& t);
   void on_exit(proto::TaskId id);
+  // The child's pre-exec report: once it has exec'd, the memory it ran on is freed.
+  void await_report(proto::TaskId id, Running& r);
   void after_end(Task& t, Group& g);
   void notify(const Task& t);
   [[nodiscard]] Result<std::vector<std::string>> spawn_env(const Task& t);
@@ -165,6 +173,8 @@ class Engine {
   mutable std::unordered_map<uid_t, std::string> user_names_;  // A cache; see user_name().
 
   std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
+  // Group cancels' queued tasks, not yet in the store: one statement each, not one per task.
+  std::vector<Store::QueuedCancel> cancelled_queued_;
   bool turn_posted_ = false;
   bool retry_armed_ = false;  // A failed flush is retried by a timer.
 

@@ -57,15 +57,21 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
   spdlog::info("group '{}' uid={} cancel by uid={}: {} queued, {} running", g.key.name, g.key.uid,
                by, g.counts.queued, g.counts.running);
   g.cancelling = GroupCancel{by, reason, now_ms(), 0, 0, 0};
-  // Tasks waiting for a slot are cancelled too, never started.
-  scheduler_.clear(g.id);
-  for (auto& [id, t] : tasks_) {
-    if (t.uid != g.key.uid || t.group != g.key.name) continue;
-    if (t.state == TaskState::kQueued) {
+  // Tasks waiting for a slot are cancelled too, never started: the scheduler holds exactly
+  // the group's queued ones. They reach the store as one statement in the next flush (ours,
+  // before the reply), not as one UPDATE each.
+  const std::vector<proto::TaskId> queued = scheduler_.clear(g.id);
+  if (!queued.empty()) {
+    const TimeMs at = now_ms();
+    for (proto::TaskId id : queued) {
+      Task& t = tasks_.at(id);
       t.reason = reason;
-      transition(t, TaskEvent::kCancel);
-      ++g.cancelling->cancelled_queued;
+      transition(t, TaskEvent::kCancel, /*persist=*/false);
+      t.ended_at = at;
     }
+    cancelled_queued_.push_back({g.key.uid, g.key.name, queued.front(), queued.back(), reason, at});
+    g.cancelling->cancelled_queued = static_cast<std::int64_t>(queued.size());
+    request_turn();
   }
   for (auto& [id, r] : running_) {
     Task& t = tasks_.at(id);
@@ -121,7 +127,7 @@ void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
   r.stopped = true;
   spdlog::info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
                format_duration(grace));
-  (void)::kill(-t.pid, config_.stop_signal);  // ESRCH: already gone; its exit is on the way.
+  signal_child(t.pid, config_.stop_signal);  // Already gone: its exit is on the way.
   const proto::TaskId id = t.id;
   r.kill.expires_after(grace);
   r.kill.async_wait([this, id](boost::system::error_code ec) {
@@ -136,7 +142,7 @@ void Engine::kill_now(Task& t) {
   it->second->killed = true;
   it->second->stopped = true;
   spdlog::info("task {} killed with SIGKILL", t.id);
-  (void)::kill(-t.pid, SIGKILL);  // The process group: grandchildren included.
+  signal_child(t.pid, SIGKILL);  // The process group: grandchildren included.
   Group& g = group_of(t);
   if (g.cancelling) ++g.cancelling->killed;
 }

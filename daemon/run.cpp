@@ -1,6 +1,8 @@
 #include "daemon/run.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/unique_fd.h"
 #include "daemon/engine.h"
 #include "daemon/listener.h"
 #include "daemon/logging.h"
@@ -41,6 +44,34 @@ Result<void> make_state_dir(const fs::path& dir) {
   return {};
 }
 
+// One daemon per state directory: a POSIX write lock on `taskgroupd.lock`, held until we exit
+// (the kernel drops it even on kill -9). Without it a second daemon, say on another socket,
+// would recover the first one's running tasks as lost and kill them. A POSIX lock, not
+// flock(): it belongs to this process alone, so a child that still holds a copy of the fd
+// between clone and exec cannot keep it alive after we die.
+Result<UniqueFd> lock_state_dir(const fs::path& dir) {
+  const fs::path file = dir / "taskgroupd.lock";
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid()) {
+    return Error{Errc::kIo, "cannot open '" + file.string() + "': " + ::strerror(errno)};
+  }
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &lock) == 0) return fd;
+  const int err = errno;
+  if (err != EAGAIN && err != EACCES) {
+    return Error{Errc::kIo, "cannot lock '" + file.string() + "': " + ::strerror(err)};
+  }
+  struct flock holder {};
+  holder.l_type = F_WRLCK;
+  holder.l_whence = SEEK_SET;
+  const bool known = ::fcntl(fd.get(), F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
+  return Error{Errc::kIo, "another taskgroupd" +
+                              (known ? " (pid " + std::to_string(holder.l_pid) + ")" : "") +
+                              " is using state directory '" + dir.string() + "'"};
+}
+
 std::string summary(const proto::StatusResult& s) {
   return std::to_string(s.running) + " running, " + std::to_string(s.queued) + " queued" +
          (s.draining ? ", draining" : "");
@@ -63,13 +94,15 @@ class Daemon {
   }
 
   int run() {
-    if (auto r = engine_.recover(); r.has_error()) {
-      spdlog::critical("recovery failed: {}", r.error().message);
-      return 1;
-    }
+    // The socket first: a daemon already serving it makes us leave before recovery touches
+    // anything. Connections wait in the backlog until the server starts.
     auto listener = open_listener(ioc_, engine_.config());
     if (listener.has_error()) {
       spdlog::critical("{}", listener.error().message);
+      return 1;
+    }
+    if (auto r = engine_.recover(); r.has_error()) {
+      spdlog::critical("recovery failed: {}", r.error().message);
       return 1;
     }
     owned_socket_ = listener->owned_path;
@@ -188,6 +221,11 @@ int run(const Flags& flags, const Environment& env, const Config& given) {
   (void)::signal(SIGPIPE, SIG_IGN);
   if (auto r = make_state_dir(config.state_dir); r.has_error()) {
     spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  auto lock = lock_state_dir(config.state_dir);
+  if (lock.has_error()) {
+    spdlog::critical("{}", lock.error().message);
     return 1;
   }
   auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable});

@@ -1,5 +1,6 @@
 #include "daemon/scheduler.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace tg::daemon {
@@ -43,13 +44,16 @@ bool Scheduler::remove(GroupId g, TaskId id, int priority) {
   return true;
 }
 
-std::size_t Scheduler::clear(GroupId g) {
+std::vector<TaskId> Scheduler::clear(GroupId g) {
   auto& q = group(g);
-  const std::size_t n = q.queue.size();
+  std::vector<TaskId> ids;
+  ids.reserve(q.queue.size());
+  for (const Key& k : q.queue) ids.push_back(k.second);
+  std::sort(ids.begin(), ids.end());  // The queue is in start order (priority first).
+  queued_ -= ids.size();
   q.queue.clear();
-  queued_ -= n;
   refresh(g, q);
-  return n;
+  return ids;
 }
 
 std::optional<std::pair<GroupId, TaskId>> Scheduler::next() {

@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/protocol.h"
 
@@ -31,8 +32,8 @@ class Scheduler {
   void enqueue(GroupId g, TaskId id, int priority);
   // Removes a queued task (cancel); false if it was not queued here.
   bool remove(GroupId g, TaskId id, int priority);
-  // Removes every queued task of a group and returns how many there were.
-  std::size_t clear(GroupId g);
+  // Removes every queued task of a group and returns their ids, in increasing order.
+  std::vector<TaskId> clear(GroupId g);
 
   // The next task allowed to start, counted as running from now on; nullopt if none may.
   [[nodiscard]] std::optional<std::pair<GroupId, TaskId>> next();

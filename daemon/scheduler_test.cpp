@@ -244,16 +244,27 @@ TEST_CASE("Scheduler: clear() drops every queued task of one group only") {
   for (TaskId id = 6; id <= 8; ++id) s.enqueue(2, id, 0);
   CHECK(start_all(s).size() == 2);  // 1 and 2, both of group 1.
 
-  CHECK(s.clear(1) == 3);
+  CHECK(s.clear(1) == std::vector<TaskId>{3, 4, 5});
   CHECK(s.queued() == 3);
   CHECK(s.queued_in(1) == 0);
   CHECK(s.running_in(1) == 2);  // Running tasks are the caller's to stop.
-  CHECK(s.clear(1) == 0);
-  CHECK(s.clear(42) == 0);
+  CHECK(s.clear(1).empty());
+  CHECK(s.clear(42).empty());
 
   s.finished(1);
   s.finished(1);
   CHECK(ids_of(start_all(s)) == std::vector<TaskId>{6, 7});
+}
+
+TEST_CASE("Scheduler: clear() returns the ids in increasing order whatever their priority") {
+  Scheduler s(1);
+  s.set_paused(1, true);
+  s.enqueue(1, 10, 0);
+  s.enqueue(1, 11, 5);
+  s.enqueue(1, 12, -3);
+  s.enqueue(1, 13, 5);
+  CHECK(s.clear(1) == std::vector<TaskId>{10, 11, 12, 13});
+  CHECK(s.queued() == 0);
 }
 
 TEST_CASE("Scheduler: a full group with 100000 queued tasks does not block another group") {

@@ -149,13 +149,19 @@ Result<void> Store::prepare() {
                        reason = ?7, started_at_ms = ?8, ended_at_ms = ?9
       WHERE id = ?1
   )sql");
+  // `id BETWEEN` makes it a primary-key range scan; the rest picks the group's queued rows.
+  auto cancel_queued = Stmt::prepare(db_.get(), R"sql(
+      UPDATE tasks SET state = 'cancelled', reason = ?5, ended_at_ms = ?6
+      WHERE id BETWEEN ?1 AND ?2 AND uid = ?3 AND grp = ?4 AND state = 'queued'
+  )sql");
   auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
   auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
-  for (auto* r : {&insert_task, &update_task, &insert_env, &find_env}) {
+  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
   update_task_ = std::move(*update_task);
+  cancel_queued_ = std::move(*cancel_queued);
   insert_env_ = std::move(*insert_env);
   find_env_ = std::move(*find_env);
   return {};
@@ -329,11 +335,21 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
   return {};
 }
 
-Result<void> Store::update(std::span<const Task* const> tasks, bool sync) {
-  if (tasks.empty()) return {};
+Result<void> Store::update(std::span<const Task* const> tasks,
+                           std::span<const QueuedCancel> cancels, bool sync) {
+  if (tasks.empty() && cancels.empty()) return {};
   if (auto r = set_sync(sync); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
+  for (const QueuedCancel& c : cancels) {
+    cancel_queued_.bind(1, c.first)
+        .bind(2, c.last)
+        .bind(3, std::int64_t{c.uid})
+        .bind(4, c.group)
+        .bind(5, c.reason)
+        .bind(6, c.at);
+    if (auto r = cancel_queued_.run(); r.has_error()) return r.error();
+  }
   if (auto r = write_updates(tasks); r.has_error()) return r.error();
   return txn->commit();
 }

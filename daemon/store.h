@@ -45,7 +45,22 @@ class Store {
   // `sync`: fsync before returning (if durable). Without it the commit survives a crash of the
   // daemon, and reaches the disk with the next synced commit or WAL checkpoint: task starts
   // and exits are not worth an fsync each, acknowledged requests are.
-  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true);
+  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true) {
+    return update(tasks, {}, sync);
+  }
+  // The queued tasks of one group that a group cancel ended together: written with one
+  // statement (a primary-key range scan), however many there are.
+  struct QueuedCancel {
+    uid_t uid = 0;
+    std::string group;
+    TaskId first = 0;  // Lowest and highest id cancelled; only rows still queued change.
+    TaskId last = 0;
+    std::string reason;
+    TimeMs at = 0;
+  };
+  // As above, with the group cancels written first, in the same transaction.
+  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
+                                    std::span<const QueuedCancel> cancels, bool sync);
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
   // Deletes finished tasks that ended before `ended_before`, and the oldest finished ones beyond
   // `keep`, at most `max_rows` of them (-1: all), so a big prune can be spread over several
@@ -66,6 +81,7 @@ class Store {
   bool synced_ = true;  // The current PRAGMA synchronous is FULL.
   Stmt insert_task_;
   Stmt update_task_;
+  Stmt cancel_queued_;
   Stmt insert_env_;
   Stmt find_env_;
 };

@@ -502,6 +502,69 @@ TEST_CASE("Processes left by tasks running at a crash, grandchildren too, are ki
   CHECK(d.log().find("leftover") != std::string::npos);
 }
 
+TEST_CASE("A group cancel of queued tasks is in the store when it returns: kill -9 loses none") {
+  TestDaemon d;
+  tgctl_ok(d, {"pause", "doomed"});
+  tgctl_ok(d, {"pause", "kept"});
+  // Interleaved ids and mixed priorities: the cancel must take exactly the group's tasks.
+  std::vector<std::int64_t> doomed, kept;
+  for (int i = 0; i < 50; ++i) {
+    doomed.push_back(
+        submit(d, {"-g", "doomed", "--priority=" + std::to_string(i % 3 - 1), "--", "true"}));
+    kept.push_back(submit(d, {"-g", "kept", "--", "true"}));
+  }
+  const std::string out = tgctl_ok(d, {"cancel", "doomed"});
+  CHECK_MESSAGE(out.find("cancelled 50 queued") != std::string::npos, out);
+  crash(d);
+  d.restart();
+  const auto all = list_all(d);
+  for (auto id : doomed) {
+    const json& t = all.at(id);
+    CHECK(t.at("state") == "cancelled");
+    CHECK(t.at("reason") ==
+          "cancelled: group 'doomed' cancelled by uid " + std::to_string(::getuid()));
+    CHECK(t.at("ended_at").is_string());
+  }
+  for (auto id : kept) CHECK(all.at(id).at("state") == "queued");
+  CHECK(status(d).at("queued") == 50);
+  // The group takes work again, and the new task is not caught by the old cancel.
+  tgctl_ok(d, {"resume", "doomed"});
+  const auto again = submit(d, {"-g", "doomed", "--", "true"});
+  CHECK(wait_tasks(d, {again}) == 0);
+}
+
+TEST_CASE(
+    "A second daemon on the same state dir is refused and leaves the first one's tasks alone") {
+  TestDaemon d;
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const auto id = submit(d, {"--", "sh", "-c", tracked_script(work, {.body = gate.wait_shell()})});
+  wait_started(work, {id});
+  const pid_t leader = task_pids(work, id).front();
+
+  // Another socket, the same state dir: it must not recover (and kill) what the first runs.
+  tg::test::write_file(d.dir() / "none.toml", "");
+  const auto out = tg::test::run_process(
+      {TG_DAEMON_BIN, "--socket", (d.dir() / "second.sock").string(), "--state-dir",
+       d.state_dir().string(), "--config", (d.dir() / "none.toml").string()},
+      {.stdin_text = "", .env_extra = {}, .cwd = {}, .timeout = kExitTimeout});
+  CHECK(out.exit_code == 1);
+  CHECK_MESSAGE(out.err.find("another taskgroupd (pid " + std::to_string(d.pid()) +
+                             ") is using state directory") != std::string::npos,
+                out.err);
+  CHECK(std::count(out.err.begin(), out.err.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(d.dir() / "second.sock"));
+  CHECK(process_alive(leader));
+  CHECK(show(d, id).at("state") == "running");
+
+  gate.open();
+  CHECK(wait_tasks(d, {id}) == 0);
+  // The lock goes with the process, even with kill -9: the next start takes it.
+  crash(d);
+  d.restart();
+  CHECK(show(d, id).at("state") == "succeeded");
+}
+
 TEST_CASE("A pid reused by an unrelated process after a crash is not killed on restart") {
   TestDaemon d;
   const fs::path work = make_work_dir(d);
