@@ -29,6 +29,7 @@
 #include "common/time_format.h"
 #include "support/background_process.h"
 #include "support/raw_client.h"
+#include "support/task_helpers.h"
 #include "support/temp_dir.h"
 #include "support/test_daemon.h"
 #include "support/wait_until.h"
@@ -791,6 +792,36 @@ TEST_CASE(
   CHECK(s.at("signal") == SIGKILL);
   CHECK(ran_ms(s) >= 2'000 - 1);  // Timeout, then the 1 s kill_grace.
   CHECK(ran_ms(s) < 2'000 + 3'000);
+}
+
+// The daemon does not wait for a child's exec, so a cancel can reach a child that has not yet
+// made its own process group (docs/design.md, "Processes"): it must still die, unstarted or
+// not, and nothing of it may be left.
+TEST_CASE("A cancel that lands while its tasks are being spawned leaves no process behind") {
+  TestDaemon d({.args = {"--max-running", "64"}});
+  std::string batch;
+  for (int i = 0; i < 64; ++i) batch += "exec sleep 30\n";
+  RunOptions opts;
+  opts.stdin_text = batch;
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    const std::string group = "burst" + std::to_string(round);
+    const auto ids = parse_ids(tgctl_ok(d, {"submit", "-g", group, "--batch", "-"}, opts));
+    REQUIRE(ids.size() == 64);
+    tgctl_ok(d, {"cancel", group, "--grace", "5s"});
+    CHECK(wait_group(d, group) == 1);
+    wait_until(
+        [&] { return tg::test::helpers::processes_with_env("TASKGROUPD_GROUP=" + group).empty(); },
+        kEventTimeout, "no process of group " + group + " left");
+    const json list = parse_json(tgctl_ok(d, {"list", "-g", group, "--json"})).at("tasks");
+    REQUIRE(list.size() == 64);
+    for (const auto& t : list) {
+      CAPTURE(t.dump());
+      CHECK(t.at("state") == "cancelled");
+      CHECK(t.at("reason") == group_reason(group));
+    }
+  }
+  CHECK(status(d).at("running") == 0);
 }
 
 TEST_CASE(

@@ -1,0 +1,161 @@
+// spawn_child() with real processes: the report pipe says "exec'd" or names the failed step,
+// the child opens its own log, and it is reaped through its pidfd.
+#include "daemon/child.h"
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "daemon/sys_compat.h"
+
+namespace tg::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tg-child.XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path path;
+};
+
+SpawnSpec spec_in(const TempDir& dir, std::vector<std::string> argv) {
+  SpawnSpec spec;
+  spec.argv = std::move(argv);
+  spec.cwd = dir.path.string();
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.log_path = (dir.path / "task.log").string();
+  return spec;
+}
+
+// The child's report, waited for with a bound (the pipe is readable at the latest when the
+// child has exited).
+Result<void> report_of(Spawned& s) {
+  pollfd p{s.report.get(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10'000) == 1);
+  auto outcome = s.launch->poll(s.report.get());
+  REQUIRE(outcome.has_value());
+  return *outcome;
+}
+
+// Reaps the child through its pidfd; its exit code, or 128 + signal.
+int reap(Spawned& s) {
+  pollfd p{s.pidfd.get(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10'000) == 1);
+  siginfo_t info{};
+  REQUIRE(::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s.pidfd.get()), &info,
+                   WEXITED) == 0);
+  return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("spawn_child: the command runs in its own session with its output in a 0600 log") {
+  TempDir dir;
+  for (const bool wait_for_exec : {false, true}) {
+    CAPTURE(wait_for_exec);
+    auto spec = spec_in(dir, {"sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$"});
+    spec.wait_for_exec = wait_for_exec;
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    CHECK(s->start_time == process_start_time(s->pid));
+    CHECK(report_of(*s).has_value());  // EOF: it exec'd.
+    CHECK(reap(*s) == 0);
+    const std::string log = read_file(spec.log_path);
+    CHECK(log.starts_with("out\nerr\n"));
+    CHECK(std::atoi(log.c_str() + 8) == s->pid);  // Its session id is its own pid.
+    struct stat st {};
+    REQUIRE(::stat(spec.log_path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+}
+
+TEST_CASE("spawn_child: a step that fails before exec is reported by name, and the child exits") {
+  TempDir dir;
+  SUBCASE("cwd") {
+    auto spec = spec_in(dir, {"true"});
+    spec.cwd = (dir.path / "missing").string();
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message == "cannot enter '" + spec.cwd + "': No such file or directory");
+    CHECK(reap(*s) == 127);
+  }
+  SUBCASE("exec") {
+    const fs::path script = dir.path / "not-executable";
+    std::ofstream(script) << "#!/bin/sh\n";
+    auto s = spawn_child(spec_in(dir, {script.string()}));
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message == "cannot execute '" + script.string() + "': Permission denied");
+    CHECK(reap(*s) == 127);
+  }
+  SUBCASE("a symlink at the log path is not followed") {
+    const fs::path target = dir.path / "precious";
+    std::ofstream(target) << "precious\n";
+    auto spec = spec_in(dir, {"true"});
+    fs::create_symlink(target, spec.log_path);
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message.starts_with("cannot open log '" + spec.log_path + "'"));
+    CHECK(reap(*s) == 127);
+    CHECK(read_file(target) == "precious\n");
+  }
+  SUBCASE("a FIFO at the log path fails the task instead of hanging it") {
+    auto spec = spec_in(dir, {"true"});
+    REQUIRE(::mkfifo(spec.log_path.c_str(), 0600) == 0);
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message.find(spec.log_path) != std::string::npos);
+    CHECK(reap(*s) == 127);
+  }
+}
+
+TEST_CASE("spawn_child: a command not in PATH is refused before any child exists") {
+  TempDir dir;
+  auto s = spawn_child(spec_in(dir, {"tg-no-such-command"}));
+  REQUIRE(s.has_error());
+  CHECK(s.error().message == "command not found: tg-no-such-command");
+}
+
+TEST_CASE("signal_child reaches a child whether or not it has made its process group yet") {
+  TempDir dir;
+  for (int i = 0; i < 20; ++i) {
+    auto s = spawn_child(spec_in(dir, {"sleep", "30"}));
+    REQUIRE(s.has_value());
+    signal_child(s->pid, SIGTERM);  // Right away: often before the child's setsid().
+    const int status = reap(*s);
+    CHECK(status == 128 + SIGTERM);
+  }
+}
+
+}  // namespace tg::daemon
