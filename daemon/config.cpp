@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -182,7 +184,8 @@ Result<void> check(const Config& c) {
 
 std::optional<int> parse_signal(std::string_view text) {
   std::string name(text);
-  if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+  if (!name.empty() &&
+      std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
     int n = 0;
     const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
     if (ec != std::errc() || end != name.data() + name.size()) return std::nullopt;  // Overflow.

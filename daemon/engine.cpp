@@ -107,8 +107,8 @@ void Engine::turn() {
   }
 }
 
-void Engine::flush(bool sync) {
-  if (dirty_.empty() && cancelled_queued_.empty()) return;
+bool Engine::flush(bool sync) {
+  if (dirty_.empty() && cancelled_queued_.empty()) return true;
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
@@ -126,10 +126,11 @@ void Engine::flush(bool sync) {
         flush();
       });
     }
-    return;
+    return false;
   }
   dirty_.clear();
   cancelled_queued_.clear();
+  return true;
 }
 
 void Engine::prune() {

@@ -90,7 +90,8 @@ class Engine {
   void abort_waiters();
   // Writes what is pending in one transaction; `sync` to fsync it (acknowledged changes, and
   // the last call before the store closes).
-  void flush(bool sync = true);
+  // False if the write failed (everything stays dirty and is retried).
+  bool flush(bool sync = true);
   // Drops finished tasks past `retention` or beyond `retention_count`, with their logs, a
   // bounded slice per turn of the loop; then again after an hour.
   void prune();

@@ -129,8 +129,14 @@ class Daemon {
       engine_.flush();
       return 1;
     }
-    engine_.flush();
+    const bool saved = engine_.flush();
     if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());  // Gone is fine too.
+    if (!saved) {
+      // The store is consistent but behind: what ended last is found running (lost) or
+      // queued at the next start. Say so, and do not call it a clean stop.
+      spdlog::critical("stopped, but the last task changes could not be saved (see above)");
+      return 1;
+    }
     spdlog::info("stopped cleanly");
     return 0;
   }
