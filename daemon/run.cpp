@@ -17,6 +17,7 @@
 #include "daemon/listener.h"
 #include "daemon/logging.h"
 #include "daemon/server.h"
+#include "daemon/state_dir.h"
 #include "daemon/store.h"
 #include "daemon/systemd.h"
 
@@ -38,6 +39,7 @@ Result<void> make_state_dir(const fs::path& dir) {
   if (::access(dir.c_str(), W_OK) != 0) {
     return Error{Errc::kIo, "state directory '" + dir.string() + "' is not writable"};
   }
+  (void)tighten_state_dir(dir);  // An older build's open store and logs; logs what it did.
   return {};
 }
 

@@ -910,6 +910,53 @@ TEST_CASE("Security: a root daemon started with umask 0 leaves nothing writable 
   CHECK((mode_of(home / "state") & 0022) == 0);
 }
 
+// Installs made before the daemon set its own umask have a 0644 store and logs and a 0755 logs
+// directory, so every local user could read everyone's argv, environment and output. The
+// daemon closes them at start (daemon/state_dir.cpp), without following what was planted there.
+TEST_CASE(
+    "Security: a store and logs directory left open by an older version are closed at start") {
+  SharedDaemon s;
+  const auto& [a, b] = s.u;
+  const auto id = submit_as(a, s.d, {"--", "echo", "old"});
+  ok_as(a, s.d, {"wait", "--task", std::to_string(id)});
+  const fs::path state = s.d.state_dir();
+  const fs::path logs = state / "logs";
+  s.d.send_signal(SIGTERM);
+  REQUIRE(s.d.wait_exit(milliseconds(5'000)).clean());
+  REQUIRE(::chmod(logs.c_str(), 0755) == 0);
+  for (const fs::path& dir : {state, logs}) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_regular_file()) REQUIRE(::chmod(e.path().c_str(), 0644) == 0);
+    }
+  }
+  // What only root could have planted: a symlink to a file elsewhere, and a FIFO.
+  const fs::path elsewhere = s.d.dir() / "elsewhere";
+  tg::test::write_file(elsewhere, "not the daemon's\n");
+  REQUIRE(::chmod(elsewhere.c_str(), 0644) == 0);
+  fs::create_symlink(elsewhere, logs / "999.log");
+  REQUIRE(::mkfifo((logs / "998.log").c_str(), 0600) == 0);
+  REQUIRE(::chmod((logs / "998.log").c_str(), 0666) == 0);
+
+  s.d.restart();
+  open_to_group(s.d);  // The fixture bound a new socket.
+  require_served(s.d);
+  CHECK_MESSAGE((mode_of(logs) & 07777) == 0700, "logs " << octal(mode_of(logs)));
+  for (const fs::path& dir : {state, logs}) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (!e.is_regular_file() || e.is_symlink()) continue;
+      CHECK_MESSAGE((mode_of(e.path()) & 0077) == 0, e.path() << " " << octal(mode_of(e.path())));
+      CHECK(tg::test::run_as(b, {"/bin/cat", e.path().string()}).exit_code != 0);
+    }
+  }
+  const fs::path log = logs / (std::to_string(id) + ".log");
+  CHECK((mode_of(log) & 07777) == 0600);
+  CHECK(stat_of(log).st_uid == a.uid);  // Still its submitter's.
+  CHECK(ok_as(a, s.d, {"logs", std::to_string(id)}) == "old\n");
+  CHECK((mode_of(elsewhere) & 07777) == 0644);         // Not followed.
+  CHECK((mode_of(logs / "998.log") & 07777) == 0666);  // Not a regular file: left alone, logged.
+  CHECK(s.d.log().find("not tightening '" + (logs / "998.log").string()) != std::string::npos);
+}
+
 // ================================================================ hostile input
 
 namespace {
