@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1521,4 +1522,126 @@ TEST_CASE("Security: at the overall connection cap everyone gets busy until a co
   fb.pop_back();
   wait_until([&] { return tg::test::run_tgctl(d.socket_path(), {"status"}).exit_code == 0; },
              kEventTimeout, "root served once a connection closed");
+}
+
+namespace {
+
+// The daemon's inotify instances: its fds that are "anon_inode:inotify".
+std::vector<std::string> inotify_fds(pid_t pid) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec) == "anon_inode:inotify") {
+      out.push_back(e.path().filename().string());
+    }
+  }
+  return out;
+}
+
+// The watches of one of its inotify instances ("inotify wd:..." lines of its fdinfo).
+std::size_t inotify_watches(pid_t pid, const std::string& fd) {
+  std::istringstream in(proc(pid, "fdinfo/" + fd));
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.starts_with("inotify wd:");
+  return n;
+}
+
+json follow_request(std::int64_t id) {
+  return {{"jsonrpc", "2.0"},
+          {"id", 1},
+          {"method", "logs"},
+          {"params", {{"id", id}, {"follow", true}}}};
+}
+
+}  // namespace
+
+// Each `logs -f` once had an inotify instance of its own. Those count against the daemon's uid,
+// root, whose limit (fs.inotify.max_user_instances, 128 by default) every root process shares:
+// one user's followers made inotify fail for other users' follows and for other root services.
+// The daemon now holds one instance for every follower, one watch per followed file, and caps
+// the follows of one uid.
+TEST_CASE("Security: one user's logs -f followers cannot use up root's inotify instances") {
+  SharedDaemon s;
+  const auto& [a, b] = s.u;
+  const TestDaemon& d = s.d;
+  const pid_t pid = d.pid();
+  const auto watched = inotify_fds(pid);
+  REQUIRE_MESSAGE(watched.size() == 1, "the daemon's inotify instances: " << watched.size());
+  const std::string ifd = watched.front();
+  CHECK(inotify_watches(pid, ifd) == 0);
+
+  // Tasks that write a line, and another once `go` exists, then end once `end` exists: what
+  // comes between reaches a follower only through inotify, not through the task's end.
+  const fs::path go = d.dir() / "go", end = d.dir() / "end";
+  auto script = [](const std::string& first, const fs::path& file, const std::string& then,
+                   const fs::path& last) {
+    return "echo " + first + "; while [ ! -e " + file.string() + " ]; do sleep 0.05; done; echo " +
+           then + "; while [ ! -e " + last.string() + " ]; do sleep 0.05; done";
+  };
+  const auto ida = submit_as(a, d, {"--shell", "--", script("started", go, "more", end)});
+  wait_state(d, ida, "running");
+
+  // More followers than root has inotify instances, all on one log.
+  constexpr int kFollowers = 160;
+  constexpr int kCap = 64;  // LogWatcher::kMaxFollowsPerUid.
+  std::vector<std::unique_ptr<PeerClient>> followers;
+  for (Fd& fd : tg::test::connect_as(a, d.socket_path(), kFollowers)) {
+    followers.push_back(std::make_unique<PeerClient>(std::move(fd)));
+  }
+  for (auto& f : followers) f->send_line(follow_request(ida).dump());
+  std::vector<PeerClient*> following;
+  int busy = 0;
+  for (auto& f : followers) {
+    const json first = f->read_json(kEventTimeout);
+    if (first.value("method", "") == "logs.data") {
+      CHECK(first.at("params").at("data") == "started\n");
+      following.push_back(f.get());
+    } else {
+      CHECK_MESSAGE(first.at("error").at("data").at("kind") == "busy", first.dump());
+      ++busy;
+    }
+  }
+  CHECK(following.size() == kCap);
+  CHECK(busy == kFollowers - kCap);
+  CHECK(inotify_fds(pid).size() == 1);
+  CHECK(inotify_watches(pid, ifd) == 1);  // One watch for the file all of them follow.
+
+  // Root (this process) can still make inotify instances; another user can still follow.
+  {
+    Fd mine(::inotify_init1(IN_CLOEXEC));
+    CHECK_MESSAGE(mine.valid(), "inotify_init1 as root: " << tg::test::last_error());
+  }
+  const auto idb = submit_as(b, d, {"--shell", "--", script("one", go, "two", end)});
+  RunOptions at_root_dir;
+  at_root_dir.cwd = "/";
+  BackgroundProcess follow_b(tg::test::as_user(b, {TG_CLIENT_BIN, "--socket", d.socket_path(),
+                                                   "logs", "-f", std::to_string(idb)}),
+                             at_root_dir);
+  REQUIRE(follow_b.wait_for_output("one\n", kEventTimeout));
+  wait_until([&] { return inotify_watches(pid, ifd) == 2; }, kEventTimeout,
+             "a second watch, for tgtest_b's log");
+
+  // A write while the tasks run wakes every follower of each file, through its one watch.
+  tg::test::write_file(go, "");
+  CHECK(follow_b.wait_for_output("two\n", kEventTimeout));
+  for (PeerClient* f : following) {
+    const json more = f->read_json(kEventTimeout);
+    CHECK_MESSAGE(more.value("method", "") == "logs.data", more.dump());
+    CHECK(more.at("params").at("data") == "more\n");
+  }
+  CHECK(show(d, ida).at("state") == "running");
+  tg::test::write_file(end, "");
+  CHECK(follow_b.wait(kEventTimeout).clean());
+  CHECK(follow_b.out() == "one\ntwo\n");
+  for (PeerClient* f : following) {
+    const json last = f->read_json(kEventTimeout);
+    CHECK_MESSAGE(last.at("result").at("eof") == true, last.dump());
+  }
+
+  // Watches go with their last follower; the daemon keeps its one instance.
+  followers.clear();
+  wait_until([&] { return inotify_watches(pid, ifd) == 0; }, kEventTimeout,
+             "the daemon to remove the watches of ended follows");
+  CHECK(inotify_fds(pid) == watched);
+  require_served(d);
 }
