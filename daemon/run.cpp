@@ -18,8 +18,10 @@
 #include "common/unique_fd.h"
 #include "daemon/engine.h"
 #include "daemon/listener.h"
+#include "daemon/log_watcher.h"
 #include "daemon/logging.h"
 #include "daemon/server.h"
+#include "daemon/state_dir.h"
 #include "daemon/store.h"
 #include "daemon/systemd.h"
 
@@ -41,6 +43,7 @@ Result<void> make_state_dir(const fs::path& dir) {
   if (::access(dir.c_str(), W_OK) != 0) {
     return Error{Errc::kIo, "state directory '" + dir.string() + "' is not writable"};
   }
+  (void)tighten_state_dir(dir);  // An older build's open store and logs; logs what it did.
   return {};
 }
 
@@ -84,7 +87,8 @@ class Daemon {
       : flags_(flags),
         env_(env),
         engine_(ioc_.get_executor(), store, config),
-        server_(ioc_, engine_, [this] { return reload(); }),
+        log_watcher_(ioc_.get_executor()),
+        server_(ioc_, engine_, log_watcher_, [this] { return reload(); }),
         signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {
     // main() blocked these until now; what arrived meanwhile is delivered to signals_.
     sigset_t lifecycle;
@@ -208,6 +212,7 @@ class Daemon {
   const Environment& env_;
   asio::io_context ioc_{1};
   Engine engine_;
+  LogWatcher log_watcher_;  // Shared by every session's logs -f.
   Server server_;
   asio::signal_set signals_;
   asio::steady_timer watchdog_{ioc_};

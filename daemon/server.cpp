@@ -18,8 +18,8 @@ namespace tg::daemon {
 namespace asio = boost::asio;
 using asio::awaitable;
 
-Server::Server(asio::io_context& ioc, Engine& engine, ReloadFn reload)
-    : ioc_(ioc), engine_(engine), reload_(std::move(reload)) {}
+Server::Server(asio::io_context& ioc, Engine& engine, LogWatcher& watcher, ReloadFn reload)
+    : ioc_(ioc), engine_(engine), watcher_(watcher), reload_(std::move(reload)) {}
 
 void Server::start(Acceptor acceptor) {
   acceptor_.emplace(std::move(acceptor));
@@ -93,7 +93,7 @@ void Server::spawn_session(Socket socket, const Peer& peer) {
     --connections_;
     if (--per_uid_[uid] == 0) per_uid_.erase(uid);
   };
-  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, reload_),
+  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, watcher_, reload_),
                  asio::bind_cancellation_slot(it->slot(), std::move(done)));
 }
 

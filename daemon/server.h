@@ -9,6 +9,7 @@
 
 #include "daemon/dispatch.h"
 #include "daemon/engine.h"
+#include "daemon/log_watcher.h"
 #include "daemon/session.h"
 
 namespace tg::daemon {
@@ -21,7 +22,7 @@ using Acceptor = boost::asio::local::stream_protocol::acceptor;
 // acceptor and cancels every session; the loop ends once they have returned.
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, Engine& engine, ReloadFn reload);
+  Server(boost::asio::io_context& ioc, Engine& engine, LogWatcher& watcher, ReloadFn reload);
   void start(Acceptor acceptor);
   void stop();
 
@@ -31,6 +32,7 @@ class Server {
 
   boost::asio::io_context& ioc_;
   Engine& engine_;
+  LogWatcher& watcher_;
   const ReloadFn reload_;
   std::optional<Acceptor> acceptor_;
   std::list<boost::asio::cancellation_signal> signals_;  // One per session; must not move.

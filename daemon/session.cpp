@@ -1,10 +1,8 @@
 #include "daemon/session.h"
 
-#include <sys/inotify.h>
 #include <sys/socket.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -12,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
-#include "common/unique_fd.h"
 #include "daemon/asio_util.h"
 
 namespace tg::daemon {
@@ -115,14 +112,25 @@ awaitable<std::optional<Error>> send_log_data(Socket& socket, const std::string&
   }
 }
 
-// Empties the inotify queue: we only need to know that something happened.
-void drain_inotify(int fd) {
-  char events[4096];
-  while (::read(fd, events, sizeof events) > 0) {
+// Keeps a follower counted and its waiter registered with the LogWatcher while it follows.
+class FollowGuard {
+ public:
+  FollowGuard(LogWatcher& watcher, Waiter& w, uid_t uid) : watcher_(watcher), w_(w), uid_(uid) {}
+  ~FollowGuard() {
+    watcher_.remove(w_);
+    watcher_.end_follow(uid_);
   }
-}
+  FollowGuard(const FollowGuard&) = delete;
+  FollowGuard& operator=(const FollowGuard&) = delete;
 
-awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, PendingLogs p) {
+ private:
+  LogWatcher& watcher_;
+  Waiter& w_;
+  uid_t uid_;
+};
+
+awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, const Peer& peer,
+                           PendingLogs p) {
   const proto::TaskId id = p.request.id;
   auto src = engine.log_source(peer, id);
   if (src.has_error()) {
@@ -130,26 +138,31 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
     co_await send(socket, line);
     co_return;
   }
-  // inotify tells us when the file grows; the waiter, when the task starts or ends.
-  Waiter w(socket.get_executor());
-  w.log_task = id;
-  WatchGuard guard(engine, w);
-  UniqueFd inotify_fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!inotify_fd.valid()) {
-    const std::string line = proto::encode_error(p.id, {Errc::kBusy, "cannot watch the log now"});
+  if (auto admitted = watcher.begin_follow(peer.uid); admitted.has_error()) {
+    spdlog::warn("uid={} refused a logs -f: {}", peer.uid, admitted.error().message);
+    const std::string line = proto::encode_error(p.id, admitted.error());
     co_await send(socket, line);
     co_return;
   }
-  asio::posix::stream_descriptor inotify(socket.get_executor(), inotify_fd.release());
-  bool watching_file = false;
+  // The waiter wakes when the task starts or ends (Engine) and when its log is written (the
+  // daemon's one inotify instance, shared by all followers).
+  Waiter w(socket.get_executor());
+  w.log_task = id;
+  WatchGuard guard(engine, w);
+  FollowGuard follow(watcher, w, peer.uid);
   bool watch_socket = true;
   std::int64_t offset = p.request.offset;
   for (;;) {
     src = engine.log_source(peer, id);
     if (src.has_error()) break;
-    if (!watching_file) {
-      watching_file = ::inotify_add_watch(inotify.native_handle(), src->path.c_str(),
-                                          IN_MODIFY | IN_CLOSE_WRITE) >= 0;
+    // Watch before reading, so that nothing written after the read goes unnoticed. Until the
+    // task starts there is no file: the task's start wakes us to try again.
+    if (!watcher.watching(w)) {
+      if (auto r = watcher.add(src->path, w); r.has_error() && r.error().code != Errc::kNotFound) {
+        const std::string line = proto::encode_error(p.id, r.error());
+        co_await send(socket, line);
+        co_return;
+      }
     }
     const bool ended = src->ended;  // Read after checking: nothing is written after the end.
     if (auto failed = co_await send_log_data(socket, src->path, offset)) {
@@ -163,14 +176,7 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
       co_await send(socket, line);
       co_return;
     }
-    if (watching_file) {
-      auto got = co_await (park(socket, w, watch_socket) ||
-                           inotify.async_wait(asio::posix::stream_descriptor::wait_read, kNoThrow));
-      if (got.index() == 0 && !std::get<0>(got)) co_return;
-      drain_inotify(inotify.native_handle());
-    } else if (!co_await park(socket, w, watch_socket)) {
-      co_return;
-    }
+    if (!co_await park(socket, w, watch_socket)) co_return;
   }
   const std::string line = proto::encode_error(p.id, src.error());
   co_await send(socket, line);
@@ -178,7 +184,8 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, const Peer& peer, Pen
 
 }  // namespace
 
-awaitable<void> session(Socket socket, Peer peer, Engine& engine, const ReloadFn& reload) {
+awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& watcher,
+                        const ReloadFn& reload) {
   std::string buf;
   asio::steady_timer idle(socket.get_executor());
   for (;;) {
@@ -210,7 +217,7 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, const ReloadFn
         co_await serve_wait(socket, engine, peer, std::move(pending));
       } else {
         PendingLogs pending = std::get<PendingLogs>(std::move(*out.pending));
-        co_await serve_logs(socket, engine, peer, std::move(pending));
+        co_await serve_logs(socket, engine, watcher, peer, std::move(pending));
       }
     }
   }

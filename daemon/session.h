@@ -5,6 +5,7 @@
 
 #include "daemon/dispatch.h"
 #include "daemon/engine.h"
+#include "daemon/log_watcher.h"
 #include "daemon/peer.h"
 
 namespace tg::daemon {
@@ -13,8 +14,9 @@ using Socket = boost::asio::local::stream_protocol::socket;
 
 // One connection: reads request lines (bounded by max_message_bytes and the idle timeout),
 // answers them in order, and serves long requests (wait, logs -f) by parking on a Waiter.
-// The Engine and `reload` are owned by run() and outlive every session.
-boost::asio::awaitable<void> session(Socket socket, Peer peer, Engine& engine,
+// A `logs -f` is woken through the shared LogWatcher. The Engine, the LogWatcher and `reload`
+// are owned by run() and outlive every session.
+boost::asio::awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& watcher,
                                      const ReloadFn& reload);
 
 }  // namespace tg::daemon
