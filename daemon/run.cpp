@@ -43,7 +43,6 @@ Result<void> make_state_dir(const fs::path& dir) {
   if (::access(dir.c_str(), W_OK) != 0) {
     return Error{Errc::kIo, "state directory '" + dir.string() + "' is not writable"};
   }
-  (void)tighten_state_dir(dir);  // An older build's open store and logs; logs what it did.
   return {};
 }
 
@@ -239,6 +238,7 @@ int run(const Flags& flags, const Environment& env, const Config& given) {
     spdlog::critical("{}", lock.error().message);
     return 1;
   }
+  (void)tighten_state_dir(config.state_dir);  // An older build's open store and logs.
   auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable});
   if (store.has_error()) {
     spdlog::critical("{}", store.error().message);
