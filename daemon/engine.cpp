@@ -16,6 +16,7 @@
 #include "common/codec.h"
 #include "common/duration.h"
 #include "daemon/child.h"
+#include "daemon/log_fields.h"
 #include "daemon/sys_compat.h"
 
 namespace tg::daemon {
@@ -251,12 +252,12 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
     g.counts.add(TaskState::kQueued);
     g.run_counts.add(TaskState::kQueued);
     scheduler_.enqueue(g.id, t.id, t.priority);
-    spdlog::debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
+    log_for(t).debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
     const proto::TaskId id = t.id;
     tasks_.emplace(id, std::move(t));
   }
-  spdlog::info("{} task(s) submitted group='{}' uid={} first={}", result.ids.size(), req.group,
-               peer.uid, result.ids.front());
+  log_for(g).info("{} task(s) submitted group='{}' uid={} first={}", result.ids.size(), req.group,
+                  peer.uid, result.ids.front());
   for (Waiter* w : waiters_) {
     if (w->group && *w->group == g.id) w->wake();
   }
@@ -347,7 +348,7 @@ void Engine::start(Task& t) {
   }
   auto fail = [&](const std::string& why) {
     t.reason = "failed to start: " + why;
-    spdlog::warn("task {} failed to start: {}", t.id, why);
+    log_for(t).warn("task {} failed to start: {}", t.id, why);
     transition(t, TaskEvent::kSpawnFail);
     scheduler_.finished(g.id);
     after_end(t, g);
@@ -373,7 +374,7 @@ void Engine::start(Task& t) {
   t.pid_start = spawned->start_time;
   t.started_at = now_ms();
   transition(t, TaskEvent::kStart);
-  spdlog::info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
+  log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
 
   auto& r = running_[t.id] = std::make_unique<Running>(ex_, spawned->pidfd.release());
   r->report.assign(spawned->report.release());
@@ -432,7 +433,7 @@ void Engine::on_exit(proto::TaskId id) {
   siginfo_t info{};
   if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &info,
                WEXITED) != 0) {
-    spdlog::error("task {}: waitid failed: {}", id, ::strerror(errno));
+    log_for(t).error("task {}: waitid failed: {}", id, ::strerror(errno));
   }
   if (info.si_code == CLD_EXITED) {
     t.exit_code = info.si_status;
@@ -446,7 +447,7 @@ void Engine::on_exit(proto::TaskId id) {
         t.exit_code.reset();
         t.signal.reset();
         t.reason = "failed to start: " + spawn_error->message;
-        spdlog::warn("task {} failed to start: {}", t.id, spawn_error->message);
+        log_for(t).warn("task {} failed to start: {}", t.id, spawn_error->message);
         event = TaskEvent::kExitFailure;
         break;
       }
@@ -469,9 +470,9 @@ void Engine::on_exit(proto::TaskId id) {
   }
   running_.erase(it);  // Closes the pidfd and cancels the timers.
   transition(t, event);
-  spdlog::info("task {} {} exit={} signal={}", id, proto::to_string(t.state),
-               t.exit_code ? std::to_string(*t.exit_code) : "-",
-               t.signal ? std::to_string(*t.signal) : "-");
+  log_for(t).info("task {} {} exit={} signal={}", id, proto::to_string(t.state),
+                  t.exit_code ? std::to_string(*t.exit_code) : "-",
+                  t.signal ? std::to_string(*t.signal) : "-");
   Group& g = group_of(t);
   scheduler_.finished(g.id);
   after_end(t, g);
@@ -482,6 +483,8 @@ void Engine::after_end(Task& t, Group& g) {
   const bool failed = t.state == TaskState::kFailed || t.state == TaskState::kTimedOut;
   if (failed && g.fail_fast && !g.cancelling && !draining()) {
     proto::CancelResult ignored;
+    log_for(t).info("task {} {}: fail-fast cancels group '{}'", t.id, proto::to_string(t.state),
+                    g.key.name);
     cancel_group(g, t.uid, "cancelled: fail-fast after task " + std::to_string(t.id) + " failed",
                  config_.kill_grace, false, ignored);
   }

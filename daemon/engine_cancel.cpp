@@ -5,6 +5,7 @@
 
 #include "common/duration.h"
 #include "daemon/engine.h"
+#include "daemon/log_fields.h"
 
 namespace tg::daemon {
 
@@ -54,8 +55,8 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
     return;
   }
   if (!g.busy()) return;  // Cancelling an idle group succeeds and does nothing.
-  spdlog::info("group '{}' uid={} cancel by uid={}: {} queued, {} running", g.key.name, g.key.uid,
-               by, g.counts.queued, g.counts.running);
+  log_for(g).info("group '{}' uid={} cancel by uid={}: {} queued, {} running", g.key.name,
+                  g.key.uid, by, g.counts.queued, g.counts.running);
   g.cancelling = GroupCancel{by, reason, now_ms(), 0, 0, 0};
   // Tasks waiting for a slot are cancelled too, never started: the scheduler holds exactly
   // the group's queued ones. They reach the store as one statement in the next flush (ours,
@@ -97,6 +98,7 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
                          proto::CancelResult& out) {
   out.ids.push_back(t.id);
   const std::string reason = "cancelled: task cancelled by uid " + std::to_string(by);
+  if (!proto::is_terminal(t.state)) log_for(t).info("task {} cancel by uid={}", t.id, by);
   if (t.state == TaskState::kQueued) {
     Group& g = group_of(t);
     scheduler_.remove(g.id, t.id, t.priority);
@@ -125,8 +127,8 @@ void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
   if (r.stopped) return;  // The first stop keeps its cause and its grace.
   r.stop = cause;
   r.stopped = true;
-  spdlog::info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
-               format_duration(grace));
+  log_for(t).info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
+                  format_duration(grace));
   signal_child(t.pid, config_.stop_signal);  // Already gone: its exit is on the way.
   const proto::TaskId id = t.id;
   r.kill.expires_after(grace);
@@ -141,7 +143,7 @@ void Engine::kill_now(Task& t) {
   if (it == running_.end() || it->second->killed) return;
   it->second->killed = true;
   it->second->stopped = true;
-  spdlog::info("task {} killed with SIGKILL", t.id);
+  log_for(t).info("task {} killed with SIGKILL", t.id);
   signal_child(t.pid, SIGKILL);  // The process group: grandchildren included.
   Group& g = group_of(t);
   if (g.cancelling) ++g.cancelling->killed;
@@ -160,8 +162,8 @@ void Engine::maybe_finish_cancel(Group& g) {
   record.killed = c.killed;
   g.last_cancel = record;
   g.cancelling.reset();
-  spdlog::info("group '{}' uid={} cancel done: {} queued cancelled, {} signalled, {} killed",
-               g.key.name, g.key.uid, record.cancelled_queued, record.signalled, record.killed);
+  log_for(g).info("group '{}' uid={} cancel done: {} queued cancelled, {} signalled, {} killed",
+                  g.key.name, g.key.uid, record.cancelled_queued, record.signalled, record.killed);
   save(g);
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/version.h"
 #include "daemon/engine.h"
+#include "daemon/log_fields.h"
 
 namespace tg::daemon {
 
@@ -93,7 +94,7 @@ proto::GroupInfo Engine::info(const Group& g) const {
 void Engine::save(const Group& g) {
   GroupRow row{g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel};
   if (auto r = store_.save_group(row); r.has_error()) {
-    spdlog::error("saving group '{}' failed: {}", g.key.name, r.error().message);
+    log_for(g).error("saving group '{}' failed: {}", g.key.name, r.error().message);
   }
 }
 
@@ -166,8 +167,8 @@ Result<proto::GroupInfo> Engine::group_set(const Peer& peer, const proto::GroupS
   if (req.fail_fast) g.fail_fast = *req.fail_fast;
   scheduler_.set_group_limit(g.id, g.limit);
   save(g);
-  spdlog::info("group '{}' uid={} set limit={} fail_fast={}", g.key.name, g.key.uid, g.limit,
-               g.fail_fast);
+  log_for(g).info("group '{}' uid={} set limit={} fail_fast={}", g.key.name, g.key.uid, g.limit,
+                  g.fail_fast);
   request_turn();  // A raised limit starts more at once.
   return info(g);
 }
@@ -180,7 +181,7 @@ Result<proto::GroupInfo> Engine::set_paused(const Peer& peer, const proto::Group
   g.paused = paused;
   scheduler_.set_paused(g.id, paused);
   save(g);
-  spdlog::info("group '{}' uid={} {}", g.key.name, g.key.uid, paused ? "paused" : "resumed");
+  log_for(g).info("group '{}' uid={} {}", g.key.name, g.key.uid, paused ? "paused" : "resumed");
   request_turn();
   return info(g);
 }

@@ -5,6 +5,7 @@
 
 #include "daemon/child.h"
 #include "daemon/engine.h"
+#include "daemon/log_fields.h"
 
 namespace tg::daemon {
 
@@ -12,7 +13,7 @@ Result<void> Engine::recover_running(Task& t) {
   // Kill what it left behind, but only when pid and start time prove the process is ours:
   // after a reboot or a long outage the pid may belong to someone else now.
   if (t.pid > 0 && t.pid_start != 0 && process_start_time(t.pid) == t.pid_start) {
-    spdlog::warn("task {}: killing leftover process group {}", t.id, t.pid);
+    log_for(t).warn("task {}: killing leftover process group {}", t.id, t.pid);
     (void)::kill(-t.pid, SIGKILL);  // ESRCH: it died meanwhile.
     (void)::kill(t.pid, SIGKILL);   // In case it left its process group.
   }
@@ -22,9 +23,11 @@ Result<void> Engine::recover_running(Task& t) {
     t.pid_start = 0;
     t.started_at = 0;
     transition(t, TaskEvent::kRequeue);
+    log_for(t).info("task {} queued again: it was running when the daemon stopped", t.id);
   } else {
     t.reason = "lost: the daemon stopped while it was running";
     transition(t, TaskEvent::kFoundLost);
+    log_for(t).warn("task {} lost: it was running when the daemon stopped", t.id);
   }
   return {};
 }

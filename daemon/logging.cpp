@@ -1,18 +1,19 @@
 #include "daemon/logging.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+
+#include "daemon/journal_sink.h"
 
 namespace tg::daemon {
 
 void init_logging(bool to_journal) {
   std::shared_ptr<spdlog::logger> logger;
   if (to_journal) {
-    // journald adds its own timestamp and the unit name.
-    logger = std::make_shared<spdlog::logger>(
-        "taskgroupd", std::make_shared<spdlog::sinks::systemd_sink_st>("taskgroupd"));
-    logger->set_pattern("%v");
+    // journald adds its own timestamp and the unit name; the sink sends the bare message with
+    // the fields of the task or group it is about (daemon/log_fields.h).
+    logger =
+        std::make_shared<spdlog::logger>("taskgroupd", std::make_shared<JournalSink>("taskgroupd"));
   } else {
     logger = std::make_shared<spdlog::logger>("taskgroupd",
                                               std::make_shared<spdlog::sinks::stderr_sink_st>());

@@ -4,8 +4,8 @@
 
 namespace tg::daemon {
 
-// Sets the spdlog default logger: journald (systemd sink) when stderr is the journal, else
-// stderr. The only process-wide setting (STYLE.md rule 11).
+// Sets the spdlog default logger: journald (JournalSink, with task and group fields) when
+// stderr is the journal, else stderr. The only process-wide setting (STYLE.md rule 11).
 void init_logging(bool to_journal);
 
 // Applies a level name already validated by load_config().

@@ -13,7 +13,10 @@
 # Proves: `systemd-sysusers` creates group taskgroupd; the socket unit alone listens on
 # /run/taskgroupd/control.sock (0660 root:taskgroupd) and the first tgctl connection starts
 # the service through it (Type=notify: active only after READY=1); the daemon logs to the
-# journal through its systemd sink; `systemctl reload` keeps MainPID and the running task;
+# journal through its own sink (sd_journal_sendv), and a task's lines carry the fields
+# TASKGROUPD_TASK_ID, TASKGROUPD_GROUP, TASKGROUPD_UID and CODE_FILE/CODE_LINE, so
+# `journalctl -u taskgroupd TASKGROUPD_TASK_ID=N` finds them (a group's own lines carry the
+# group and uid); `systemctl reload` keeps MainPID and the running task;
 # `systemctl stop` drains (the task gets TERM from the daemon's drain and runs its trap) and
 # ends with Result=success, exit 0, nothing left running, the socket still there; the task is
 # recorded `interrupted`; the next tgctl connection starts the service again through the socket
@@ -52,6 +55,7 @@ step() { printf '[harness_test %3ds] %s\n' $((SECONDS - t0)) "$*"; }
 fail() {
   echo "FAIL: $*"
   failed=1
+  if [[ -s $tmp/why ]]; then echo "--- the last check said:"; cat "$tmp/why"; fi
   if "$harness" status >/dev/null 2>&1; then
     echo "--- journal of taskgroupd.service (last 60 lines)"
     "$harness" journal taskgroupd.service -n 60 2>&1 || true
@@ -81,6 +85,30 @@ wait_for() {
     ((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
     sleep 0.05
   done
+}
+# journal_fields TASK_ID GROUP MESSAGE_PART...: exit 0 when, for each MESSAGE_PART, the journal
+# holds a line of taskgroupd.service matched by `journalctl TASKGROUPD_TASK_ID=TASK_ID` whose
+# MESSAGE contains it and whose fields name the task, its group and uid 0, and where it was
+# logged; else says what it found in $tmp/why.
+journal_fields() {
+  local task_id=$1 group=$2; shift 2
+  "$harness" journal taskgroupd.service "TASKGROUPD_TASK_ID=$task_id" -o json >"$tmp/task-journal.json" || return 1
+  # Polled by wait_for: the reason goes to $tmp/why, which fail() prints.
+  python3 - "$task_id" "$group" "$tmp/task-journal.json" "$@" 2>"$tmp/why" <<'EOF'
+import json, sys
+task_id, group, path, wanted = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+lines = [json.loads(l) for l in open(path) if l.strip()]
+for part in wanted:
+    hits = [j for j in lines if part in j.get("MESSAGE", "")]
+    if not hits:
+        sys.exit(f"no line with TASKGROUPD_TASK_ID={task_id} says '{part}': {[j.get('MESSAGE') for j in lines]}")
+    j = hits[0]
+    want = {"TASKGROUPD_TASK_ID": task_id, "TASKGROUPD_GROUP": group, "TASKGROUPD_UID": "0",
+            "SYSLOG_IDENTIFIER": "taskgroupd", "_TRANSPORT": "journal"}
+    bad = {k: j.get(k) for k, v in want.items() if j.get(k) != v}
+    if bad or not j.get("CODE_FILE", "").endswith(".cpp") or not j.get("CODE_LINE", "").isdigit():
+        sys.exit(f"'{j.get('MESSAGE')}': wrong or missing fields {bad}, CODE_FILE={j.get('CODE_FILE')} CODE_LINE={j.get('CODE_LINE')}")
+EOF
 }
 json_task() {  # FIELD < `tgctl show ID --json`
   python3 -c 'import json, sys; v = json.load(sys.stdin)["task"][sys.argv[1]]; print("" if v is None else v)' "$1"
@@ -128,18 +156,36 @@ grep -Eq "^pid: +$main_pid\$" <<<"$status" || fail "tgctl status answered from a
 status_text=$(prop taskgroupd.service StatusText)
 [[ $status_text == *running*queued* ]] || fail "StatusText='$status_text', expected the STATUS= summary"
 "$harness" journal taskgroupd.service -o json >"$tmp/journal.json"
-python3 - "$main_pid" "$tmp/journal.json" <<'EOF' || fail "the daemon's log lines did not reach the journal through the systemd sink"
+python3 - "$main_pid" "$tmp/journal.json" <<'EOF' || fail "the daemon's log lines did not reach the journal through its journal sink"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 ours = [j for j in lines if j.get("_PID") == sys.argv[1]]
 want = [j for j in ours if "listening on the socket systemd passed" in j.get("MESSAGE", "")]
 if not want:
     sys.exit(f"no 'listening on the socket systemd passed' from pid {sys.argv[1]}: {[j.get('MESSAGE') for j in ours]}")
-# _TRANSPORT=journal: sent with sd_journal_send (spdlog's systemd sink), not written to stderr.
+# _TRANSPORT=journal: sent with sd_journal_sendv (daemon/journal_sink.cpp), not written to stderr.
 if want[0].get("_TRANSPORT") != "journal" or want[0].get("SYSLOG_IDENTIFIER") != "taskgroupd":
     sys.exit(f"logged via {want[0].get('_TRANSPORT')} as {want[0].get('SYSLOG_IDENTIFIER')}, not the journal sink")
 EOF
 echo "  MainPID=$main_pid StatusText='$status_text'"
+
+step "a task's log lines carry its id, group and uid as journal fields"
+quick=$(tg submit -g nightly -- true) || fail "tgctl submit -g nightly failed"
+timeout 30 "$harness" exec "$tgctl" wait --task "$quick" >/dev/null || fail "task $quick did not succeed"
+# journald files what the daemon sent in its own time: wait for it, with a bound.
+wait_for 10 "task $quick's lines with its fields in the journal" \
+  journal_fields "$quick" nightly "task $quick running" "task $quick succeeded"
+"$harness" journal taskgroupd.service TASKGROUPD_GROUP=nightly -o json >"$tmp/group-journal.json"
+python3 - "$tmp/group-journal.json" <<'EOF' || fail "the group's own lines lack their fields"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sub = [j for j in lines if "task(s) submitted group='nightly'" in j.get("MESSAGE", "")]
+if not sub:
+    sys.exit(f"TASKGROUPD_GROUP=nightly matches no 'submitted' line: {[j.get('MESSAGE') for j in lines]}")
+if sub[0].get("TASKGROUPD_UID") != "0" or "TASKGROUPD_TASK_ID" in sub[0]:
+    sys.exit(f"the submit line has TASKGROUPD_UID={sub[0].get('TASKGROUPD_UID')} TASKGROUPD_TASK_ID={sub[0].get('TASKGROUPD_TASK_ID')}")
+EOF
+echo "  task $quick: running and succeeded lines have TASKGROUPD_TASK_ID=$quick TASKGROUPD_GROUP=nightly"
 
 step "a task that cleans up on TERM"
 id=$(tg submit --shell -- "trap 'echo cleaned > /tmp/tg-cleaned; exit 0' TERM; echo \$\$ > /tmp/tg-started; sleep 1000 & wait") ||
@@ -172,6 +218,8 @@ done
 [[ $(cat "$root/tmp/tg-cleaned" 2>/dev/null) == cleaned ]] || fail "task $id never ran its TERM trap"
 "$harness" journal taskgroupd.service | grep -q "drain timeout: stopping 1 running task" ||
   fail "the task was not stopped by the daemon's drain"
+wait_for 10 "task $id's drain lines with its fields in the journal" \
+  journal_fields "$id" default "task $id stopping with signal" "task $id interrupted"
 ! inside pgrep -f "sleep 1000" >/dev/null || fail "a process of task $id is still running after stop"
 [[ $(prop taskgroupd.socket ActiveState) == active ]] || fail "taskgroupd.socket is not active after the service stopped"
 [[ $(inside stat -c %i "$sock") == "$inode" ]] || fail "$sock was removed or replaced"
