@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
+#include <string_view>
 #include <type_traits>
 
 #include "daemon/sys_compat.h"
@@ -292,10 +292,14 @@ std::optional<Result<void>> Launch::poll(int report_fd) {
 
 std::optional<std::string> find_executable(const std::string& name, const std::string& path_value) {
   if (name.find('/') != std::string::npos) return name;
-  std::stringstream dirs(path_value.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_value);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+  std::string_view dirs = path_value;
+  if (dirs.empty()) dirs = "/usr/local/bin:/usr/bin:/bin";
+  for (bool last = false; !last;) {
+    const auto colon = dirs.find(':');
+    last = colon == std::string_view::npos;
+    const std::string_view dir = dirs.substr(0, colon);
+    if (!last) dirs.remove_prefix(colon + 1);
+    const std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
     struct stat st {};
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         ::access(candidate.c_str(), X_OK) == 0) {

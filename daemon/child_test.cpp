@@ -147,6 +147,24 @@ TEST_CASE("spawn_child: a command not in PATH is refused before any child exists
   CHECK(s.error().message == "command not found: tg-no-such-command");
 }
 
+TEST_CASE("find_executable searches PATH in order, an empty entry meaning the cwd") {
+  TempDir dir;
+  const fs::path tool = dir.path / "tg-tool";
+  std::ofstream(tool) << "#!/bin/sh\n";
+  fs::permissions(tool, fs::perms::owner_all);
+  const std::string d = dir.path.string();
+  CHECK(find_executable("tg-tool", "/nonexistent:" + d) == d + "/tg-tool");
+  CHECK(find_executable("tg-tool", d + ":/bin") == d + "/tg-tool");
+  CHECK(find_executable("tg-tool", "/bin:/usr/bin") == std::nullopt);
+  CHECK(find_executable("sh", "") == "/usr/bin/sh");  // The default PATH.
+  CHECK(find_executable("./x", "/bin") == "./x");     // A path is taken as it is.
+  std::error_code ec;
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir.path);
+  CHECK(find_executable("tg-tool", "/nonexistent:") == "./tg-tool");
+  fs::current_path(cwd, ec);
+}
+
 TEST_CASE("signal_child reaches a child whether or not it has made its process group yet") {
   TempDir dir;
   for (int i = 0; i < 20; ++i) {

@@ -3,7 +3,6 @@
 #include <sys/types.h>
 
 #include <optional>
-#include <source_location>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -50,13 +49,16 @@ class LogFieldsScope {
 
 // A format string with the place it was written: a log call through log_for() reaches the
 // journal with CODE_FILE=, CODE_LINE= and CODE_FUNC=. Checked at compile time like spdlog's own.
+// The builtins rather than std::source_location: clang 14 (the fuzzer's compiler) cannot use
+// libstdc++ 12's.
 template <class... Args>
 struct FormatAt {
   template <class S>
-  consteval FormatAt(const S& s, std::source_location loc = std::source_location::current())
-      : fmt(s), where(loc) {}
+  consteval FormatAt(const S& s, const char* file = __builtin_FILE(), int line = __builtin_LINE(),
+                     const char* function = __builtin_FUNCTION())
+      : fmt(s), where{file, line, function} {}
   spdlog::format_string_t<Args...> fmt;
-  std::source_location where;
+  spdlog::source_loc where;
 };
 
 // The default logger, for one message about a task or a group:
@@ -72,9 +74,7 @@ class FieldLogger {
     spdlog::logger* logger = spdlog::default_logger_raw();
     if (!logger->should_log(level)) return;
     const LogFieldsScope scope(fields_);
-    logger->log(spdlog::source_loc{fmt.where.file_name(), static_cast<int>(fmt.where.line()),
-                                   fmt.where.function_name()},
-                level, fmt.fmt, std::forward<Args>(args)...);
+    logger->log(fmt.where, level, fmt.fmt, std::forward<Args>(args)...);
   }
   template <class... Args>
   void debug(FormatAt<std::type_identity_t<Args>...> fmt, Args&&... args) const {

@@ -57,6 +57,7 @@ Result<UniqueFd> lock_state_dir(const fs::path& dir) {
   if (!fd.valid()) {
     return Error{Errc::kIo, "cannot open '" + file.string() + "': " + ::strerror(errno)};
   }
+  (void)::fchmod(fd.get(), 0600);  // As private as the rest, whatever made it.
   struct flock lock {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
