@@ -314,16 +314,16 @@ def w_trivial(ctx):
             if n > 2000 and not ctx.slow:
                 # Measured on the reference machine: GNU parallel costs 3-15 ms per job (10 000
                 # jobs x 3 rounds x 3 P: up to ~15 minutes alone) and tsp at P = 1 4-8 ms per
-                # job (up to ~4 minutes): they would double the full run. --slow includes them.
+                # job (up to ~4 minutes). --skip-slow-peers leaves them out for a quicker look.
                 if "parallel" in ctx.tools:
                     skip.append("parallel")
                     ctx.notes.append(f"parallel skipped at N={n} (all P): 3-15 ms per job here, "
-                                     f"up to 15 minutes for these rows; --slow includes it")
+                                     f"up to 15 minutes for these rows (--skip-slow-peers)")
                 if p == 1 and "tsp" in ctx.tools:
                     skip.append("tsp")
                     ctx.notes.append(f"tsp skipped at N={n}, P=1: 4-8 ms per job here (each "
-                                     f"enqueue waits for a free connection), up to 4 minutes; "
-                                     f"--slow includes it")
+                                     f"enqueue waits for a free connection), up to 4 minutes "
+                                     f"(--skip-slow-peers)")
             interleaved(ctx, f"{n} x exit 0, P={p}", TRIVIAL, n, p, skip=skip)
 
 
@@ -374,33 +374,40 @@ def w_queue(ctx):
 
 
 def w_rss_million(ctx):
-    """1 000 000 queued in one paused group, submitted as 10 batches of 100 000. One run."""
+    """1 000 000 queued in one paused group, submitted as 10 batches of 100 000; then a cancel
+    of them all. One fresh daemon per round; medians over the rounds."""
     n, batches = 100_000, 10
     file = write_lines(ctx.tmp / f"cmds-{n}-exit", TRIVIAL, n)
-    d = Daemon(ctx, "million", 4)
-    try:
-        d.tgctl("pause", "m")
-        times = []
-        for _ in range(batches):
-            dt, _ = d.tgctl("submit", "-g", "m", "--batch", str(file))
-            times.append(dt)
-        assert d.status()["queued"] == n * batches
-        rss = d.rss_kib()
-        hwm = proc_status(d.pid, "VmHWM")
-        db = sum(f.stat().st_size for f in (d.dir / "state").glob("*.db*"))
-        log(f"1M queued: rss {rss / 1024:.1f} MiB, batches {[round(t, 2) for t in times]}")
-        t0 = time.perf_counter()
-        d.tgctl("cancel", "m")
-        cancel = time.perf_counter() - t0
-    finally:
-        d.stop()
-    ctx.add("taskgroupd", f"RSS, {n * batches} queued", rss / 1024, "MiB", None,
-            f"1 run; peak {hwm / 1024:.0f} MiB; store {db / 2**20:.0f} MiB on disk",
-            samples=[rss])
-    ctx.add("taskgroupd", f"batch submit of 100000 #10 (900000 already queued)", times[-1], "s",
-            None, f"1 run; all 10: {', '.join(f'{t:.2f}' for t in times)}", samples=times)
-    ctx.add("taskgroupd", f"cancel paused group of {n * batches} queued", cancel, "s", None,
-            "1 run", samples=[cancel])
+    rsss, hwms, dbs, lasts, cancels, all_times = [], [], [], [], [], []
+    for r in range(ctx.reps):
+        d = Daemon(ctx, f"million-{r}", 4)
+        try:
+            d.tgctl("pause", "m")
+            times = []
+            for _ in range(batches):
+                dt, _ = d.tgctl("submit", "-g", "m", "--batch", str(file))
+                times.append(dt)
+            assert d.status()["queued"] == n * batches
+            rsss.append(d.rss_kib())
+            hwms.append(proc_status(d.pid, "VmHWM"))
+            dbs.append(sum(f.stat().st_size for f in (d.dir / "state").glob("*.db*")))
+            log(f"1M queued, round {r + 1}/{ctx.reps}: rss {rsss[-1] / 1024:.1f} MiB, "
+                f"batches {[round(t, 2) for t in times]}")
+            t0 = time.perf_counter()
+            d.tgctl("cancel", "m")
+            cancels.append(time.perf_counter() - t0)
+            lasts.append(times[-1])
+            all_times += times
+        finally:
+            d.stop()
+    ctx.add("taskgroupd", f"RSS, {n * batches} queued", statistics.median(rsss) / 1024, "MiB",
+            None, f"peak {statistics.median(hwms) / 1024:.0f} MiB; store "
+            f"{statistics.median(dbs) / 2**20:.0f} MiB on disk", samples=rsss)
+    ctx.add("taskgroupd", f"batch submit of 100000 #10 (900000 already queued)",
+            statistics.median(lasts), "s", None,
+            f"all batches: {min(all_times):.2f}-{max(all_times):.2f} s", samples=lasts)
+    ctx.add("taskgroupd", f"cancel paused group of {n * batches} queued",
+            statistics.median(cancels), "s", None, "", samples=cancels)
 
 
 def w_latency(ctx):
@@ -703,7 +710,7 @@ class Context:
         self.perf = works(["perf", "stat", "-e", "instructions", "true"])
         self.perf_tracepoints = works(["perf", "stat", "-e", "syscalls:sys_enter_epoll_wait",
                                        "true"])
-        self.slow = args.slow
+        self.slow = not args.skip_slow_peers
         self.baseline_bin = args.baseline_bin
         self.seq = 0
         self.rows = []
@@ -789,12 +796,15 @@ def main():
     ap.add_argument("--p", help="trivial workload: comma list of P (default 1,4,64)")
     ap.add_argument("--baseline-bin", help="another build's bin dir, run as one more tool in "
                     "the interleaved workloads (trivial, sleep) to compare two versions")
-    ap.add_argument("--slow", action="store_true",
-                    help="also run GNU parallel at N=10000 and tsp at N=10000, P=1 "
-                         "(adds ~20 minutes)")
+    ap.add_argument("--skip-slow-peers", action="store_true",
+                    help="skip GNU parallel at N=10000 and tsp at N=10000, P=1 "
+                         "(saves up to ~20 minutes; not for documented figures)")
     ap.add_argument("--quick", action="store_true",
                     help="N=2000 P=4 only, fewer latency samples, no 1M RSS")
     args = ap.parse_args()
+    if args.reps < 3 and not args.quick:
+        ap.error("--reps must be at least 3 (a median of fewer rounds is not a figure); "
+                 "use --quick for a rough look")
     ctx = Context(args)
     only = args.only.split(",")
     if args.quick and args.only == ",".join(DEFAULT_WORKLOADS):

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # taskgroupd benchmarks against xargs -P, GNU parallel and task-spooler (issue 8).
 #
-#   bench/run.sh [--quick] [--slow] [--only W1,W2] [--tools T1,T2] [--reps R] [--n N1,N2]
+#   bench/run.sh [--quick] [--skip-slow-peers] [--only W1,W2] [--tools T1,T2] [--reps R] [--n N1,N2]
 #                [--p P1,P2] [--baseline-bin DIR] [--build-dir DIR] [--no-build] [--out DIR]
 #
-# Builds taskgroupd and tgctl (Release) in build/bench (or --build-dir), installs the peers
+# Installs missing Debian build packages (scripts/deps.sh, as the README's commands do), builds
+# taskgroupd and tgctl (Release) in build/bench (or --build-dir), installs the peers
 # (Debian packages parallel and task-spooler) with apt-get when run as root and they are
 # missing, else skips each missing one with a clear line; then runs bench/bench.py, which starts
 # its own taskgroupd per workload (own temp socket and state dir, durable store: the default),
@@ -15,15 +16,15 @@
 #   trivial  N x `sh -c 'exit 0'` at concurrency P, N = 2000,10000 and P = 1,4,64, end to end
 #   sleep    200 x `sleep 0.05` at P = 16 against the ideal 0.625 s
 #   queue    batch submit of 100 000 into a paused group, RSS with them queued, cancel of them
-#   million  RSS with 1 000 000 queued (10 batches of 100 000; one run)
+#   million  RSS with 1 000 000 queued (10 batches of 100 000), and their cancel
 #   latency  submit round trip p50/p99 over one persistent connection (2000 per round)
 #   wait     last task exit -> `tgctl wait` (and a raw protocol `wait`) returning
 #   idle     wakeups per second of an idle daemon (no watchdog)
 # --quick: trivial at N = 2000, P = 4 only; 500 latency samples; 5 wait samples; 5 s idle
-#          window; no `million`. About 2 minutes. The full run takes 7-20 minutes on the
+#          window; no `million`. About 2 minutes. The full run takes 25-40 minutes on the
 #          reference machine (2 shared vCPUs: it depends on their load; docs/performance.md).
-# --slow:  also run GNU parallel at N = 10 000 and tsp at N = 10 000, P = 1 (skipped by default:
-#          3-15 ms per job for parallel, 4-8 ms for tsp at P = 1: up to ~20 more minutes).
+# --skip-slow-peers: leave out GNU parallel at N = 10 000 and tsp at N = 10 000, P = 1 (3-15 ms
+#          per job for parallel, 4-8 ms for tsp at P = 1: up to ~20 minutes of the full run).
 # --only profile (not in the default set): perf profile of the daemon at N = 2000, P = 4
 #          (perf trace -s for time blocked in system calls, perf record for CPU); reports in OUT.
 # --baseline-bin DIR: also run another build's taskgroupd/tgctl as tool `taskgroupd@baseline`,
@@ -44,7 +45,7 @@ while (($#)); do
     --build-dir) build_dir=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --out) out=$2; shift 2 ;;
-    --quick | --slow) args+=("$1"); shift ;;
+    --quick | --skip-slow-peers) args+=("$1"); shift ;;
     --only | --tools | --reps | --n | --p | --baseline-bin) args+=("$1" "$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -52,6 +53,7 @@ while (($#)); do
 done
 
 if ((build)); then
+  "$repo/scripts/deps.sh"  # A fresh machine: the build's Debian packages (and python3).
   echo "[bench] building Release binaries in $build_dir" >&2
   mkdir -p "$build_dir"
   build_log=$build_dir/bench-build.log

@@ -251,6 +251,10 @@ Result<Config> load_config(const Flags& flags, const Environment& env) {
   if (flags.drain_timeout) c.drain_timeout = *flags.drain_timeout;
   if (flags.kill_grace) c.kill_grace = *flags.kill_grace;
   if (flags.log_level) c.log_level = *flags.log_level;
+  // Tasks get the socket path (TASKGROUPD_SOCKET) and run in cwds of their own: relative to
+  // ours it would reach nothing from there.
+  if (auto abs = fs::absolute(c.socket, ec); !ec) c.socket = abs.string();
+  if (auto abs = fs::absolute(c.state_dir, ec); !ec) c.state_dir = abs;
   if (auto r = check(c); r.has_error()) return r.error();
   return c;
 }

@@ -57,6 +57,7 @@ struct Environment {
   std::string xdg_state_home;
   std::string xdg_config_home;
   std::string home;
+  std::string notify_socket;  // NOTIFY_SOCKET: systemd's, for readiness and the watchdog.
   std::int64_t cpus = 1;
 };
 

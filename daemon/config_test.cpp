@@ -124,6 +124,17 @@ TEST_CASE("load_config: as root with no file, /run/taskgroupd and /var/lib/taskg
   CHECK(c.max_running == 8);
 }
 
+TEST_CASE("load_config: relative paths are made absolute against our cwd") {
+  // A task in another cwd must still reach the socket through TASKGROUPD_SOCKET.
+  Flags f;
+  f.socket = "rel/control.sock";
+  f.state_dir = "rel/state";
+  const Config c = loaded(f, user_env());
+  const std::string cwd = std::filesystem::current_path().string();
+  CHECK(c.socket == cwd + "/rel/control.sock");
+  CHECK(c.state_dir == std::filesystem::path(cwd) / "rel/state");
+}
+
 TEST_CASE("load_config: flags override the defaults") {
   Flags f;
   f.socket = "/tmp/x/s";

@@ -17,6 +17,7 @@
 #include "common/duration.h"
 #include "daemon/child.h"
 #include "daemon/log_fields.h"
+#include "daemon/process_group.h"
 #include "daemon/sys_compat.h"
 
 namespace tg::daemon {
@@ -30,7 +31,8 @@ Engine::Engine(asio::any_io_executor ex, Store& store, Config config)
       started_at_(now_ms()),
       scheduler_(config_.max_running),
       drain_timer_(ex),
-      prune_timer_(ex) {}
+      prune_timer_(ex),
+      linger_timer_(ex) {}
 
 Engine::~Engine() {
   for (Waiter* w : waiters_) w->abort();
@@ -427,6 +429,55 @@ void Engine::on_exit(proto::TaskId id) {
     if (!outcome) outcome = Result<void>{Error{Errc::kInternal, "the child died before exec"}};
     if (outcome->has_error()) spawn_error = outcome->error();
   }
+  // Stopped with a grace, the leader may go first (a shell dies of TERM while the children it
+  // ran still clean up): the rest of its group gets the grace it was promised. Peeking leaves
+  // the leader a zombie, so its pid (our pgid) cannot be reused meanwhile.
+  siginfo_t peeked{};
+  if (!spawn_error && r.stopped && !r.killed &&
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &peeked,
+               WEXITED | WNOWAIT) == 0 &&
+      process_groups_with_members({t.pid}).contains(t.pid)) {
+    r.lingering = true;
+    log_for(t).info("task {}: pid {} exited; the rest of its process group keeps its grace", id,
+                    t.pid);
+    watch_lingering();
+    return;
+  }
+  end_task(id, spawn_error);
+}
+
+void Engine::watch_lingering() {
+  if (linger_armed_) return;
+  linger_armed_ = true;
+  linger_timer_.expires_after(std::chrono::milliseconds(50));
+  linger_timer_.async_wait([this](boost::system::error_code ec) {
+    linger_armed_ = false;
+    if (ec) return;
+    std::vector<proto::TaskId> ids;
+    std::vector<pid_t> pgids;
+    for (const auto& [id, r] : running_) {
+      if (!r->lingering) continue;
+      ids.push_back(id);
+      pgids.push_back(tasks_.at(id).pid);
+    }
+    if (ids.empty()) return;
+    const auto alive = process_groups_with_members(pgids);
+    bool waiting = false;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (alive.contains(pgids[i])) {
+        waiting = true;  // The grace's SIGKILL (kill_now) ends them at the latest.
+      } else {
+        end_task(ids[i], std::nullopt);
+      }
+    }
+    if (waiting) watch_lingering();
+  });
+}
+
+void Engine::end_task(proto::TaskId id, const std::optional<Error>& spawn_error) {
+  auto it = running_.find(id);
+  Running& r = *it->second;
+  Task& t = tasks_.at(id);
   // The leader is a zombie until reaped, so its pid (our pgid) cannot be reused yet: kill what
   // is left of its process group now, leaving nothing of the task behind.
   (void)::kill(-t.pid, SIGKILL);  // ESRCH: the group is empty, the usual case.

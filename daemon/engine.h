@@ -113,6 +113,9 @@ class Engine {
     StopCause stop = StopCause::kNone;
     bool stopped = false;  // The stop signal was sent.
     bool killed = false;   // SIGKILL was sent.
+    // The leader exited during the grace while others of its process group live on: it stays
+    // an unreaped zombie (holding its pid, our pgid) until they are gone or the grace ends.
+    bool lingering = false;
   };
 
   // engine.cpp
@@ -129,6 +132,10 @@ class Engine {
   void turn();
   void start(Task& t);
   void on_exit(proto::TaskId id);
+  // Reaps the task's leader and records how the task ended; `spawn_error` if it never exec'd.
+  void end_task(proto::TaskId id, const std::optional<Error>& spawn_error);
+  // Polls the process groups of lingering tasks and ends those that are empty.
+  void watch_lingering();
   // The child's pre-exec report: once it has exec'd, the memory it ran on is freed.
   void await_report(proto::TaskId id, Running& r);
   void after_end(Task& t, Group& g);
@@ -182,6 +189,8 @@ class Engine {
   int drain_level_ = 0;  // Signals received: 0 none, 1 drain, 2 stop now, 3 kill now.
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer prune_timer_;
+  boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
+  bool linger_armed_ = false;
   std::function<void()> on_idle_;
   bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;

@@ -77,6 +77,7 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
   for (auto& [id, r] : running_) {
     Task& t = tasks_.at(id);
     if (t.uid != g.key.uid || t.group != g.key.name) continue;
+    if (r->stop == StopCause::kCancel && !force) continue;  // Cancelled by id already.
     t.reason = reason;
     if (force) {
       r->stop = StopCause::kCancel;
@@ -108,6 +109,15 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
     after_end(t, g);
   } else if (t.state == TaskState::kRunning) {
     auto& r = *running_.at(t.id);
+    if (r.stop == StopCause::kCancel) {
+      // Already being cancelled (its group, or an earlier cancel): the first reason and grace
+      // stand; only --force changes anything.
+      if (force && !r.killed) {
+        kill_now(t);
+        ++out.killed;
+      }
+      return;
+    }
     t.reason = reason;
     if (force) {
       r.stop = StopCause::kCancel;

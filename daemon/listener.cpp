@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/unique_fd.h"
+#include "daemon/state_dir.h"
 #include "daemon/systemd.h"
 
 namespace tg::daemon {
@@ -64,6 +65,12 @@ Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& confi
     fs::create_directories(dir, ec);
     if (ec) return Error{Errc::kIo, "cannot create '" + dir.string() + "': " + ec.message()};
     (void)::chmod(dir.c_str(), root ? 0755 : 0700);  // Best effort; the socket mode protects.
+  } else if (!dir.empty()) {
+    // Someone who may write the directory may replace our socket with theirs and read what
+    // clients send. A sticky one (/tmp) is fine: others cannot remove or rename our socket.
+    if (auto r = check_dir_is_ours(dir, "socket directory", /*sticky_ok=*/true); r.has_error()) {
+      return r.error();
+    }
   }
   if (someone_listens(path)) {
     return Error{Errc::kBusy, "another taskgroupd is already listening on '" + path + "'"};

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   env.xdg_state_home = env_or_empty("XDG_STATE_HOME");
   env.xdg_config_home = env_or_empty("XDG_CONFIG_HOME");
   env.home = env_or_empty("HOME");
+  env.notify_socket = env_or_empty("NOTIFY_SOCKET");
   env.cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   tg::daemon::init_logging(stderr_is_journal(env_or_empty("JOURNAL_STREAM")));
   auto config = tg::daemon::load_config(flags, env);

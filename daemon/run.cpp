@@ -34,12 +34,19 @@ namespace {
 
 Result<void> make_state_dir(const fs::path& dir) {
   std::error_code ec;
+  const bool existed = fs::exists(dir, ec);
+  if (existed) {
+    // Given to us: another user able to write it could swap the store or a log for a link.
+    if (auto r = check_dir_is_ours(dir, "state directory", /*sticky_ok=*/false); r.has_error()) {
+      return r;
+    }
+  }
   fs::create_directories(dir / "logs", ec);
   if (ec)
     return Error{Errc::kIo,
                  "cannot create state directory '" + dir.string() + "': " + ec.message()};
-  // Logs are readable by their owners only (each log file is chowned to its task's user).
-  (void)::chmod(dir.c_str(), ::geteuid() == 0 ? 0755 : 0700);  // Best effort on a given dir.
+  // One we made: readable (not listable, its logs/ is private) by users whose tasks we run.
+  if (!existed) (void)::chmod(dir.c_str(), ::geteuid() == 0 ? 0755 : 0700);
   if (::access(dir.c_str(), W_OK) != 0) {
     return Error{Errc::kIo, "state directory '" + dir.string() + "' is not writable"};
   }
@@ -75,9 +82,11 @@ Result<UniqueFd> lock_state_dir(const fs::path& dir) {
                               " is using state directory '" + dir.string() + "'"};
 }
 
+// systemd's STATUS= line. A refused reload stays in it until a good one, whatever changes.
 std::string summary(const proto::StatusResult& s) {
   return std::to_string(s.running) + " running, " + std::to_string(s.queued) + " queued" +
-         (s.draining ? ", draining" : "");
+         (s.draining ? ", draining" : "") +
+         (s.config_error ? "; config error: " + *s.config_error : "");
 }
 
 // The whole running daemon: what run() owns, in construction order.
@@ -86,16 +95,11 @@ class Daemon {
   Daemon(const Flags& flags, const Environment& env, Store& store, const Config& config)
       : flags_(flags),
         env_(env),
+        notifier_(env.notify_socket),
         engine_(ioc_.get_executor(), store, config),
         log_watcher_(ioc_.get_executor()),
         server_(ioc_, engine_, log_watcher_, [this] { return reload(); }),
-        signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {
-    // main() blocked these until now; what arrived meanwhile is delivered to signals_.
-    sigset_t lifecycle;
-    sigemptyset(&lifecycle);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
-    (void)::sigprocmask(SIG_UNBLOCK, &lifecycle, nullptr);
-  }
+        signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {}
 
   int run() {
     // The socket first: a daemon already serving it makes us leave before recovery touches
@@ -112,13 +116,15 @@ class Daemon {
     owned_socket_ = listener->owned_path;
     // Tasks get the path clients really use (under socket activation, systemd's).
     if (!listener->path.empty()) engine_.set_socket_path(listener->path);
-    engine_.on_counts_changed([](const proto::StatusResult& s) { notify_status(summary(s)); });
+    engine_.on_counts_changed(
+        [this](const proto::StatusResult& s) { notifier_.status(summary(s)); });
     server_.start(std::move(listener->acceptor));
     wait_signal();
     if (auto interval = watchdog_interval()) ping_watchdog(*interval);
-    notify_ready(summary(engine_.status()));
+    notifier_.ready(summary(engine_.status()));
     spdlog::info("ready: max_running={} state_dir='{}'", engine_.config().max_running,
                  engine_.config().state_dir.string());
+    take_early_signals();
     try {
       ioc_.run();
     } catch (const std::exception& e) {
@@ -160,9 +166,27 @@ class Daemon {
     });
   }
 
+  // main() blocked the lifecycle signals. What arrived while we started is acted on here,
+  // before the loop runs the first turn that recovery posted: a TERM sent during start-up
+  // keeps the queue queued (through signals_ it would come after that turn). Then unblock.
+  void take_early_signals() {
+    sigset_t lifecycle;
+    sigemptyset(&lifecycle);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
+    const timespec no_wait{};
+    for (int sig; (sig = ::sigtimedwait(&lifecycle, nullptr, &no_wait)) > 0;) {
+      if (sig == SIGHUP) {
+        (void)reload();
+      } else {
+        on_stop_signal(sig);
+      }
+    }
+    (void)::sigprocmask(SIG_UNBLOCK, &lifecycle, nullptr);
+  }
+
   // From the event loop itself, so a stuck loop stops the pings; during a drain too.
   void ping_watchdog(std::chrono::microseconds interval) {
-    notify_watchdog();
+    notifier_.watchdog();
     watchdog_.expires_after(interval);
     watchdog_.async_wait([this, interval](boost::system::error_code ec) {
       if (!ec && !stopped_) ping_watchdog(interval);
@@ -172,10 +196,10 @@ class Daemon {
   void on_stop_signal(int sig) {
     spdlog::info("received {}", ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "signal");
     const bool first = !engine_.draining();
-    if (first) notify_stopping();
+    if (first) notifier_.stopping();
     // New connections keep being served during the drain: list, show, cancel, wait work.
     engine_.drain([this] { shutdown(); });
-    if (first) notify_status(summary(engine_.status()));  // Now says "draining".
+    if (first) notifier_.status(summary(engine_.status()));  // Now says "draining".
   }
 
   void shutdown() {
@@ -190,26 +214,27 @@ class Daemon {
   }
 
   proto::ReloadResult reload() {
-    notify_reloading();
+    notifier_.reloading();
     proto::ReloadResult out;
     auto config = load_config(flags_, env_);
     if (config.has_error()) {
       spdlog::error("reload refused, keeping the old config: {}", config.error().message);
       engine_.set_config_error(config.error().message);
       out.error = config.error().message;
-      notify_ready("config error: " + config.error().message);
+      notifier_.ready(summary(engine_.status()));
       return out;
     }
     set_log_level(config->log_level);
     engine_.apply_config(*config);
     engine_.set_config_error(std::nullopt);
     out.ok = true;
-    notify_ready(summary(engine_.status()));
+    notifier_.ready(summary(engine_.status()));
     return out;
   }
 
   const Flags& flags_;
   const Environment& env_;
+  Notifier notifier_;
   asio::io_context ioc_{1};
   Engine engine_;
   LogWatcher log_watcher_;  // Shared by every session's logs -f.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -95,6 +96,30 @@ TightenStats tighten_state_dir(const std::filesystem::path& dir) {
                  dir.string());
   }
   return stats;
+}
+
+Result<void> check_dir_is_ours(const std::filesystem::path& dir, std::string_view what,
+                               bool sticky_ok) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    return Error{Errc::kIo, "cannot check " + std::string(what) + " '" + dir.string() +
+                                "': " + ::strerror(errno)};
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Error{Errc::kIo, std::string(what) + " '" + dir.string() + "' is not a directory"};
+  }
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return Error{Errc::kIo, std::string(what) + " '" + dir.string() + "' belongs to uid " +
+                                std::to_string(st.st_uid) + ", not to us or root"};
+  }
+  const bool shared = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  if (shared && !(sticky_ok && (st.st_mode & S_ISVTX))) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Error{Errc::kIo, std::string(what) + " '" + dir.string() + "' (mode " + mode +
+                                ") is writable by other users; use a directory only we can write"};
+  }
+  return {};
 }
 
 }  // namespace tg::daemon

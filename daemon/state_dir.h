@@ -2,6 +2,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <string_view>
+
+#include "common/error.h"
 
 namespace tg::daemon {
 
@@ -23,5 +26,12 @@ struct TightenStats {
 // and one directory, and only the first start after an upgrade reads the whole logs directory.
 // Best effort: failures are logged, never fatal.
 TightenStats tighten_state_dir(const std::filesystem::path& dir);
+
+// Refuses an existing directory that another user could change under us: one owned by
+// someone other than us or root, or writable by its group or others. With `sticky_ok`, a
+// sticky directory such as /tmp passes: others cannot remove or rename what we put in it.
+// `what` names the directory in the error ("state directory").
+[[nodiscard]] Result<void> check_dir_is_ours(const std::filesystem::path& dir,
+                                             std::string_view what, bool sticky_ok);
 
 }  // namespace tg::daemon

@@ -2,6 +2,12 @@
 
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <string>
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -19,25 +25,55 @@ std::optional<int> listen_fd_from_systemd() {
   return SD_LISTEN_FDS_START;
 }
 
-void notify_ready(std::string_view status) {
-  (void)sd_notifyf(0, "READY=1\nSTATUS=%.*s", static_cast<int>(status.size()), status.data());
+namespace {
+
+// A STATUS= value is one line: a newline in it (a config error can quote the file) would start
+// an assignment of its own, such as a forged READY=1 or MAINPID=.
+std::string one_line(std::string_view status) {
+  std::string line(status);
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return line;
 }
 
-void notify_status(std::string_view status) {
-  (void)sd_notifyf(0, "STATUS=%.*s", static_cast<int>(status.size()), status.data());
+}  // namespace
+
+Notifier::Notifier(const std::string& path) {
+  // "@name" is an abstract socket (a leading NUL); anything else a path.
+  if (path.empty() || path.size() >= sizeof addr_.sun_path) return;
+  if (path[0] != '/' && path[0] != '@') return;
+  addr_.sun_family = AF_UNIX;
+  std::memcpy(addr_.sun_path, path.data(), path.size());
+  if (path[0] == '@') addr_.sun_path[0] = '\0';
+  addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
+                                     (path[0] == '@' ? 0 : 1));
+  fd_ = UniqueFd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_.valid()) spdlog::warn("cannot notify systemd: socket: {}", ::strerror(errno));
 }
 
-void notify_reloading() {
+void Notifier::send(const std::string& message) {
+  if (!fd_.valid()) return;
+  // EAGAIN: the manager's queue is full; ECONNREFUSED: nobody listens. Dropped either way.
+  (void)::sendto(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&addr_), addr_len_);
+}
+
+void Notifier::ready(std::string_view status) { send("READY=1\nSTATUS=" + one_line(status)); }
+
+void Notifier::status(std::string_view status) { send("STATUS=" + one_line(status)); }
+
+void Notifier::reloading() {
   struct timespec ts {};
   (void)::clock_gettime(CLOCK_MONOTONIC, &ts);
   const unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
                                   static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
-  (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+  send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 
-void notify_stopping() { (void)sd_notify(0, "STOPPING=1"); }
+void Notifier::stopping() { send("STOPPING=1"); }
 
-void notify_watchdog() { (void)sd_notify(0, "WATCHDOG=1"); }
+void Notifier::watchdog() { send("WATCHDOG=1"); }
 
 std::optional<std::chrono::microseconds> watchdog_interval() {
   uint64_t usec = 0;

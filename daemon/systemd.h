@@ -1,9 +1,14 @@
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "common/unique_fd.h"
 
 namespace tg::daemon {
 
@@ -14,12 +19,28 @@ namespace tg::daemon {
 // environment so tasks never inherit them. Logs and returns nullopt for a wrong kind of fd.
 [[nodiscard]] std::optional<int> listen_fd_from_systemd();
 
-// sd_notify wrappers: no-ops without NOTIFY_SOCKET.
-void notify_ready(std::string_view status);
-void notify_status(std::string_view status);
-void notify_reloading();
-void notify_stopping();
-void notify_watchdog();
+// systemd's notification socket (NOTIFY_SOCKET, given by main()), written without ever
+// blocking. sd_notify() blocks while the manager's queue is full (net.unix.max_dgram_qlen, 10
+// by default): a busy or stuck manager, or a test that reads late, would stall our event loop
+// and with it every client. A message that does not fit is dropped; the next one carries the
+// current state, and the watchdog pings come every half interval. No-op with an empty path.
+class Notifier {
+ public:
+  explicit Notifier(const std::string& path);
+
+  void ready(std::string_view status);  // READY=1 and STATUS=.
+  void status(std::string_view status);
+  void reloading();  // RELOADING=1 with MONOTONIC_USEC=, as Type=notify-reload wants.
+  void stopping();
+  void watchdog();
+
+ private:
+  void send(const std::string& message);
+
+  UniqueFd fd_;
+  sockaddr_un addr_{};
+  socklen_t addr_len_ = 0;
+};
 
 // Half of WATCHDOG_USEC when systemd expects pings from us (and they are meant for this pid);
 // nullopt otherwise. Strips WATCHDOG_* from our environment.

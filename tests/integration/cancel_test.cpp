@@ -222,7 +222,8 @@ std::string record_pids(const std::string& pids) {
 
 // A well-behaved task: on TERM its trap writes trap-$id (after `trap_delay` seconds of cleanup,
 // if given) and exits 1. It has two grandchildren in its session: a plain `sleep 1000` and one
-// that ignores TERM, which only the daemon's SIGKILL of the process group can end. pids-$id
+// that ignores TERM, which only the daemon's SIGKILL of the process group can end, when the
+// grace is over (the task ends then, not when its shell exits). pids-$id
 // holds the shell's pid and both grandchildren's; it exists once the trap is in place.
 std::string cleanup_task(const fs::path& work, const std::string& trap_delay = "") {
   const std::string delay = trap_delay.empty() ? "" : "sleep " + trap_delay + "; ";
@@ -308,7 +309,7 @@ milliseconds since(Clock::time_point t) {
 TEST_CASE(
     "Cancelling a group at its limit cancels the waiting tasks unstarted, the running ones run "
     "their trap, and no process of theirs is left") {
-  TestDaemon d({.args = {"--max-running", "4"}});
+  TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"full"});
   const fs::path work = make_work_dir(d);
   tgctl_ok(d, {"group", "set", "full", "--limit", "2"});
@@ -369,7 +370,9 @@ TEST_CASE(
   CHECK(c.at("reason") == group_reason("full"));
   CHECK(c.at("cancelled_queued") == 3);
   CHECK(c.at("signalled") == 2);
-  CHECK(c.at("killed") == 0);
+  // Each tree's TERM-ignoring grandchild outlived its shell and was SIGKILLed when the grace
+  // ended: the shells ran their trap, but their trees needed the kill.
+  CHECK(c.at("killed") == 2);
   CHECK(time_ms(c.at("at")) <= time_ms(c.at("ended_at")));
 }
 
@@ -454,6 +457,43 @@ TEST_CASE("A tree that ignores TERM is SIGKILLed when the grace ends and not bef
   CHECK(c.at("cancelled_queued") == 0);
 }
 
+TEST_CASE(
+    "A grandchild's TERM cleanup gets the whole grace after its parent has exited, and the task "
+    "ends when the tree is gone, not at the end of the grace") {
+  TestDaemon d;
+  ForceCancelAtExit guard(d, {"tree"});
+  const fs::path work = make_work_dir(d);
+  // The shell dies of TERM at once (no trap); its background child cleans up for a second.
+  const std::string script =
+      prologue(work) +
+      "(trap 'sleep 1; echo cleaned >> \"$W/trap-$id\"; exit 0' TERM; sleep 1000 & wait) & "
+      "p1=$!; " +
+      record_pids("$$ $p1") + "wait";
+  const auto id = submit_sh(d, "tree", script);
+  wait_for_file(pids_file(work, id), "the task running with its grandchild's trap set");
+  const auto pids = read_pids(work, id);
+  REQUIRE(pids.size() == 2);
+  const auto t0 = Clock::now();
+  CHECK(tgctl_ok(d, {"cancel", "tree", "--grace", "8s"}) ==
+        "tree: cancelled 0 queued, signalled 1\n");
+  CHECK(wait_group(d, "tree") == 1);
+  const auto ended_after = since(t0);
+  // The cleanup ran to its end: the shell's exit did not take its group down with it.
+  CHECK(tg::test::read_file(trap_file(work, id)) == "cleaned\n");
+  wait_all_gone(pids, "the task's shell and its cleaned-up child");
+  const json t = show(d, id);
+  CAPTURE(t.dump());
+  CHECK(t.at("state") == "cancelled");
+  CHECK(t.at("signal") == SIGTERM);  // The shell's own end.
+  CHECK_MESSAGE(ended_after < milliseconds(7'000),
+                "ended " << ended_after.count()
+                         << " ms after the cancel: the grace (8 s) was "
+                            "waited out although the tree was gone after ~1 s");
+  const json c = group_info(d, "tree").at("last_cancel");
+  CHECK(c.at("signalled") == 1);
+  CHECK(c.at("killed") == 0);  // Nothing needed SIGKILL.
+}
+
 TEST_CASE("A second cancel during the grace does not restart it") {
   TestDaemon d;
   ForceCancelAtExit guard(d, {"twice"});
@@ -486,6 +526,30 @@ TEST_CASE("A second cancel during the grace does not restart it") {
   CAPTURE(c.dump());
   CHECK(c.at("signalled") == 1);
   CHECK(c.at("killed") == 1);
+}
+
+TEST_CASE(
+    "cancel --task on a task its group's cancel is stopping changes neither reason nor grace") {
+  TestDaemon d;
+  ForceCancelAtExit guard(d, {"both"});
+  const fs::path work = make_work_dir(d);
+  const auto id = submit_sh(d, "both", stubborn_task(work));
+  wait_for_file(pids_file(work, id), "the stubborn task running");
+  const auto pids = read_pids(work, id);
+  const auto t0 = Clock::now();
+  CHECK(tgctl_ok(d, {"cancel", "both", "--grace", "2s"}) ==
+        "both: cancelled 0 queued, signalled 1\n");
+  // Already stopping: nothing is signalled again, and the task keeps its group's reason.
+  CHECK(tgctl_ok(d, {"cancel", "--task", id_str(id)}) ==
+        "task " + id_str(id) + ": cancelled 0 queued, signalled 0\n");
+  CHECK(wait_group(d, "both") == 1);
+  wait_all_gone(pids, "the stubborn tree, killed when the group's grace ends");
+  CHECK(since(t0) >= milliseconds(2'000));
+  const json t = show(d, id);
+  CAPTURE(t.dump());
+  CHECK(t.at("state") == "cancelled");
+  CHECK(t.at("reason") == group_reason("both"));
+  CHECK(t.at("signal") == SIGKILL);
 }
 
 TEST_CASE("cancel --force SIGKILLs at once, as a first cancel or during a long grace") {
@@ -567,7 +631,7 @@ TEST_CASE("Cancelling an idle group succeeds and changes nothing, an unknown gro
 TEST_CASE(
     "Cancelling a busy group twice in a row counts once, and cancel --wait returns when all "
     "have ended") {
-  TestDaemon d({.args = {"--max-running", "4"}});
+  TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"again"});
   const fs::path work = make_work_dir(d);
   tgctl_ok(d, {"group", "set", "again", "--limit", "1"});
@@ -591,7 +655,7 @@ TEST_CASE(
   REQUIRE(c.is_object());
   CHECK(c.at("cancelled_queued") == 1);
   CHECK(c.at("signalled") == 1);
-  CHECK(c.at("killed") == 0);
+  CHECK(c.at("killed") == 1);  // Its TERM-ignoring grandchild, at the end of the grace.
   wait_all_gone(pids, "the first task's tree");
   CHECK(show(d, queued).at("started_at").is_null());
   CHECK_FALSE(fs::exists(started_marker(work, queued)));
@@ -659,7 +723,7 @@ TEST_CASE(
 }
 
 TEST_CASE("cancel --task stops a running task and cancels a queued one, and the group goes on") {
-  TestDaemon d({.args = {"--max-running", "4"}});
+  TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"byid"});
   const fs::path work = make_work_dir(d);
   tgctl_ok(d, {"group", "set", "byid", "--limit", "1"});
@@ -698,7 +762,7 @@ TEST_CASE("cancel --task stops a running task and cancels a queued one, and the 
 }
 
 TEST_CASE("In a fail-fast group the first failure cancels the rest, naming the failed task") {
-  TestDaemon d({.args = {"--max-running", "4"}});
+  TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"ff"});
   const fs::path work = make_work_dir(d);
   Gate gate(work / "fail-now");
@@ -962,7 +1026,7 @@ TEST_CASE("A paused group starts nothing while other groups run, and runs again 
 }
 
 TEST_CASE("A task cancels its own group with tgctl cancel \"$TASKGROUPD_GROUP\"") {
-  TestDaemon d({.args = {"--max-running", "4"}});
+  TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"self"});
   const fs::path work = make_work_dir(d);
   tgctl_ok(d, {"group", "set", "self", "--limit", "2"});

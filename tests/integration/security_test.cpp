@@ -866,6 +866,51 @@ TEST_CASE("Security: a root daemon started by hand makes its socket 0660 root:ta
   }
 }
 
+TEST_CASE("Security: a socket or state directory other users may write is refused, untouched") {
+  tg::test::require_root("creates directories of several modes and starts root daemons");
+  tg::test::TempDir tmp;
+  REQUIRE(::chmod(tmp.path().c_str(), 0755) == 0);
+  const auto make_dir = [&](const std::string& name, mode_t mode) {
+    const fs::path dir = tmp.path() / name;
+    fs::create_directories(dir);
+    REQUIRE(::chmod(dir.c_str(), mode) == 0);
+    return dir;
+  };
+  const auto refused = [&](const fs::path& socket, const fs::path& state, const std::string& why) {
+    const ProcessOutput out = tg::test::run_process(
+        {TG_DAEMON_BIN, "--socket", socket.string(), "--state-dir", state.string()});
+    CHECK_MESSAGE(out.exit_code == 1, "taskgroupd exited " << out.exit_code << ": " << out.err);
+    CHECK_MESSAGE(out.err.find(why) != std::string::npos, out.err);
+    CHECK_MESSAGE(out.err.find("writable by other users") != std::string::npos, out.err);
+    CHECK_FALSE(fs::exists(fs::symlink_status(socket)));
+  };
+
+  SUBCASE("a socket directory anyone may write (not sticky)") {
+    const fs::path open = make_dir("open", 0777);
+    refused(open / "control.sock", tmp.path() / "state", "socket directory");
+    CHECK_MESSAGE((stat_of(open).st_mode & 07777) == 0777, octal(stat_of(open).st_mode));
+  }
+  SUBCASE("a state directory its group may write") {
+    const fs::path state = make_dir("state-g", 0770);
+    refused(tmp.path() / "run" / "control.sock", state, "state directory");
+    CHECK_MESSAGE((stat_of(state).st_mode & 07777) == 0770, octal(stat_of(state).st_mode));
+    CHECK_FALSE(fs::exists(state / "taskgroupd.db"));
+  }
+  SUBCASE("a state directory like /tmp: world-writable and sticky, and it keeps its sticky bit") {
+    const fs::path state = make_dir("state-tmp", 01777);
+    refused(tmp.path() / "run" / "control.sock", state, "state directory");
+    CHECK_MESSAGE((stat_of(state).st_mode & 07777) == 01777, octal(stat_of(state).st_mode));
+    CHECK_FALSE(fs::exists(state / "taskgroupd.db"));
+  }
+  SUBCASE("a sticky socket directory like /tmp is fine: others cannot replace our socket") {
+    const fs::path sticky = make_dir("sticky", 01777);
+    const fs::path home = make_dir("home", 0755);
+    HandStartedDaemon daemon(root_user(), home, sticky / "control.sock");
+    CHECK(S_ISSOCK(stat_of(sticky / "control.sock").st_mode));
+    CHECK_MESSAGE((stat_of(sticky).st_mode & 07777) == 01777, octal(stat_of(sticky).st_mode));
+  }
+}
+
 TEST_CASE(
     "Security: a daemon started by hand as a user makes its socket 0600 and serves only them") {
   const Users u = users();

@@ -13,7 +13,8 @@ Proves, against the built binaries (no systemd involved):
   - first SIGTERM: STOPPING=1 and a STATUS= saying draining; the daemon exits 0 after the
     drain, the running task recorded `interrupted`;
   - NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* never reach a task's environment, even when the
-    submitting client has them set.
+    submitting client has them set;
+  - a notify socket nobody reads (its queue full) never stalls the daemon.
 Every wait is bounded; every process the test starts is killed on the way out.
 """
 
@@ -204,6 +205,17 @@ def body(daemon, notes, control, config, good_config, task_pidfile, tmp):
 
     tg = [TGCTL, "--socket", control]
 
+    # --- Nobody reads the notify socket for a while (a busy manager): its queue (10 datagrams
+    # by default) fills with pings, and the daemon must go on serving, not block in a send.
+    stall_until = time.monotonic() + 15 * EXPECTED_PING_S
+    served = 0
+    while time.monotonic() < stall_until:
+        run(tg + ["status"], timeout=5)
+        served += 1
+    while notes.recv(time.monotonic() + 0.1) is not None:  # Drain what piled up.
+        pass
+    log(f"{served} status calls served while the notify queue was full")
+
     # --- A task never sees NOTIFY_SOCKET / LISTEN_* / WATCHDOG_*, even when the client has them.
     client_env = dict(os.environ, NOTIFY_SOCKET=notes.sock.getsockname(), LISTEN_FDS="1",
                       LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="control",
@@ -246,6 +258,27 @@ def body(daemon, notes, control, config, good_config, task_pidfile, tmp):
         fail(f"a refused reload must say why in STATUS=: {ready[2]}")
     run(tg + ["status"])
     log(f"broken config: READY=1 STATUS='{ready[2]['STATUS']}'")
+    # The error stays in STATUS= while tasks come and go, until a good reload.
+    counted = run(tg + ["submit", "--", "true"]).stdout.strip()
+    run(tg + ["wait", "--task", counted], timeout=15)
+    deadline = time.monotonic() + 5
+    while True:
+        msg = notes.recv(deadline)
+        if msg is None:
+            fail(f"no STATUS= after task {counted} ran with a refused config in place")
+        if "STATUS" in msg[2] and "running" in msg[2]["STATUS"] and "READY" not in msg[2]:
+            break
+    if "config error" not in msg[2]["STATUS"]:
+        fail(f"a task's start or exit dropped the config error from STATUS=: {msg[2]}")
+    # An error that quotes a newline (here in a TOML key) cannot add a line of its own.
+    with open(config, "w") as f:
+        f.write('"x\\nSTATUS=forged" = 1\n')
+    daemon.send_signal(signal.SIGHUP)
+    notes.wait_for("RELOADING", 5, "RELOADING=1 after a SIGHUP with a newline key", pings)
+    ready = notes.wait_for("READY", 5, "READY=1 after refusing the newline key", pings)
+    if ready[2].get("STATUS") == "forged" or "config error" not in ready[2].get("STATUS", ""):
+        fail(f"a newline in the config error forged a STATUS= line: {ready[2]}")
+    log(f"newline in the error stays in one line: STATUS='{ready[2]['STATUS']}'")
     with open(config, "w") as f:
         f.write(good_config)
     daemon.send_signal(signal.SIGHUP)

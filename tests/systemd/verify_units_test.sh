@@ -89,6 +89,34 @@ check_paths "$user_service"
 cmp -s "$dest$socket" "$src/systemd/taskgroupd.socket" || fail "installed $socket differs from the source"
 cmp -s "$dest$user_socket" "$src/systemd/user/taskgroupd.socket" || fail "installed $user_socket differs from the source"
 
+# The directives the stop, reload and watchdog semantics rest on (docs/systemd.md).
+directive() { sed -n "s/^$2=//p" "$dest$1" | tail -n 1; }
+seconds() {  # "60s", "2min", "90" -> seconds
+  local v=$1
+  case $v in
+    *min) echo $((${v%min} * 60)) ;;
+    *s) echo "${v%s}" ;;
+    *) echo "$v" ;;
+  esac
+}
+for unit in "$service" "$user_service"; do
+  [[ $(directive "$unit" Type) == notify ]] || fail "$unit: Type= is not notify"
+  [[ $(directive "$unit" KillMode) == mixed ]] || fail "$unit: KillMode= is not mixed (systemd would race the drain)"
+  [[ $(directive "$unit" ExecReload) == *'kill -HUP $MAINPID'* ]] || fail "$unit: ExecReload= does not send SIGHUP"
+  [[ -n $(directive "$unit" WatchdogSec) ]] || fail "$unit: no WatchdogSec="
+  # Longer than the daemon's default drain_timeout (30 s) plus kill_grace (10 s): systemd must
+  # not SIGKILL a drain that is going by the book.
+  stop=$(seconds "$(directive "$unit" TimeoutStopSec)")
+  ((stop > 40)) || fail "$unit: TimeoutStopSec=${stop}s is not longer than drain_timeout + kill_grace (40 s)"
+done
+[[ $(directive "$service" StateDirectory) == taskgroupd ]] || fail "$service: no StateDirectory=taskgroupd"
+[[ $(directive "$service" RuntimeDirectory) == taskgroupd ]] || fail "$service: no RuntimeDirectory=taskgroupd"
+[[ -z $(directive "$service" ProtectClock) ]] || fail "$service: ProtectClock= closes devices to tasks"
+[[ $(directive "$socket" ListenStream) == /run/taskgroupd/control.sock ]] || fail "$socket: ListenStream="
+[[ $(directive "$socket" SocketMode) == 0660 ]] || fail "$socket: SocketMode= is not 0660"
+[[ $(directive "$socket" SocketGroup) == taskgroupd ]] || fail "$socket: SocketGroup= is not taskgroupd"
+echo "directives: Type=notify, KillMode=mixed, ExecReload, WatchdogSec, TimeoutStopSec > 40 s, socket 0660 group taskgroupd"
+
 verify_units "$tmp/system" "$socket" "$service"
 verify_units "$tmp/user" --user "$user_socket" "$user_service"
 

@@ -1,0 +1,78 @@
+#include "daemon/process_group.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+namespace tg::daemon {
+
+namespace {
+
+// Polls (there is no event for it) until `pgid` has no live member, for at most 5 s.
+bool empties(pid_t pgid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (process_groups_with_members({pgid}).contains(pgid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("process_groups_with_members: a group outlives its leader until its last member ends") {
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  // The leader: its own session and group, a child that waits forever, then it exits.
+  const pid_t leader = ::fork();
+  REQUIRE(leader >= 0);
+  if (leader == 0) {
+    ::setsid();
+    if (::fork() == 0) {
+      ::close(ready[0]);
+      ::close(ready[1]);  // Tells the test the member exists.
+      ::pause();
+      ::_exit(0);
+    }
+    ::_exit(7);
+  }
+  ::close(ready[1]);
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 0);  // EOF: both the leader and the member closed it.
+  ::close(ready[0]);
+  // The leader is our zombie (unreaped) from here on, like a lingering task's.
+  siginfo_t info{};
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED | WNOWAIT) == 0);
+  CHECK(info.si_status == 7);
+
+  CHECK(process_groups_with_members({leader}).contains(leader));
+  CHECK(process_groups_with_members({}).empty());
+
+  REQUIRE(::kill(-leader, SIGKILL) == 0);  // The member (and the zombie, which ignores it).
+  CHECK(empties(leader));
+  REQUIRE(::waitpid(leader, nullptr, 0) == leader);
+}
+
+TEST_CASE("process_groups_with_members: a group whose members are all zombies is empty") {
+  const pid_t leader = ::fork();
+  REQUIRE(leader >= 0);
+  if (leader == 0) {
+    ::setsid();
+    const pid_t member = ::fork();
+    if (member == 0) ::_exit(0);  // A zombie of the leader's, never reaped while it lives...
+    ::pause();                    // ...and the leader lives, so the group has no live member
+    ::_exit(0);                   // except the leader itself, which does not count.
+  }
+  siginfo_t info{};
+  // Nothing but the leader (not counted) and, soon, a zombie member.
+  CHECK(empties(leader));
+  REQUIRE(::kill(leader, SIGKILL) == 0);
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED) == 0);
+}
+
+}  // namespace tg::daemon
