@@ -166,6 +166,7 @@ TEST_CASE("SIGINT or SIGTERM before any task has started: exit 0, queued tasks k
   d.send_signal(sig);
   expect_clean_exit(d, milliseconds(10'000));
   CHECK(count_started(work) == 0);
+  expect_no_task_process(d, {});
 
   d.restart();
   for (auto id : ids) CHECK(show(d, id).at("state") == "queued");
@@ -501,6 +502,19 @@ TEST_CASE("SIGHUP raising max_running starts more tasks at once, lowering it kil
     CHECK_FALSE(exists(work, "term", id));  // No reload signalled a task.
   }
   CHECK(d.log().find("config applied: max_running=3") != std::string::npos);
+
+  d.send_signal(SIGTERM);
+  expect_clean_exit(d, milliseconds(10'000));
+  std::vector<pid_t> all_pids = pids;
+  for (pid_t p : task_pids(work, ids[3])) all_pids.push_back(p);
+  expect_no_task_process(d, all_pids);
+  d.restart();
+  const auto stored = list_all(d);
+  CHECK(stored.size() == ids.size());
+  for (auto id : ids) {
+    REQUIRE(stored.count(id) == 1);
+    CHECK(stored.at(id).at("state") == "succeeded");
+  }
 }
 
 TEST_CASE("A broken config on reload keeps the old one and says why, in status and in the log") {
@@ -560,6 +574,21 @@ TEST_CASE("A broken config on reload keeps the old one and says why, in status a
   gate.open();
   CHECK(wait_tasks(d, {running, queued}) == 0);
   CHECK_FALSE(exists(work, "term", running));
+
+  d.send_signal(SIGTERM);
+  expect_clean_exit(d, milliseconds(10'000));
+  std::vector<pid_t> all_pids = pids;
+  for (pid_t p : task_pids(work, queued)) all_pids.push_back(p);
+  expect_no_task_process(d, all_pids);
+  d.restart();
+  const auto stored = list_all(d);
+  CHECK(stored.size() == 2);
+  for (auto id : {running, queued}) {
+    REQUIRE(stored.count(id) == 1);
+    CHECK(stored.at(id).at("state") == "succeeded");
+  }
+  // The file is good now, so the restarted daemon takes it as it is.
+  CHECK(status(d).at("max_running") == 2);
 }
 
 TEST_CASE("Timeouts changed by SIGHUP apply to the next drain") {
