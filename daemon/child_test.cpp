@@ -2,14 +2,21 @@
 // the child opens its own log, and it is reaped through its pidfd.
 #include "daemon/child.h"
 
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 
@@ -71,7 +78,118 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
+// Removes `caps` from the calling process's effective, permitted and inheritable sets; false
+// (errno set) if the kernel refuses.
+bool drop_capabilities(std::initializer_list<int> caps) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  for (const int cap : caps) {
+    const auto bit = 1U << (cap % 32);
+    auto& d = data[cap / 32];
+    d.effective &= ~bit;
+    d.permitted &= ~bit;
+    d.inheritable &= ~bit;
+  }
+  return ::syscall(SYS_capset, &header, data) == 0;
+}
+
+// Runs `body` in a forked helper process, so that what it does to its credentials stays there,
+// and returns what it returned (or a description of how the helper died). No doctest macro
+// runs in the helper.
+std::string in_helper(const std::function<std::string()>& body) {
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string out = body();
+    (void)!::write(fds[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[512];
+  pollfd p{fds[0], POLLIN, 0};
+  while (::poll(&p, 1, 20'000) == 1) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    out += " [helper ended with status " + std::to_string(status) + "]";
+  }
+  return out;
+}
+
+// In a helper: spawn_child(spec) and describe the outcome as "<report> | exit <code>".
+std::string spawn_and_describe(const SpawnSpec& spec) {
+  auto s = spawn_child(spec);
+  if (s.has_error()) return "no child: " + s.error().message;
+  pollfd p{s->report.get(), POLLIN, 0};
+  if (::poll(&p, 1, 10'000) != 1) return "no report within 10 s";
+  const auto outcome = s->launch->poll(s->report.get());
+  if (!outcome) return "an empty report";
+  const std::string report = outcome->has_error() ? outcome->error().message : "exec'd";
+  pollfd e{s->pidfd.get(), POLLIN, 0};
+  if (::poll(&e, 1, 10'000) != 1) return report + " | still running";
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s->pidfd.get()), &info, WEXITED) !=
+      0) {
+    return report + " | waitid: " + std::strerror(errno);
+  }
+  return report + " | exit " +
+         std::to_string(info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status);
+}
+
 }  // namespace
+
+TEST_CASE("spawn_child: a credential switch that fails is reported by name, and nothing runs") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: switching credentials needs root (run the unit tests as root)");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(::chmod(dir.path.c_str(), 0777) == 0);  // The non-root helper creates the log here.
+  const fs::path ran = dir.path / "ran";
+  auto spec = spec_in(dir, {"sh", "-c", ": > '" + ran.string() + "'"});
+  spec.credentials = SpawnSpec::Credentials{65534, 65534, {65534}};  // nobody, nogroup.
+  std::string want;
+  std::function<bool()> weaken;
+  SUBCASE("without CAP_SETGID: setgroups") {
+    weaken = [] { return drop_capabilities({CAP_SETGID}); };
+    want = "setgroups failed: Operation not permitted | exit 127";
+  }
+  SUBCASE("without CAP_SETUID: setuid, after setgroups and setgid succeeded") {
+    weaken = [] { return drop_capabilities({CAP_SETUID}); };
+    want = "setuid failed: Operation not permitted | exit 127";
+  }
+  SUBCASE("as a user switching to themselves with other groups: setgroups") {
+    weaken = [] {
+      return ::setresgid(65534, 65534, 65534) == 0 && ::setresuid(65534, 65534, 65534) == 0;
+    };
+    spec.credentials->groups = {0};
+    want = "setgroups failed: Operation not permitted | exit 127";
+  }
+  SUBCASE("as a user switching to another: the log cannot be given to them") {
+    weaken = [] {
+      return ::setresgid(65534, 65534, 65534) == 0 && ::setresuid(65534, 65534, 65534) == 0;
+    };
+    spec.credentials = SpawnSpec::Credentials{1, 1, {1}};  // daemon.
+    want = "cannot give the log to uid 1: Operation not permitted | exit 127";
+  }
+  REQUIRE(weaken);
+  const std::string got = in_helper([&] {
+    if (!weaken()) return std::string("weakening the helper failed: ") + std::strerror(errno);
+    return spawn_and_describe(spec);
+  });
+  CHECK(got == want);
+  CHECK_FALSE(fs::exists(ran));  // The command never ran.
+}
 
 TEST_CASE("spawn_child: the command runs in its own session with its output in a 0600 log") {
   TempDir dir;

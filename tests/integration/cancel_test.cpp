@@ -782,15 +782,28 @@ TEST_CASE("In a fail-fast group the first failure cancels the rest, naming the f
                                             submit_sh(d, "ff", cleanup_task(work))};
   std::int64_t failing = 0;
   std::string failed_state;
+  json failed_reason;  // null: it just exited.
+  json failed_exit_code, failed_signal;
   SUBCASE("by exiting 1") {
     failing = submit(d, {"-g", "ff", "--priority", "10", "--", "sh", "-c",
                          prologue(work) + gate.wait_shell() + "; exit 1"});
     failed_state = "failed";
+    failed_exit_code = 1;
   }
   SUBCASE("by timing out") {
     failing = submit(d, {"-g", "ff", "--priority", "10", "--timeout", "1s", "--", "sh", "-c",
                          prologue(work) + gate.wait_shell()});
     failed_state = "timed_out";
+    failed_reason = "timed_out: exceeded 1s";
+    failed_signal = SIGTERM;
+  }
+  SUBCASE("by a signal it sends itself") {
+    // No core file: the default action of SIGSEGV is to dump one.
+    failing = submit(d, {"-g", "ff", "--priority", "10", "--", "sh", "-c",
+                         prologue(work) + "ulimit -c 0; " + gate.wait_shell() + "; kill -SEGV $$"});
+    failed_state = "failed";
+    failed_reason = "killed by signal 11 (SIGSEGV)";
+    failed_signal = SIGSEGV;
   }
   tgctl_ok(d, {"group", "set", "ff", "--limit", "3"});
   wait_for_file(started_marker(work, failing), "the task that will fail running");
@@ -802,6 +815,9 @@ TEST_CASE("In a fail-fast group the first failure cancels the rest, naming the f
   const json f = show(d, failing);
   CAPTURE(f.dump());
   CHECK(f.at("state") == failed_state);
+  CHECK(f.at("reason") == failed_reason);
+  CHECK(f.at("exit_code") == failed_exit_code);
+  CHECK(f.at("signal") == failed_signal);
   const std::string reason = "cancelled: fail-fast after task " + id_str(failing) + " failed";
   for (auto id : running) {
     const json t = show(d, id);

@@ -448,3 +448,107 @@ TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, q
   CHECK(show(d, queued).at("state") == "succeeded");
   CHECK(tgctl_ok(d, {"logs", std::to_string(queued)}) == "ran after the crash\n");
 }
+
+namespace {
+
+// The ids of `list --json` with ARGS, in the order listed.
+std::vector<std::int64_t> listed_ids(const TestDaemon& d, std::vector<std::string> args) {
+  args.insert(args.begin(), "list");
+  args.push_back("--json");
+  std::vector<std::int64_t> ids;
+  const json listed = parse_json(tgctl_ok(d, args));
+  for (const auto& t : listed.at("tasks")) ids.push_back(t.at("id"));
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("tgctl list --limit N shows the newest N matches, oldest first, after the filters") {
+  TestDaemon d({.args = {"--max-running", "4"}});
+  const auto a1 = submit(d, {"-g", "a", "--", "true"});
+  const auto b1 = submit(d, {"-g", "b", "--", "true"});
+  const auto a2 = submit(d, {"-g", "a", "--", "sh", "-c", "exit 1"});
+  const auto b2 = submit(d, {"-g", "b", "--", "true"});
+  const auto a3 = submit(d, {"-g", "a", "--", "true"});
+  REQUIRE(wait_tasks(d, {a1, b1, a2, b2, a3}) == 1);  // a2 failed; all have ended.
+  using Ids = std::vector<std::int64_t>;
+
+  CHECK(listed_ids(d, {}) == Ids{a1, b1, a2, b2, a3});  // Every match without --limit.
+  CHECK(listed_ids(d, {"--limit", "2"}) == Ids{b2, a3});
+  CHECK(listed_ids(d, {"--limit", "1"}) == Ids{a3});
+  CHECK(listed_ids(d, {"--limit", "5"}) == Ids{a1, b1, a2, b2, a3});
+  CHECK(listed_ids(d, {"--limit", "100"}) == Ids{a1, b1, a2, b2, a3});
+  // The limit applies to what the filters let through, not before them.
+  CHECK(listed_ids(d, {"-g", "a", "--limit", "2"}) == Ids{a2, a3});
+  CHECK(listed_ids(d, {"-g", "b", "--limit", "1"}) == Ids{b2});
+  CHECK(listed_ids(d, {"--state", "succeeded", "--limit", "3"}) == Ids{b1, b2, a3});
+  CHECK(listed_ids(d, {"--state", "failed", "--limit", "3"}) == Ids{a2});
+  CHECK(listed_ids(d, {"-g", "a", "--state", "succeeded", "--limit", "1"}) == Ids{a3});
+  CHECK(listed_ids(d, {"-g", "nobody", "--limit", "3"}).empty());
+
+  // The table for people: a header and one row per task, newest two, oldest first.
+  const auto table = lines_of(tgctl_ok(d, {"list", "--limit", "2"}));
+  REQUIRE(table.size() == 3);
+  CHECK(table[0].find("ID") != std::string::npos);
+  CHECK(std::stoll(table[1]) == b2);
+  CHECK(std::stoll(table[2]) == a3);
+
+  for (const char* bad : {"0", "-1", "x"}) {
+    CAPTURE(bad);
+    const auto r = d.tgctl({"list", "--limit", bad});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(lines_of(r.err).size() >= 1);
+  }
+}
+
+TEST_CASE("tgctl submit --batch FILE submits one task per command line, prints their ids, runs") {
+  TestDaemon d({.args = {"--max-running", "4"}});
+  const fs::path work = make_work_dir(d);
+  const fs::path file = work / "commands.txt";
+  // Comments and blank lines are skipped; each line is one shell command, quoting and all.
+  tg::test::write_file(file,
+                       "# a comment\n"
+                       "echo one > '" +
+                           (work / "out-1").string() +
+                           "'\n"
+                           "\n"
+                           "   \n"
+                           "printf '%s\\n' 'two  spaces' | tr a b > '" +
+                           (work / "out-2").string() +
+                           "'\n"
+                           "  # an indented comment\n"
+                           "echo three; exit 3\n");
+  const auto r = d.tgctl({"submit", "-g", "fromfile", "--batch", file.string()});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(r.err.empty());
+  const auto ids = parse_ids(r.out);
+  REQUIRE(ids.size() == 3);
+  CHECK(ids[0] < ids[1]);
+  CHECK(ids[1] < ids[2]);
+  CHECK(d.log().find("3 task(s) submitted group='fromfile'") != std::string::npos);
+
+  CHECK(wait_group(d, "fromfile") == 1);  // The third exits 3.
+  CHECK(tg::test::read_file(work / "out-1") == "one\n");
+  CHECK(tg::test::read_file(work / "out-2") == "two  spbces\n");
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json t = show(d, ids[i]);
+    CAPTURE(t.dump());
+    CHECK(t.at("group") == "fromfile");
+    CHECK(t.at("state") == "succeeded");
+  }
+  const json third = show(d, ids[2]);
+  CHECK(third.at("state") == "failed");
+  CHECK(third.at("exit_code") == 3);
+  CHECK(tgctl_ok(d, {"logs", std::to_string(ids[2])}) == "three\n");
+
+  // A file that cannot be read is a clear error before anything is submitted.
+  const auto missing = d.tgctl({"submit", "-g", "fromfile", "--batch", (work / "nope").string()});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.out.empty());
+  CHECK(lines_of(missing.err).size() == 1);
+  CHECK_MESSAGE(
+      missing.err.find("cannot read '" + (work / "nope").string() + "'") != std::string::npos,
+      missing.err);
+  CHECK(listed_ids(d, {"-g", "fromfile"}) == ids);
+}

@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/background_process.h"
+#include "support/hand_started_daemon.h"
 #include "support/peer_client.h"
 #include "support/raw_client.h"
 #include "support/temp_dir.h"
@@ -49,6 +50,7 @@ using std::chrono::milliseconds;
 using tg::test::BackgroundProcess;
 using tg::test::DaemonOptions;
 using tg::test::Fd;
+using tg::test::HandStartedDaemon;
 using tg::test::PeerClient;
 using tg::test::ProcessOutput;
 using tg::test::RawClient;
@@ -776,50 +778,6 @@ TEST_CASE("Security: no daemon-internal variable reaches a task, and TASKGROUPD_
 // ================================================================ sockets and files
 
 namespace {
-
-// A taskgroupd started by hand (no LISTEN_FDS), binding its own socket; as `user` unless root.
-class HandStartedDaemon {
- public:
-  HandStartedDaemon(const TestUser& user, const fs::path& home, const fs::path& socket)
-      : socket_(socket) {
-    RunOptions opts;
-    opts.cwd = home;
-    opts.env_extra = {{"HOME", home.string()},
-                      {"XDG_CONFIG_HOME", (home / "config").string()},
-                      {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
-                      {"XDG_STATE_HOME", (home / "state-home").string()}};
-    std::vector<std::string> argv = {
-        TG_DAEMON_BIN, "--socket", socket.string(), "--state-dir", (home / "state").string(),
-        "--log-level", "debug"};
-    argv.insert(argv.end(), kQuickStop.begin(), kQuickStop.end());
-    process_.emplace(user.uid == 0 ? argv : tg::test::as_user(user, argv), opts);
-    wait_until(
-        [&] {
-          (void)process_->running();
-          return process_->err().find("ready") != std::string::npos;
-        },
-        kEventTimeout, "taskgroupd started by hand to say ready");
-  }
-  ~HandStartedDaemon() {
-    if (!process_) return;
-    (void)::kill(process_->pid(), SIGTERM);
-    const auto st = process_->wait(milliseconds(5'000));
-    CHECK_MESSAGE(st.clean(), "taskgroupd after SIGTERM: " << st.describe() << "\n"
-                                                           << process_->err());
-    CHECK_FALSE(fs::exists(fs::symlink_status(socket_)));  // It removes the socket it made.
-  }
-  HandStartedDaemon(const HandStartedDaemon&) = delete;
-  HandStartedDaemon& operator=(const HandStartedDaemon&) = delete;
-
-  [[nodiscard]] std::string log() {
-    (void)process_->running();  // Reads what it has written so far.
-    return process_->err();
-  }
-
- private:
-  fs::path socket_;
-  std::optional<BackgroundProcess> process_;
-};
 
 // Restores the umask at the end of a scope.
 class UmaskGuard {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -166,12 +167,69 @@ TEST_CASE("SIGINT or SIGTERM before any task has started: exit 0, queued tasks k
   d.send_signal(sig);
   expect_clean_exit(d, milliseconds(10'000));
   CHECK(count_started(work) == 0);
+  expect_no_task_process(d, {});
 
   d.restart();
   for (auto id : ids) CHECK(show(d, id).at("state") == "queued");
   tgctl_ok(d, {"resume", "later"});
   CHECK(wait_tasks(d, ids) == 0);
   CHECK(count_started(work) == 3);
+}
+
+// Unlike the test above, nothing holds the queued tasks back but the signal: the group is not
+// paused and there are free slots, so the daemon's first scheduling turn would start them. A
+// signal that arrives before that turn must win (DESIGN.md: any number of signals, at any
+// moment, "even before the first task starts").
+TEST_CASE("signal during startup keeps the queue") {
+  TestDaemon d({.args = {"--max-running", "1"}});
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const auto first = submit_tracked(d, work, {.body = gate.wait_shell()});
+  wait_started(work, {first});
+  std::vector<std::int64_t> queued;
+  for (int i = 0; i < 3; ++i) queued.push_back(submit_tracked(d, work, {}));
+  const std::vector<pid_t> pids = task_pids(work, first);
+  // A drain keeps queued tasks queued: stop with them in the store, and nothing else running.
+  d.send_signal(SIGTERM);
+  wait_draining(d);
+  gate.open();
+  expect_clean_exit(d, milliseconds(20'000));
+  expect_no_task_process(d, pids);
+  REQUIRE(count_started(work) == 1);
+
+  int sig = SIGTERM;
+  SUBCASE("SIGTERM") { sig = SIGTERM; }
+  SUBCASE("SIGINT") { sig = SIGINT; }
+  d.restart();
+  // As early as the signal can be survived: once taskgroupd's main() has blocked it (before
+  // that, the default action would end the process), long before it is ready.
+  const auto blocks = [&](pid_t pid) {
+    std::istringstream status(tg::test::read_file("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(status, line);) {
+      if (!line.starts_with("SigBlk:")) continue;
+      const unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+      return ((mask >> (sig - 1)) & 1ULL) != 0;
+    }
+    return false;
+  };
+  const auto deadline = Clock::now() + milliseconds(10'000);
+  while (!blocks(d.pid())) {
+    REQUIRE_MESSAGE(Clock::now() < deadline, "taskgroupd never blocked " << ::sigabbrev_np(sig));
+  }
+  d.send_signal(sig);
+  expect_clean_exit(d, milliseconds(20'000));
+  // Only the first task ever started, before the first stop: none of the queued ones.
+  CHECK_MESSAGE(count_started(work) == 1,
+                "tasks ever started: " << count_started(work) << " (want only the first)");
+  expect_no_task_process(d, pids);
+
+  const std::int64_t restarted_at = wall_now_ms();
+  d.restart();
+  const auto stored = list_all(d);
+  CHECK(stored.size() == 4);
+  CHECK(stored.at(first).at("state") == "succeeded");
+  CHECK(wait_tasks(d, queued) == 0);  // Kept queued through both stops; they run now.
+  for (auto id : queued) CHECK(time_ms(show(d, id).at("started_at")) >= restarted_at);
 }
 
 TEST_CASE("A signal while the daemon opens its store: TERM and INT exit 0, HUP is survived") {
@@ -501,6 +559,19 @@ TEST_CASE("SIGHUP raising max_running starts more tasks at once, lowering it kil
     CHECK_FALSE(exists(work, "term", id));  // No reload signalled a task.
   }
   CHECK(d.log().find("config applied: max_running=3") != std::string::npos);
+
+  d.send_signal(SIGTERM);
+  expect_clean_exit(d, milliseconds(10'000));
+  std::vector<pid_t> all_pids = pids;
+  for (pid_t p : task_pids(work, ids[3])) all_pids.push_back(p);
+  expect_no_task_process(d, all_pids);
+  d.restart();
+  const auto stored = list_all(d);
+  CHECK(stored.size() == ids.size());
+  for (auto id : ids) {
+    REQUIRE(stored.count(id) == 1);
+    CHECK(stored.at(id).at("state") == "succeeded");
+  }
 }
 
 TEST_CASE("A broken config on reload keeps the old one and says why, in status and in the log") {
@@ -560,6 +631,21 @@ TEST_CASE("A broken config on reload keeps the old one and says why, in status a
   gate.open();
   CHECK(wait_tasks(d, {running, queued}) == 0);
   CHECK_FALSE(exists(work, "term", running));
+
+  d.send_signal(SIGTERM);
+  expect_clean_exit(d, milliseconds(10'000));
+  std::vector<pid_t> all_pids = pids;
+  for (pid_t p : task_pids(work, queued)) all_pids.push_back(p);
+  expect_no_task_process(d, all_pids);
+  d.restart();
+  const auto stored = list_all(d);
+  CHECK(stored.size() == 2);
+  for (auto id : {running, queued}) {
+    REQUIRE(stored.count(id) == 1);
+    CHECK(stored.at(id).at("state") == "succeeded");
+  }
+  // The file is good now, so the restarted daemon takes it as it is.
+  CHECK(status(d).at("max_running") == 2);
 }
 
 TEST_CASE("Timeouts changed by SIGHUP apply to the next drain") {
