@@ -135,34 +135,58 @@ bool Engine::flush(bool sync) {
 }
 
 void Engine::prune() {
-  constexpr std::int64_t kSlice = 2000;  // Rows per transaction: a few ms of work.
-  const TimeMs cutoff = now_ms() - config_.retention.count();
-  auto pruned = store_.prune(cutoff, config_.retention_count, kSlice);
+  // Finding the cutoff walks retention_count index entries: once per pass, not per slice.
+  auto upto = store_.prune_cutoff(now_ms() - config_.retention.count(), config_.retention_count);
+  if (upto.has_error()) {
+    spdlog::error("pruning finished tasks failed: {}", upto.error().message);
+    return arm_prune_timer();
+  }
+  prune_upto_ = *upto;  // A pass still in progress goes on to the new cutoff.
+  if (!prune_posted_) prune_slice();
+}
+
+void Engine::prune_slice() {
+  // Rows, and log unlinks, per turn of the loop: a millisecond or so between requests.
+  constexpr std::int64_t kSlice = 256;
+  prune_posted_ = false;
+  if (stopped_ || !prune_upto_) return;
+  auto pruned = store_.prune_slice(*prune_upto_, kSlice);
   if (pruned.has_error()) {
     spdlog::error("pruning finished tasks failed: {}", pruned.error().message);
-  } else {
-    for (proto::TaskId id : *pruned) {
-      auto it = tasks_.find(id);
-      if (it == tasks_.end()) continue;
-      Group& g = group_of(it->second);
-      g.counts.add(it->second.state, -1);
-      if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
-      (void)::unlink(log_path(id).c_str());  // Already gone is fine.
-      tasks_.erase(it);
-    }
-    if (!pruned->empty()) spdlog::info("pruned {} finished task(s)", pruned->size());
-    if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
-      asio::post(ex_, [this] {  // More to do: yield to requests first.
-        if (!stopped_) prune();
-      });
-      return;
-    }
+    prune_upto_.reset();
+    return arm_prune_timer();
   }
+  for (proto::TaskId id : *pruned) forget(id);
+  pruned_in_pass_ += static_cast<std::int64_t>(pruned->size());
+  spdlog::debug("prune slice: {} task(s), {} sqlite steps", pruned->size(),
+                store_.last_prune_steps());
+  if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
+    prune_posted_ = true;
+    asio::post(ex_, [this] { prune_slice(); });  // More to do: yield to requests first.
+    return;
+  }
+  if (pruned_in_pass_ > 0) spdlog::info("pruned {} finished task(s)", pruned_in_pass_);
+  pruned_in_pass_ = 0;
+  prune_upto_.reset();
+  arm_prune_timer();
+}
+
+void Engine::arm_prune_timer() {
   if (stopped_) return;
-  prune_timer_.expires_after(std::chrono::hours(1));
+  prune_timer_.expires_after(std::chrono::hours(1));  // Cancels the wait already armed.
   prune_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopped_) prune();  // A handler queued before cancel() still runs.
   });
+}
+
+void Engine::forget(proto::TaskId id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Group& g = group_of(it->second);
+  g.counts.add(it->second.state, -1);
+  if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
+  (void)::unlink(log_path(id).c_str());  // Already gone is fine.
+  tasks_.erase(it);
 }
 
 void Engine::notify(const Task& t) {

@@ -4,6 +4,8 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -92,8 +94,9 @@ class Engine {
   // the last call before the store closes).
   // False if the write failed (everything stays dirty and is retried).
   bool flush(bool sync = true);
-  // Drops finished tasks past `retention` or beyond `retention_count`, with their logs, a
-  // bounded slice per turn of the loop; then again after an hour.
+  // Drops finished tasks past `retention` or beyond `retention_count`, with their logs: finds
+  // the cutoff once, then deletes a small bounded slice per turn of the loop; then again after
+  // an hour (or after a reload that changes the retention settings).
   void prune();
 
   [[nodiscard]] std::string log_path(proto::TaskId id) const;
@@ -132,6 +135,10 @@ class Engine {
   // The child's pre-exec report: once it has exec'd, the memory it ran on is freed.
   void await_report(proto::TaskId id, Running& r);
   void after_end(Task& t, Group& g);
+  // One slice of the prune pass that prune() began; posts the next one, or arms the timer.
+  void prune_slice();
+  void arm_prune_timer();
+  void forget(proto::TaskId id);  // A pruned task: out of memory, its log unlinked.
   void notify(const Task& t);
   [[nodiscard]] Result<std::vector<std::string>> spawn_env(const Task& t);
   [[nodiscard]] Result<void> recover_running(Task& t);
@@ -182,6 +189,9 @@ class Engine {
   int drain_level_ = 0;  // Signals received: 0 none, 1 drain, 2 stop now, 3 kill now.
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer prune_timer_;
+  std::optional<Store::PruneCutoff> prune_upto_;  // The pass in progress, if any.
+  bool prune_posted_ = false;                     // Its next slice is posted.
+  std::int64_t pruned_in_pass_ = 0;
   std::function<void()> on_idle_;
   bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;

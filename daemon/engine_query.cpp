@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/version.h"
@@ -256,6 +257,8 @@ void Engine::apply_config(const Config& config) {
   const std::string socket = config_.socket;
   const auto state_dir = config_.state_dir;
   const unsigned task_umask = config_.task_umask;
+  const bool retention_changed =
+      config.retention != config_.retention || config.retention_count != config_.retention_count;
   config_ = config;
   config_.socket = socket;
   config_.state_dir = state_dir;
@@ -263,7 +266,12 @@ void Engine::apply_config(const Config& config) {
   scheduler_.set_max_running(config_.max_running);
   spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms",
                config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count());
-  request_turn();  // Raising max_running starts more at once; lowering only defers.
+  request_turn();           // Raising max_running starts more at once; lowering only defers.
+  if (retention_changed) {  // Not an hour later: whoever lowered it wants the space now.
+    boost::asio::post(ex_, [this] {
+      if (!stopped_) prune();
+    });
+  }
 }
 
 }  // namespace tg::daemon

@@ -1,6 +1,8 @@
 #include "daemon/store.h"
 
 #include <algorithm>
+#include <limits>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +54,10 @@ constexpr const char* kMigrations[] = {
         last_cancel TEXT,                    -- JSON of proto::CancelRecord.
         PRIMARY KEY (uid, name)
       );
+    )sql",
+    // Pruning drops an environment once no task uses it: found by index, not by a scan.
+    R"sql(
+      CREATE INDEX tasks_by_env ON tasks (env_id) WHERE env_id > 0;
     )sql",
 };
 
@@ -156,7 +162,21 @@ Result<void> Store::prepare() {
   )sql");
   auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
   auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
-  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env}) {
+  // Both walk the partial index tasks_by_end from its oldest entry (rows before it are gone).
+  auto prune_slice = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks
+        WHERE ended_at_ms > 0 AND ended_at_ms <= ?1 AND (ended_at_ms < ?1 OR id <= ?2)
+        ORDER BY ended_at_ms, id LIMIT ?3)
+      RETURNING id, env_id
+  )sql");
+  // `env_id > 0` repeated so that the partial index tasks_by_env answers it.
+  auto drop_env = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM envs
+      WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tasks WHERE env_id > 0 AND env_id = ?1)
+  )sql");
+  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &prune_slice,
+                  &drop_env}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
@@ -164,6 +184,8 @@ Result<void> Store::prepare() {
   cancel_queued_ = std::move(*cancel_queued);
   insert_env_ = std::move(*insert_env);
   find_env_ = std::move(*find_env);
+  prune_slice_ = std::move(*prune_slice);
+  drop_env_ = std::move(*drop_env);
   return {};
 }
 
@@ -376,37 +398,59 @@ Result<void> Store::save_group(const GroupRow& g) {
   return st->run();
 }
 
-Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
-                                         std::int64_t max_rows) {
+Result<Store::PruneCutoff> Store::prune_cutoff(TimeMs ended_before, std::int64_t keep) {
+  // By age: everything that ended before `ended_before` (nothing if that is not positive).
+  PruneCutoff cut{ended_before > 0 ? ended_before - 1 : 0,
+                  ended_before > 0 ? std::numeric_limits<TaskId>::max() : 0};
+  // By count: the newest task beyond `keep`, and everything older.
+  auto st = Stmt::prepare(db_.get(), R"sql(
+      SELECT ended_at_ms, id FROM tasks WHERE ended_at_ms > 0
+      ORDER BY ended_at_ms DESC, id DESC LIMIT 1 OFFSET ?1
+  )sql");
+  if (st.has_error()) return st.error();
+  st->bind(1, keep);
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  if (*row) {
+    const PruneCutoff by_count{st->int64(0), st->int64(1)};
+    if (std::tie(by_count.ended_at, by_count.id) > std::tie(cut.ended_at, cut.id)) cut = by_count;
+  }
+  st->reset();
+  return cut;
+}
+
+Result<std::vector<TaskId>> Store::prune_slice(const PruneCutoff& upto, std::int64_t max_rows) {
+  last_prune_steps_ = 0;
   if (auto r = set_sync(false); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
-  auto st = Stmt::prepare(db_.get(), R"sql(
-      DELETE FROM tasks WHERE id IN (
-        SELECT id FROM tasks WHERE ended_at_ms > 0 AND (ended_at_ms < ?1 OR id IN (
-          SELECT id FROM tasks WHERE ended_at_ms > 0 ORDER BY ended_at_ms DESC, id DESC
-          LIMIT -1 OFFSET ?2))
-        ORDER BY id LIMIT ?3)
-      RETURNING id
-  )sql");
-  if (st.has_error()) return st.error();
-  st->bind(1, ended_before).bind(2, keep).bind(3, max_rows);
+  prune_slice_.bind(1, upto.ended_at).bind(2, upto.id).bind(3, max_rows);
   std::vector<TaskId> ids;
+  std::vector<std::int64_t> env_ids;
   for (;;) {
-    auto row = st->step();
+    auto row = prune_slice_.step();
     if (row.has_error()) return row.error();
     if (!*row) break;
-    ids.push_back(st->int64(0));
+    ids.push_back(prune_slice_.int64(0));
+    if (const std::int64_t env = prune_slice_.int64(1); env > 0) env_ids.push_back(env);
   }
-  st->reset();
-  if (!ids.empty()) {
-    if (auto r = exec(db_.get(), "DELETE FROM envs WHERE id NOT IN (SELECT env_id FROM tasks)");
-        r.has_error()) {
-      return r.error();
-    }
+  last_prune_steps_ += prune_slice_.take_vm_steps();
+  prune_slice_.reset();
+  std::sort(env_ids.begin(), env_ids.end());
+  env_ids.erase(std::unique(env_ids.begin(), env_ids.end()), env_ids.end());
+  for (const std::int64_t env : env_ids) {
+    if (auto r = drop_env_.bind(1, env).run(); r.has_error()) return r.error();
+    last_prune_steps_ += drop_env_.take_vm_steps();
   }
   if (auto r = txn->commit(); r.has_error()) return r.error();
   return ids;
+}
+
+Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
+                                         std::int64_t max_rows) {
+  auto upto = prune_cutoff(ended_before, keep);
+  if (upto.has_error()) return upto.error();
+  return prune_slice(*upto, max_rows);
 }
 
 }  // namespace tg::daemon

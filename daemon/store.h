@@ -24,7 +24,7 @@ class Store {
     // are safe against a daemon crash, not against a power cut.
     bool durable = true;
   };
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database and migrates it. Refuses, leaving the file untouched, a file
   // that is not a database, is corrupt, or has a newer schema than this binary.
@@ -62,11 +62,25 @@ class Store {
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
                                     std::span<const QueuedCancel> cancels, bool sync);
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
-  // Deletes finished tasks that ended before `ended_before`, and the oldest finished ones beyond
-  // `keep`, at most `max_rows` of them (-1: all), so a big prune can be spread over several
-  // short transactions; returns their ids (for their logs). Unused environments go too.
+  // Where a prune pass stops: finished tasks that ended before `ended_at`, or at it with an id
+  // up to `id`, go. Found once per pass, then deleted a slice at a time.
+  struct PruneCutoff {
+    TimeMs ended_at = 0;
+    TaskId id = 0;
+  };
+  // The cutoff that drops finished tasks that ended before `ended_before` and the oldest beyond
+  // the `keep` most recently ended: one walk of `keep` entries of the end-time index.
+  [[nodiscard]] Result<PruneCutoff> prune_cutoff(TimeMs ended_before, std::int64_t keep);
+  // Deletes at most `max_rows` (-1: all) finished tasks at or before `upto`, oldest first, in one
+  // transaction, with the environments only they used; returns their ids (for their logs). An
+  // index range scan from the oldest end: the cost follows max_rows, not the size of the table.
+  [[nodiscard]] Result<std::vector<TaskId>> prune_slice(const PruneCutoff& upto,
+                                                        std::int64_t max_rows);
+  // prune_cutoff, then one prune_slice.
   [[nodiscard]] Result<std::vector<TaskId>> prune(TimeMs ended_before, std::int64_t keep,
                                                   std::int64_t max_rows = -1);
+  // The SQLite VM steps the last prune_slice took: its cost, for debug logs and tests.
+  [[nodiscard]] std::int64_t last_prune_steps() const { return last_prune_steps_; }
 
  private:
   Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
@@ -84,6 +98,9 @@ class Store {
   Stmt cancel_queued_;
   Stmt insert_env_;
   Stmt find_env_;
+  Stmt prune_slice_;
+  Stmt drop_env_;
+  std::int64_t last_prune_steps_ = 0;
 };
 
 }  // namespace tg::daemon

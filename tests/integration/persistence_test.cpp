@@ -808,3 +808,38 @@ TEST_CASE(
   CHECK(ids_of(tasks) == acked);
   CHECK(tasks.at(done).at("state") == "succeeded");
 }
+
+TEST_CASE("Finished tasks beyond retention_count are pruned with their logs, also on a reload") {
+  TestDaemon d({.args = {"--max-running", "4"}});
+  const fs::path logs = d.state_dir() / "logs";
+  const auto log_ids = [&] {
+    std::set<std::int64_t> ids;
+    for (const auto& f : fs::directory_iterator(logs)) ids.insert(std::stoll(f.path().stem()));
+    return ids;
+  };
+  std::string batch;
+  for (int i = 0; i < 600; ++i) batch += "true\n";
+  RunOptions opts;
+  opts.stdin_text = batch;
+  opts.timeout = milliseconds(60'000);
+  const auto ids = parse_ids(tgctl_ok(d, {"submit", "--batch", "-"}, opts));
+  REQUIRE(ids.size() == 600);
+  REQUIRE(wait_tasks(d, ids, milliseconds(120'000)) == 0);
+  REQUIRE(log_ids().size() == 600);
+
+  // At start: more than one slice to prune, with the file's retention_count.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 100\n");
+  d.restart();
+  wait_until([&] { return list_all(d).size() == 100; }, kEventTimeout, "100 tasks kept");
+  const auto kept = ids_of(list_all(d));
+  CHECK(log_ids() == kept);
+
+  // A reload that lowers it prunes at once, not an hour later.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 10\n");
+  d.send_signal(SIGHUP);
+  wait_until([&] { return list_all(d).size() == 10; }, kEventTimeout, "10 tasks kept");
+  const auto newest = ids_of(list_all(d));
+  CHECK(log_ids() == newest);
+  for (auto id : newest) CHECK(kept.count(id) == 1);
+  CHECK(status(d).at("pid") == d.pid());
+}
