@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -100,7 +101,7 @@ void Engine::turn() {
   }
   // Starts and exits of this burst in one commit; a started child is on disk as running
   // before the loop does anything else.
-  flush(false);
+  (void)flush(false);  // A failure is logged and retried by flush().
   const std::pair<std::int64_t, std::size_t> counts{scheduler_.running(), scheduler_.queued()};
   if (on_counts_changed_ && counts != last_counts_) {
     last_counts_ = counts;
@@ -108,30 +109,46 @@ void Engine::turn() {
   }
 }
 
-bool Engine::flush(bool sync) {
-  if (dirty_.empty() && cancelled_queued_.empty()) return true;
+Result<void> Engine::flush(bool sync) {
+  if (dirty_.empty() && cancelled_queued_.empty() && dirty_groups_.empty()) return {};
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
     if (auto it = tasks_.find(id); it != tasks_.end()) changed.push_back(&it->second);
   }
-  if (auto r = store_.update(changed, cancelled_queued_, sync); r.has_error()) {
+  std::vector<GroupRow> groups;
+  for (GroupId gid : dirty_groups_) {
+    const Group& g = *groups_by_id_.at(gid);
+    groups.push_back({g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel});
+  }
+  if (auto r = store_.update(changed, cancelled_queued_, groups, sync); r.has_error()) {
     // Memory stays ahead; everything still dirty is retried in a second.
-    spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
-                  r.error().message);
+    spdlog::error("saving {} task and {} group change(s) failed: {}; will retry", changed.size(),
+                  groups.size(), r.error().message);
+    flush_failed_ = true;
     if (!retry_armed_ && !stopped_) {  // After the drain, run() makes the last attempt.
       retry_armed_ = true;
       auto retry = std::make_shared<asio::steady_timer>(ex_, std::chrono::seconds(1));
       retry->async_wait([this, retry](boost::system::error_code) {
         retry_armed_ = false;
-        flush();
+        (void)flush();  // Logs, and arms the next retry, if it fails again.
       });
     }
-    return false;
+    return r.error();
+  }
+  if (std::exchange(flush_failed_, false)) {
+    spdlog::info("saved {} task and {} group change(s) after the earlier failure", changed.size(),
+                 groups.size());
   }
   dirty_.clear();
   cancelled_queued_.clear();
-  return true;
+  dirty_groups_.clear();
+  return {};
+}
+
+Error Engine::not_saved(const std::string& what, const Error& why) {
+  return Error{Errc::kIo,
+               what + " took effect but is not yet saved: " + why.message + "; will retry"};
 }
 
 void Engine::prune() {

@@ -90,10 +90,10 @@ class Engine {
   [[nodiscard]] bool draining() const { return drain_level_ > 0; }
   // Wakes every waiter with an error; called just before the loop is shut down.
   void abort_waiters();
-  // Writes what is pending in one transaction; `sync` to fsync it (acknowledged changes, and
-  // the last call before the store closes).
-  // False if the write failed (everything stays dirty and is retried).
-  bool flush(bool sync = true);
+  // Writes what is pending (tasks and groups) in one transaction; `sync` to fsync it
+  // (acknowledged changes, and the last call before the store closes). On failure it logs,
+  // everything stays dirty and a timer retries it every second (until the drain is over).
+  [[nodiscard]] Result<void> flush(bool sync = true);
   // Drops finished tasks past `retention` or beyond `retention_count`, with their logs: finds
   // the cutoff once, then deletes a small bounded slice per turn of the loop; then again after
   // an hour (or after a reload that changes the retention settings).
@@ -163,7 +163,11 @@ class Engine {
   [[nodiscard]] const std::string& user_name(uid_t uid) const;
   [[nodiscard]] proto::TaskInfo info(const Task& t) const;
   [[nodiscard]] proto::GroupInfo info(const Group& g) const;
-  void save(const Group& g);
+  // Commits the group's settings with whatever else is pending, before a request's reply.
+  [[nodiscard]] Result<void> save(const Group& g);
+  // The `io` reply to a request whose change took effect in memory but could not be committed
+  // (it stays dirty and flush() retries it).
+  [[nodiscard]] static Error not_saved(const std::string& what, const Error& why);
 
   boost::asio::any_io_executor ex_;
   Store& store_;
@@ -183,6 +187,8 @@ class Engine {
   std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
   // Group cancels' queued tasks, not yet in the store: one statement each, not one per task.
   std::vector<Store::QueuedCancel> cancelled_queued_;
+  std::unordered_set<GroupId> dirty_groups_;  // Settings changed, not yet in the store.
+  bool flush_failed_ = false;                 // The last flush failed: say when one succeeds.
   bool turn_posted_ = false;
   bool retry_armed_ = false;  // A failed flush is retried by a timer.
 

@@ -75,8 +75,9 @@ Result<void> Engine::recover() {
   }
   // A cancel interrupted by a crash: its queued tasks are already cancelled in the store, and
   // its running ones are lost now, so the group is idle again.
-  flush();
-  if (!dirty_.empty()) return Error{Errc::kIo, "could not record the tasks found lost"};
+  if (auto r = flush(); r.has_error()) {
+    return Error{Errc::kIo, "could not record the tasks found lost: " + r.error().message};
+  }
   spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
                lost, requeued);
   request_turn();

@@ -162,6 +162,12 @@ Result<void> Store::prepare() {
   )sql");
   auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
   auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
+  auto save_group = Stmt::prepare(db_.get(), R"sql(
+      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+      ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
+                                            last_cancel = ?6
+  )sql");
   // Both walk the partial index tasks_by_end from its oldest entry (rows before it are gone).
   auto prune_slice = Stmt::prepare(db_.get(), R"sql(
       DELETE FROM tasks WHERE id IN (
@@ -175,8 +181,8 @@ Result<void> Store::prepare() {
       DELETE FROM envs
       WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tasks WHERE env_id > 0 AND env_id = ?1)
   )sql");
-  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &prune_slice,
-                  &drop_env}) {
+  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &save_group,
+                  &prune_slice, &drop_env}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
@@ -184,6 +190,7 @@ Result<void> Store::prepare() {
   cancel_queued_ = std::move(*cancel_queued);
   insert_env_ = std::move(*insert_env);
   find_env_ = std::move(*find_env);
+  save_group_ = std::move(*save_group);
   prune_slice_ = std::move(*prune_slice);
   drop_env_ = std::move(*drop_env);
   return {};
@@ -358,8 +365,9 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
 }
 
 Result<void> Store::update(std::span<const Task* const> tasks,
-                           std::span<const QueuedCancel> cancels, bool sync) {
-  if (tasks.empty() && cancels.empty()) return {};
+                           std::span<const QueuedCancel> cancels, std::span<const GroupRow> groups,
+                           bool sync) {
+  if (tasks.empty() && cancels.empty() && groups.empty()) return {};
   if (auto r = set_sync(sync); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
@@ -372,30 +380,30 @@ Result<void> Store::update(std::span<const Task* const> tasks,
         .bind(6, c.at);
     if (auto r = cancel_queued_.run(); r.has_error()) return r.error();
   }
+  for (const GroupRow& g : groups) {
+    if (auto r = write_group(g); r.has_error()) return r.error();
+  }
   if (auto r = write_updates(tasks); r.has_error()) return r.error();
   return txn->commit();
 }
 
 Result<void> Store::save_group(const GroupRow& g) {
   if (auto r = set_sync(true); r.has_error()) return r.error();
-  auto st = Stmt::prepare(db_.get(), R"sql(
-      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-      ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
-                                            last_cancel = ?6
-  )sql");
-  if (st.has_error()) return st.error();
-  st->bind(1, std::int64_t{g.uid})
+  return write_group(g);
+}
+
+Result<void> Store::write_group(const GroupRow& g) {
+  save_group_.bind(1, std::int64_t{g.uid})
       .bind(2, g.name)
       .bind(3, g.limit)
       .bind(4, std::int64_t{g.fail_fast})
       .bind(5, std::int64_t{g.paused});
   if (g.last_cancel) {
-    st->bind(6, proto::dump_json(json(*g.last_cancel)));
+    save_group_.bind(6, proto::dump_json(json(*g.last_cancel)));
   } else {
-    st->bind_null(6);
+    save_group_.bind_null(6);
   }
-  return st->run();
+  return save_group_.run();
 }
 
 Result<Store::PruneCutoff> Store::prune_cutoff(TimeMs ended_before, std::int64_t keep) {

@@ -46,7 +46,7 @@ class Store {
   // daemon, and reaches the disk with the next synced commit or WAL checkpoint: task starts
   // and exits are not worth an fsync each, acknowledged requests are.
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true) {
-    return update(tasks, {}, sync);
+    return update(tasks, {}, {}, sync);
   }
   // The queued tasks of one group that a group cancel ended together: written with one
   // statement (a primary-key range scan), however many there are.
@@ -58,9 +58,12 @@ class Store {
     std::string reason;
     TimeMs at = 0;
   };
-  // As above, with the group cancels written first, in the same transaction.
+  // As above, with the group cancels and group settings written first, in the same
+  // transaction.
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
-                                    std::span<const QueuedCancel> cancels, bool sync);
+                                    std::span<const QueuedCancel> cancels,
+                                    std::span<const GroupRow> groups, bool sync);
+  // Inserts or replaces one group's settings: one synced transaction.
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
   // Where a prune pass stops: finished tasks that ended before `ended_at`, or at it with an id
   // up to `id`, go. Found once per pass, then deleted a slice at a time.
@@ -89,6 +92,7 @@ class Store {
   [[nodiscard]] Result<void> prepare();
   [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
   [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
+  [[nodiscard]] Result<void> write_group(const GroupRow& group);
 
   DbPtr db_;
   Options options_;
@@ -98,6 +102,7 @@ class Store {
   Stmt cancel_queued_;
   Stmt insert_env_;
   Stmt find_env_;
+  Stmt save_group_;
   Stmt prune_slice_;
   Stmt drop_env_;
   std::int64_t last_prune_steps_ = 0;

@@ -791,6 +791,21 @@ TEST_CASE(
   RunOptions batch;
   batch.stdin_text = "true\ntrue\ntrue\n";
   CHECK(d.tgctl({"submit", "-g", "held", "--batch", "-"}, batch).exit_code == 1);
+  // Other requests make their change, but must not call it saved.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"cancel", "--task", id_str(*acked.rbegin())},
+        {"pause", "other"},
+        {"pause", "held"},
+        {"group", "set", "held", "--limit", "3"}}) {
+    CAPTURE(args.front());
+    const auto r = d.tgctl(args);
+    CHECK(r.exit_code == 1);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK_MESSAGE(r.err.find("not yet saved") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("read-only") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("will retry") != std::string::npos, r.err);
+  }
+  CHECK(show(d, *acked.rbegin()).at("state") == "cancelled");
 
   // Still serving, from memory: queries work and show only what was acknowledged.
   CHECK(status(d).at("pid") == d.pid());
@@ -798,7 +813,8 @@ TEST_CASE(
   CHECK(show(d, done).at("state") == "succeeded");
   d.send_signal(SIGTERM);
   const ExitStatus st = d.wait_exit(kExitTimeout);
-  CHECK_MESSAGE(st.clean(), "taskgroupd stopping on a read-only state dir: " << st.describe());
+  // The cancel could never be saved: the stop says so, and is not clean.
+  CHECK_MESSAGE(st.code == 1, "taskgroupd stopping on a read-only state dir: " << st.describe());
 
   // Mounted again (writable; the error is only recorded): nothing half-written is in the store.
   disk.unmount();
@@ -842,4 +858,52 @@ TEST_CASE("Finished tasks beyond retention_count are pruned with their logs, als
   CHECK(log_ids() == newest);
   for (auto id : newest) CHECK(kept.count(id) == 1);
   CHECK(status(d).at("pid") == d.pid());
+}
+
+TEST_CASE("On a full disk cancel, pause and group set say they are not yet saved, and retry") {
+  TempDir base;
+  TmpfsMount disk(base.path() / "state", "size=2m,mode=0700");
+  TestDaemon d({.state_dir = disk.path()});
+  tgctl_ok(d, {"pause", "held"});
+  std::vector<std::int64_t> queued;
+  for (int i = 0; i < 20; ++i) queued.push_back(submit(d, {"-g", "held", "--", "true"}));
+
+  fill_up(disk.path() / "filler", 4 << 20);
+  // A write needs a new WAL frame, for which there is no room: within a few tries, one fails.
+  // Each try makes a change that is kept in memory whatever the reply.
+  tg::test::ProcessOutput refused;
+  std::size_t cancels = 0;
+  for (; cancels + 1 < queued.size() && refused.exit_code != 1; ++cancels) {
+    refused = d.tgctl({"cancel", "--task", id_str(queued[cancels])});
+  }
+  REQUIRE_MESSAGE(refused.exit_code == 1, "no cancel failed on a full disk: " << refused.err);
+  CHECK(lines_of(refused.err).size() == 1);
+  CHECK_MESSAGE(refused.err.find("disk full") != std::string::npos, refused.err);
+  CHECK_MESSAGE(refused.err.find("not yet saved") != std::string::npos, refused.err);
+  CHECK_MESSAGE(refused.err.find("will retry") != std::string::npos, refused.err);
+  const auto failed = queued[cancels - 1];
+  CHECK(show(d, failed).at("state") == "cancelled");  // It happened, as far as memory goes.
+  // What is still pending makes the next commits fail too, and they say so.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"pause", "other"}, {"group", "set", "held", "--limit", "7"}}) {
+    const auto r = d.tgctl(args);
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.err.find("not yet saved") != std::string::npos, r.err);
+  }
+
+  // Room again: the retry commits it all, and a crash afterwards loses none of it.
+  fs::remove(disk.path() / "filler");
+  wait_until([&] { return d.log().find("after the earlier failure") != std::string::npos; },
+             kEventTimeout, "the retry to succeed");
+  crash(d);
+  d.restart();
+  CHECK(show(d, failed).at("state") == "cancelled");
+  CHECK(show(d, queued.back()).at("state") == "queued");
+  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"}));
+  bool other_paused = false;
+  for (const auto& g : groups.at("groups")) {
+    if (g.at("name") == "other") other_paused = g.at("paused").get<bool>();
+    if (g.at("name") == "held") CHECK(g.at("limit") == 7);
+  }
+  CHECK(other_paused);
 }
