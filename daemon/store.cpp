@@ -143,6 +143,14 @@ Result<void> Store::set_sync(bool sync) {
   return {};
 }
 
+Result<std::int64_t> Store::synchronous() {
+  auto st = Stmt::prepare(db_.get(), "PRAGMA synchronous");
+  if (st.has_error()) return st.error();
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  return *row ? st->int64(0) : 0;
+}
+
 Result<void> Store::prepare() {
   auto insert_task = Stmt::prepare(db_.get(), R"sql(
       INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,

@@ -30,6 +30,11 @@ class Store {
   // that is not a database, is corrupt, or has a newer schema than this binary.
   [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options);
 
+  // A reload's `durable`: applies from the next transaction on.
+  void set_durable(bool durable) { options_.durable = durable; }
+  // PRAGMA synchronous as the last transaction ran (2: FULL, 1: NORMAL); for tests.
+  [[nodiscard]] Result<std::int64_t> synchronous();
+
   [[nodiscard]] Result<std::vector<Task>> load_tasks();
   [[nodiscard]] Result<std::vector<GroupRow>> load_groups();
   [[nodiscard]] Result<proto::Env> load_env(std::int64_t env_id);

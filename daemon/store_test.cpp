@@ -589,4 +589,21 @@ TEST_CASE("Store: the cost of a prune slice does not grow with the number of fin
   CHECK(big < 2 * small);
 }
 
+TEST_CASE("Store: set_durable switches fsync on and off from the next transaction") {
+  Store store = open_memory();  // Durable by default.
+  std::vector<Task> tasks = make_tasks(3);
+  REQUIRE(store.insert(tasks, Envs{}).has_value());
+  CHECK(store.synchronous().value() == 2);  // FULL: an acknowledged submit is on disk.
+
+  store.set_durable(false);
+  tasks[0].state = TaskState::kRunning;
+  REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+  CHECK(store.synchronous().value() == 1);  // NORMAL, even for a synced update.
+
+  store.set_durable(true);
+  tasks[1].state = TaskState::kRunning;
+  REQUIRE(store.update(Updates{&tasks[1]}).has_value());
+  CHECK(store.synchronous().value() == 2);
+}
+
 }  // namespace tg::daemon

@@ -850,13 +850,14 @@ TEST_CASE("Finished tasks beyond retention_count are pruned with their logs, als
   const auto kept = ids_of(list_all(d));
   CHECK(log_ids() == kept);
 
-  // A reload that lowers it prunes at once, not an hour later.
-  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 10\n");
+  // A reload that lowers it prunes at once, not an hour later; `durable` applies at once too.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 10\ndurable = false\n");
   d.send_signal(SIGHUP);
   wait_until([&] { return list_all(d).size() == 10; }, kEventTimeout, "10 tasks kept");
   const auto newest = ids_of(list_all(d));
   CHECK(log_ids() == newest);
   for (auto id : newest) CHECK(kept.count(id) == 1);
+  CHECK(d.log().find("durable=false") != std::string::npos);
   CHECK(status(d).at("pid") == d.pid());
 }
 
