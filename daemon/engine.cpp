@@ -29,6 +29,7 @@ Engine::Engine(asio::any_io_executor ex, Store& store, Config config)
       store_(store),
       config_(std::move(config)),
       started_at_(now_ms()),
+      boot_id_(current_boot_id()),
       scheduler_(config_.max_running),
       drain_timer_(ex),
       prune_timer_(ex) {}
@@ -413,6 +414,7 @@ void Engine::start(Task& t) {
   if (spawned.has_error()) return fail(spawned.error().message);
   t.pid = spawned->pid;
   t.pid_start = spawned->start_time;
+  t.boot_id = boot_id_;
   t.started_at = now_ms();
   transition(t, TaskEvent::kStart);
   log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);

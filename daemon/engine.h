@@ -142,6 +142,9 @@ class Engine {
   void notify(const Task& t);
   [[nodiscard]] Result<std::vector<std::string>> spawn_env(const Task& t);
   [[nodiscard]] Result<void> recover_running(Task& t);
+  // Kills the process group a task running at a crash left behind, if boot id, pid and start
+  // time prove it is the task's.
+  void kill_leftover(const Task& t);
 
   // engine_cancel.cpp
   void cancel_group(Group& g, uid_t by, std::string reason, std::chrono::milliseconds grace,
@@ -174,6 +177,7 @@ class Engine {
   Config config_;
   std::optional<std::string> config_error_;
   const TimeMs started_at_;
+  const std::string boot_id_;  // Stored with each start: see kill_leftover().
 
   std::map<proto::TaskId, Task> tasks_;
   std::map<GroupKey, GroupId> group_ids_;

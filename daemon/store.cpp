@@ -59,6 +59,10 @@ constexpr const char* kMigrations[] = {
     R"sql(
       CREATE INDEX tasks_by_env ON tasks (env_id) WHERE env_id > 0;
     )sql",
+    // pid_start counts from boot: after a reboot only the boot id tells two processes apart.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -160,7 +164,7 @@ Result<void> Store::prepare() {
   )sql");
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
-                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9
+                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10
       WHERE id = ?1
   )sql");
   // `id BETWEEN` makes it a primary-key range scan; the rest picks the group's queued rows.
@@ -208,7 +212,7 @@ Result<std::vector<Task>> Store::load_tasks() {
   auto st = Stmt::prepare(db_.get(), R"sql(
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
-             ended_at_ms
+             ended_at_ms, boot_id
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
@@ -244,6 +248,7 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.submitted_at = st->int64(17);
     t.started_at = st->int64(18);
     t.ended_at = st->int64(19);
+    t.boot_id = st->text(20);
     tasks.push_back(std::move(t));
   }
   return tasks;
@@ -300,7 +305,8 @@ Result<void> Store::write_updates(std::span<const Task* const> tasks) {
         .bind(6, opt(t->signal))
         .bind(7, t->reason)
         .bind(8, t->started_at)
-        .bind(9, t->ended_at);
+        .bind(9, t->ended_at)
+        .bind(10, t->boot_id);
     if (auto r = update_task_.run(); r.has_error()) return r.error();
   }
   return {};

@@ -606,4 +606,41 @@ TEST_CASE("Store: set_durable switches fsync on and off from the next transactio
   CHECK(store.synchronous().value() == 2);
 }
 
+TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot id") {
+  if (!SharedMemoryDb::supported()) return;
+  SharedMemoryDb shared;
+  std::vector<Task> tasks = make_tasks(2);
+  {
+    auto store = Store::open(shared.name(), {});
+    REQUIRE(store.has_value());
+    REQUIRE(store->insert(tasks, Envs{}).has_value());
+    tasks[0].state = TaskState::kRunning;
+    tasks[0].pid = 4242;
+    tasks[0].pid_start = 987654;
+    tasks[0].started_at = 1000;
+    REQUIRE(store->update(Updates{&tasks[0]}).has_value());
+  }
+  // Back to schema 1, as an older taskgroupd left it.
+  shared.exec(
+      "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; PRAGMA user_version = 1");
+
+  auto store = Store::open(shared.name(), {});
+  REQUIRE(store.has_value());
+  CHECK(shared.user_version() == Store::kSchemaVersion);
+  auto loaded = load(*store);
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].state == TaskState::kRunning);
+  CHECK(loaded[0].pid == 4242);
+  CHECK(loaded[0].pid_start == 987654);
+  CHECK(loaded[0].boot_id.empty());  // Unknown: recovery will not kill by it.
+
+  // And from now on the boot id is stored with the pid.
+  loaded[1].state = TaskState::kRunning;
+  loaded[1].pid = 4343;
+  loaded[1].pid_start = 5;
+  loaded[1].boot_id = "0c9e2a5e-1111-2222-3333-444455556666";
+  REQUIRE(store->update(Updates{&loaded[1]}).has_value());
+  CHECK(load(*store)[1].boot_id == loaded[1].boot_id);
+}
+
 }  // namespace tg::daemon

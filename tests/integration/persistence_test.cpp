@@ -618,6 +618,37 @@ TEST_CASE("A pid reused by an unrelated process after a crash is not killed on r
   CHECK(d.log().find("leftover process group " + std::to_string(stranger)) == std::string::npos);
 }
 
+TEST_CASE("A task's processes from another boot are not killed, even with pid and start time") {
+  TestDaemon d;
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const auto id = submit(d, {"--", "sh", "-c", tracked_script(work, {.body = gate.wait_shell()})});
+  wait_started(work, {id});
+  const std::vector<pid_t> pids = task_pids(work, id);
+  struct Reap {
+    pid_t group;
+    ~Reap() { (void)::kill(-group, SIGKILL); }  // Test teardown: best effort.
+  } reap{pids.front()};
+  crash(d);
+  // As after a reboot that happened to give the leader the same pid and start time: the
+  // store's boot id is another one.
+  python(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "n = c.execute('UPDATE tasks SET boot_id = ? WHERE id = ? AND state = ? AND boot_id != ?',\n"
+      "              ('another-boot', int(sys.argv[2]), 'running', '')).rowcount\n"
+      "c.commit(); c.close()\n"
+      "sys.exit(0 if n == 1 else 3)\n",
+      {(d.state_dir() / "taskgroupd.db").string(), id_str(id)});
+
+  d.restart();
+  CHECK(show(d, id).at("state") == "lost");
+  // Recovery is over once the daemon answers: the processes were left alone.
+  CHECK(alive_of(pids) == pids);
+  CHECK(d.log().find("leftover process group") == std::string::npos);
+  CHECK(d.log().find("another or an unknown boot") != std::string::npos);
+}
+
 TEST_CASE("A corrupt database is refused with one clear line and exit 1, and left as it was") {
   TestDaemon d;
   tgctl_ok(d, {"pause", "kept"});
