@@ -327,6 +327,17 @@ std::uint64_t process_start_time(pid_t pid) {
   return p ? std::strtoull(p + 1, nullptr, 10) : 0;
 }
 
+std::string current_boot_id() {
+  UniqueFd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return {};
+  char buf[64];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return {};
+  std::string id(buf, static_cast<std::size_t>(n));
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
 void signal_child(pid_t pid, int sig) {
   if (::kill(-pid, sig) != 0 && errno == ESRCH) (void)::kill(pid, sig);
 }

@@ -83,6 +83,10 @@ struct Spawned {
 // /proc/PID/stat starttime; 0 if the process is gone.
 [[nodiscard]] std::uint64_t process_start_time(pid_t pid);
 
+// This boot's id (/proc/sys/kernel/random/boot_id, no newline); "" if it cannot be read.
+// Start times count from boot: with the boot id, pid + start time name one process for good.
+[[nodiscard]] std::string current_boot_id();
+
 // Sends `sig` to the task's process group, or to the child itself while it has not yet made
 // the group (between clone and setsid). Its pending signals are delivered once it unblocks.
 void signal_child(pid_t pid, int sig);

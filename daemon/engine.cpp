@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,7 @@ Engine::Engine(asio::any_io_executor ex, Store& store, Config config)
       store_(store),
       config_(std::move(config)),
       started_at_(now_ms()),
+      boot_id_(current_boot_id()),
       scheduler_(config_.max_running),
       drain_timer_(ex),
       prune_timer_(ex),
@@ -102,7 +104,7 @@ void Engine::turn() {
   }
   // Starts and exits of this burst in one commit; a started child is on disk as running
   // before the loop does anything else.
-  flush(false);
+  (void)flush(false);  // A failure is logged and retried by flush().
   const std::pair<std::int64_t, std::size_t> counts{scheduler_.running(), scheduler_.queued()};
   if (on_counts_changed_ && counts != last_counts_) {
     last_counts_ = counts;
@@ -110,61 +112,101 @@ void Engine::turn() {
   }
 }
 
-bool Engine::flush(bool sync) {
-  if (dirty_.empty() && cancelled_queued_.empty()) return true;
+Result<void> Engine::flush(bool sync) {
+  if (dirty_.empty() && cancelled_queued_.empty() && dirty_groups_.empty()) return {};
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
     if (auto it = tasks_.find(id); it != tasks_.end()) changed.push_back(&it->second);
   }
-  if (auto r = store_.update(changed, cancelled_queued_, sync); r.has_error()) {
+  std::vector<GroupRow> groups;
+  for (GroupId gid : dirty_groups_) {
+    const Group& g = *groups_by_id_.at(gid);
+    groups.push_back({g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel});
+  }
+  if (auto r = store_.update(changed, cancelled_queued_, groups, sync); r.has_error()) {
     // Memory stays ahead; everything still dirty is retried in a second.
-    spdlog::error("saving {} task changes failed: {}; will retry", changed.size(),
-                  r.error().message);
+    spdlog::error("saving {} task and {} group change(s) failed: {}; will retry", changed.size(),
+                  groups.size(), r.error().message);
+    flush_failed_ = true;
     if (!retry_armed_ && !stopped_) {  // After the drain, run() makes the last attempt.
       retry_armed_ = true;
       auto retry = std::make_shared<asio::steady_timer>(ex_, std::chrono::seconds(1));
       retry->async_wait([this, retry](boost::system::error_code) {
         retry_armed_ = false;
-        flush();
+        (void)flush();  // Logs, and arms the next retry, if it fails again.
       });
     }
-    return false;
+    return r.error();
+  }
+  if (std::exchange(flush_failed_, false)) {
+    spdlog::info("saved {} task and {} group change(s) after the earlier failure", changed.size(),
+                 groups.size());
   }
   dirty_.clear();
   cancelled_queued_.clear();
-  return true;
+  dirty_groups_.clear();
+  return {};
+}
+
+Error Engine::not_saved(const std::string& what, const Error& why) {
+  return Error{Errc::kIo,
+               what + " took effect but is not yet saved: " + why.message + "; will retry"};
 }
 
 void Engine::prune() {
-  constexpr std::int64_t kSlice = 2000;  // Rows per transaction: a few ms of work.
-  const TimeMs cutoff = now_ms() - config_.retention.count();
-  auto pruned = store_.prune(cutoff, config_.retention_count, kSlice);
+  // Finding the cutoff walks retention_count index entries: once per pass, not per slice.
+  auto upto = store_.prune_cutoff(now_ms() - config_.retention.count(), config_.retention_count);
+  if (upto.has_error()) {
+    spdlog::error("pruning finished tasks failed: {}", upto.error().message);
+    return arm_prune_timer();
+  }
+  prune_upto_ = *upto;  // A pass still in progress goes on to the new cutoff.
+  if (!prune_posted_) prune_slice();
+}
+
+void Engine::prune_slice() {
+  // Rows, and log unlinks, per turn of the loop: a millisecond or so between requests.
+  constexpr std::int64_t kSlice = 256;
+  prune_posted_ = false;
+  if (stopped_ || !prune_upto_) return;
+  auto pruned = store_.prune_slice(*prune_upto_, kSlice);
   if (pruned.has_error()) {
     spdlog::error("pruning finished tasks failed: {}", pruned.error().message);
-  } else {
-    for (proto::TaskId id : *pruned) {
-      auto it = tasks_.find(id);
-      if (it == tasks_.end()) continue;
-      Group& g = group_of(it->second);
-      g.counts.add(it->second.state, -1);
-      if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
-      (void)::unlink(log_path(id).c_str());  // Already gone is fine.
-      tasks_.erase(it);
-    }
-    if (!pruned->empty()) spdlog::info("pruned {} finished task(s)", pruned->size());
-    if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
-      asio::post(ex_, [this] {  // More to do: yield to requests first.
-        if (!stopped_) prune();
-      });
-      return;
-    }
+    prune_upto_.reset();
+    return arm_prune_timer();
   }
+  for (proto::TaskId id : *pruned) forget(id);
+  pruned_in_pass_ += static_cast<std::int64_t>(pruned->size());
+  spdlog::debug("prune slice: {} task(s), {} sqlite steps", pruned->size(),
+                store_.last_prune_steps());
+  if (static_cast<std::int64_t>(pruned->size()) == kSlice) {
+    prune_posted_ = true;
+    asio::post(ex_, [this] { prune_slice(); });  // More to do: yield to requests first.
+    return;
+  }
+  if (pruned_in_pass_ > 0) spdlog::info("pruned {} finished task(s)", pruned_in_pass_);
+  pruned_in_pass_ = 0;
+  prune_upto_.reset();
+  arm_prune_timer();
+}
+
+void Engine::arm_prune_timer() {
   if (stopped_) return;
-  prune_timer_.expires_after(std::chrono::hours(1));
+  prune_timer_.expires_after(std::chrono::hours(1));  // Cancels the wait already armed.
   prune_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopped_) prune();  // A handler queued before cancel() still runs.
   });
+}
+
+void Engine::forget(proto::TaskId id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Group& g = group_of(it->second);
+  g.counts.add(it->second.state, -1);
+  if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
+  (void)::unlink(log_path(id).c_str());  // Already gone is fine.
+  tasks_.erase(it);
 }
 
 void Engine::notify(const Task& t) {
@@ -374,6 +416,7 @@ void Engine::start(Task& t) {
   if (spawned.has_error()) return fail(spawned.error().message);
   t.pid = spawned->pid;
   t.pid_start = spawned->start_time;
+  t.boot_id = boot_id_;
   t.started_at = now_ms();
   transition(t, TaskEvent::kStart);
   log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);

@@ -4,6 +4,8 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -88,12 +90,13 @@ class Engine {
   [[nodiscard]] bool draining() const { return drain_level_ > 0; }
   // Wakes every waiter with an error; called just before the loop is shut down.
   void abort_waiters();
-  // Writes what is pending in one transaction; `sync` to fsync it (acknowledged changes, and
-  // the last call before the store closes).
-  // False if the write failed (everything stays dirty and is retried).
-  bool flush(bool sync = true);
-  // Drops finished tasks past `retention` or beyond `retention_count`, with their logs, a
-  // bounded slice per turn of the loop; then again after an hour.
+  // Writes what is pending (tasks and groups) in one transaction; `sync` to fsync it
+  // (acknowledged changes, and the last call before the store closes). On failure it logs,
+  // everything stays dirty and a timer retries it every second (until the drain is over).
+  [[nodiscard]] Result<void> flush(bool sync = true);
+  // Drops finished tasks past `retention` or beyond `retention_count`, with their logs: finds
+  // the cutoff once, then deletes a small bounded slice per turn of the loop; then again after
+  // an hour (or after a reload that changes the retention settings).
   void prune();
 
   [[nodiscard]] std::string log_path(proto::TaskId id) const;
@@ -139,9 +142,16 @@ class Engine {
   // The child's pre-exec report: once it has exec'd, the memory it ran on is freed.
   void await_report(proto::TaskId id, Running& r);
   void after_end(Task& t, Group& g);
+  // One slice of the prune pass that prune() began; posts the next one, or arms the timer.
+  void prune_slice();
+  void arm_prune_timer();
+  void forget(proto::TaskId id);  // A pruned task: out of memory, its log unlinked.
   void notify(const Task& t);
   [[nodiscard]] Result<std::vector<std::string>> spawn_env(const Task& t);
   [[nodiscard]] Result<void> recover_running(Task& t);
+  // Kills the process group a task running at a crash left behind, if boot id, pid and start
+  // time prove it is the task's.
+  void kill_leftover(const Task& t);
 
   // engine_cancel.cpp
   void cancel_group(Group& g, uid_t by, std::string reason, std::chrono::milliseconds grace,
@@ -163,13 +173,18 @@ class Engine {
   [[nodiscard]] const std::string& user_name(uid_t uid) const;
   [[nodiscard]] proto::TaskInfo info(const Task& t) const;
   [[nodiscard]] proto::GroupInfo info(const Group& g) const;
-  void save(const Group& g);
+  // Commits the group's settings with whatever else is pending, before a request's reply.
+  [[nodiscard]] Result<void> save(const Group& g);
+  // The `io` reply to a request whose change took effect in memory but could not be committed
+  // (it stays dirty and flush() retries it).
+  [[nodiscard]] static Error not_saved(const std::string& what, const Error& why);
 
   boost::asio::any_io_executor ex_;
   Store& store_;
   Config config_;
   std::optional<std::string> config_error_;
   const TimeMs started_at_;
+  const std::string boot_id_;  // Stored with each start: see kill_leftover().
 
   std::map<proto::TaskId, Task> tasks_;
   std::map<GroupKey, GroupId> group_ids_;
@@ -183,6 +198,8 @@ class Engine {
   std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
   // Group cancels' queued tasks, not yet in the store: one statement each, not one per task.
   std::vector<Store::QueuedCancel> cancelled_queued_;
+  std::unordered_set<GroupId> dirty_groups_;  // Settings changed, not yet in the store.
+  bool flush_failed_ = false;                 // The last flush failed: say when one succeeds.
   bool turn_posted_ = false;
   bool retry_armed_ = false;  // A failed flush is retried by a timer.
 
@@ -191,6 +208,9 @@ class Engine {
   boost::asio::steady_timer prune_timer_;
   boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
   bool linger_armed_ = false;
+  std::optional<Store::PruneCutoff> prune_upto_;  // The pass in progress, if any.
+  bool prune_posted_ = false;                     // Its next slice is posted.
+  std::int64_t pruned_in_pass_ = 0;
   std::function<void()> on_idle_;
   bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;

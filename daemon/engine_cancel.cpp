@@ -34,8 +34,9 @@ Result<proto::CancelResult> Engine::cancel(const Peer& peer, const proto::Cancel
     }
     for (proto::TaskId id : req.ids) cancel_task(tasks_.at(id), peer.uid, grace, req.force, out);
   }
-  // The queued ones are cancelled "in one persisted step": commit before answering.
-  flush();
+  // The queued ones are cancelled "in one persisted step": commit before answering. If that
+  // fails, the cancel has still happened (signals are sent): say so, and that it is retried.
+  if (auto r = flush(); r.has_error()) return not_saved("the cancel", r.error());
   return out;
 }
 
@@ -174,7 +175,8 @@ void Engine::maybe_finish_cancel(Group& g) {
   g.cancelling.reset();
   log_for(g).info("group '{}' uid={} cancel done: {} queued cancelled, {} signalled, {} killed",
                   g.key.name, g.key.uid, record.cancelled_queued, record.signalled, record.killed);
-  save(g);
+  dirty_groups_.insert(g.id);  // With the burst's commit (or the cancel's, if it ends there).
+  request_turn();
 }
 
 void Engine::drain(std::function<void()> on_idle) {
@@ -225,7 +227,7 @@ void Engine::check_drained() {
   drain_timer_.cancel();
   stopped_ = true;
   prune_timer_.cancel();  // Nothing may keep the loop alive once we are drained.
-  flush();
+  (void)flush();          // A failure is logged; run() tries once more and says so.
   auto done = std::exchange(on_idle_, nullptr);
   asio::post(ex_, std::move(done));
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/version.h"
@@ -91,11 +92,9 @@ proto::GroupInfo Engine::info(const Group& g) const {
   return i;
 }
 
-void Engine::save(const Group& g) {
-  GroupRow row{g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel};
-  if (auto r = store_.save_group(row); r.has_error()) {
-    log_for(g).error("saving group '{}' failed: {}", g.key.name, r.error().message);
-  }
+Result<void> Engine::save(const Group& g) {
+  dirty_groups_.insert(g.id);
+  return flush();
 }
 
 Result<proto::ListResult> Engine::list(const Peer& peer, const proto::List& req) const {
@@ -166,10 +165,12 @@ Result<proto::GroupInfo> Engine::group_set(const Peer& peer, const proto::GroupS
   if (req.limit) g.limit = *req.limit;
   if (req.fail_fast) g.fail_fast = *req.fail_fast;
   scheduler_.set_group_limit(g.id, g.limit);
-  save(g);
   log_for(g).info("group '{}' uid={} set limit={} fail_fast={}", g.key.name, g.key.uid, g.limit,
                   g.fail_fast);
   request_turn();  // A raised limit starts more at once.
+  if (auto r = save(g); r.has_error()) {
+    return not_saved("the settings of group '" + g.key.name + "'", r.error());
+  }
   return info(g);
 }
 
@@ -180,9 +181,12 @@ Result<proto::GroupInfo> Engine::set_paused(const Peer& peer, const proto::Group
   Group& g = group_for(*key);
   g.paused = paused;
   scheduler_.set_paused(g.id, paused);
-  save(g);
   log_for(g).info("group '{}' uid={} {}", g.key.name, g.key.uid, paused ? "paused" : "resumed");
   request_turn();
+  if (auto r = save(g); r.has_error()) {
+    return not_saved(std::string(paused ? "pausing" : "resuming") + " group '" + g.key.name + "'",
+                     r.error());
+  }
   return info(g);
 }
 
@@ -256,14 +260,23 @@ void Engine::apply_config(const Config& config) {
   const std::string socket = config_.socket;
   const auto state_dir = config_.state_dir;
   const unsigned task_umask = config_.task_umask;
+  const bool retention_changed =
+      config.retention != config_.retention || config.retention_count != config_.retention_count;
   config_ = config;
   config_.socket = socket;
   config_.state_dir = state_dir;
   config_.task_umask = task_umask;
   scheduler_.set_max_running(config_.max_running);
-  spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms",
-               config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count());
-  request_turn();  // Raising max_running starts more at once; lowering only defers.
+  store_.set_durable(config_.durable);
+  spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms durable={}",
+               config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count(),
+               config_.durable);
+  request_turn();           // Raising max_running starts more at once; lowering only defers.
+  if (retention_changed) {  // Not an hour later: whoever lowered it wants the space now.
+    boost::asio::post(ex_, [this] {
+      if (!stopped_) prune();
+    });
+  }
 }
 
 }  // namespace tg::daemon

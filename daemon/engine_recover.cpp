@@ -3,24 +3,42 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/unique_fd.h"
 #include "daemon/child.h"
 #include "daemon/engine.h"
 #include "daemon/log_fields.h"
+#include "daemon/sys_compat.h"
 
 namespace tg::daemon {
 
-Result<void> Engine::recover_running(Task& t) {
-  // Kill what it left behind, but only when pid and start time prove the process is ours:
-  // after a reboot or a long outage the pid may belong to someone else now.
-  if (t.pid > 0 && t.pid_start != 0 && process_start_time(t.pid) == t.pid_start) {
-    log_for(t).warn("task {}: killing leftover process group {}", t.id, t.pid);
-    (void)::kill(-t.pid, SIGKILL);  // ESRCH: it died meanwhile.
-    (void)::kill(t.pid, SIGKILL);   // In case it left its process group.
+void Engine::kill_leftover(const Task& t) {
+  if (t.pid <= 0 || t.pid_start == 0) return;
+  // Start times count from boot: after a reboot another process may have the same pid and
+  // start time. Only the same boot proves anything (a store from before boot ids: no proof).
+  if (t.boot_id.empty() || t.boot_id != boot_id_) {
+    log_for(t).info("task {}: pid {} is from another or an unknown boot; not killing it", t.id,
+                    t.pid);
+    return;
   }
+  // Hold the process first: the checks and the signals below then concern that process, even
+  // if it dies and its pid is reused meanwhile.
+  UniqueFd pidfd(::pidfd_open(t.pid, 0));
+  if (!pidfd.valid()) return;                            // ESRCH: it is gone.
+  if (process_start_time(t.pid) != t.pid_start) return;  // The pid is someone else's now.
+  if (::pidfd_send_signal(pidfd.get(), 0, nullptr, 0) != 0) return;  // Died since it was held.
+  log_for(t).warn("task {}: killing leftover process group {}", t.id, t.pid);
+  // Its leader lives (just checked), so no other group can have its pid as id.
+  (void)::kill(-t.pid, SIGKILL);                                // ESRCH: it died meanwhile.
+  (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its group.
+}
+
+Result<void> Engine::recover_running(Task& t) {
+  kill_leftover(t);
   if (t.requeue) {
     t.reason.clear();
     t.pid = 0;
     t.pid_start = 0;
+    t.boot_id.clear();
     t.started_at = 0;
     transition(t, TaskEvent::kRequeue);
     log_for(t).info("task {} queued again: it was running when the daemon stopped", t.id);
@@ -75,8 +93,9 @@ Result<void> Engine::recover() {
   }
   // A cancel interrupted by a crash: its queued tasks are already cancelled in the store, and
   // its running ones are lost now, so the group is idle again.
-  flush();
-  if (!dirty_.empty()) return Error{Errc::kIo, "could not record the tasks found lost"};
+  if (auto r = flush(); r.has_error()) {
+    return Error{Errc::kIo, "could not record the tasks found lost: " + r.error().message};
+  }
   spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
                lost, requeued);
   request_turn();

@@ -136,10 +136,10 @@ class Daemon {
       ioc_.restart();
       for (int i = 0; i < 100 && ioc_.poll() > 0; ++i) {
       }
-      engine_.flush();
+      (void)engine_.flush();  // Logged; we exit 1 either way.
       return 1;
     }
-    const bool saved = engine_.flush();
+    const bool saved = engine_.flush().has_value();
     if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());  // Gone is fine too.
     if (!saved) {
       // The store is consistent but behind: what ended last is found running (lost) or

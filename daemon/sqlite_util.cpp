@@ -77,6 +77,10 @@ void Stmt::reset() {
   (void)sqlite3_clear_bindings(stmt_.get());
 }
 
+std::int64_t Stmt::take_vm_steps() {
+  return sqlite3_stmt_status(stmt_.get(), SQLITE_STMTSTATUS_VM_STEP, /*resetFlg=*/1);
+}
+
 std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
 
 std::optional<std::int64_t> Stmt::opt_int64(int col) const {

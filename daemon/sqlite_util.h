@@ -38,6 +38,8 @@ class Stmt {
   // Runs to completion (for writes) and resets.
   [[nodiscard]] Result<void> run();
   void reset();
+  // The VM steps run since the last call (the statement's cost), and starts counting again.
+  [[nodiscard]] std::int64_t take_vm_steps();
 
   [[nodiscard]] std::int64_t int64(int col) const;
   [[nodiscard]] std::optional<std::int64_t> opt_int64(int col) const;

@@ -1,6 +1,8 @@
 #include "daemon/store.h"
 
 #include <algorithm>
+#include <limits>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +54,14 @@ constexpr const char* kMigrations[] = {
         last_cancel TEXT,                    -- JSON of proto::CancelRecord.
         PRIMARY KEY (uid, name)
       );
+    )sql",
+    // Pruning drops an environment once no task uses it: found by index, not by a scan.
+    R"sql(
+      CREATE INDEX tasks_by_env ON tasks (env_id) WHERE env_id > 0;
+    )sql",
+    // pid_start counts from boot: after a reboot only the boot id tells two processes apart.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
     )sql",
 };
 
@@ -137,6 +147,14 @@ Result<void> Store::set_sync(bool sync) {
   return {};
 }
 
+Result<std::int64_t> Store::synchronous() {
+  auto st = Stmt::prepare(db_.get(), "PRAGMA synchronous");
+  if (st.has_error()) return st.error();
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  return *row ? st->int64(0) : 0;
+}
+
 Result<void> Store::prepare() {
   auto insert_task = Stmt::prepare(db_.get(), R"sql(
       INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,
@@ -146,7 +164,7 @@ Result<void> Store::prepare() {
   )sql");
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
-                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9
+                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10
       WHERE id = ?1
   )sql");
   // `id BETWEEN` makes it a primary-key range scan; the rest picks the group's queued rows.
@@ -156,7 +174,27 @@ Result<void> Store::prepare() {
   )sql");
   auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
   auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
-  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env}) {
+  auto save_group = Stmt::prepare(db_.get(), R"sql(
+      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+      ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
+                                            last_cancel = ?6
+  )sql");
+  // Both walk the partial index tasks_by_end from its oldest entry (rows before it are gone).
+  auto prune_slice = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks
+        WHERE ended_at_ms > 0 AND ended_at_ms <= ?1 AND (ended_at_ms < ?1 OR id <= ?2)
+        ORDER BY ended_at_ms, id LIMIT ?3)
+      RETURNING id, env_id
+  )sql");
+  // `env_id > 0` repeated so that the partial index tasks_by_env answers it.
+  auto drop_env = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM envs
+      WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tasks WHERE env_id > 0 AND env_id = ?1)
+  )sql");
+  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &save_group,
+                  &prune_slice, &drop_env}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
@@ -164,6 +202,9 @@ Result<void> Store::prepare() {
   cancel_queued_ = std::move(*cancel_queued);
   insert_env_ = std::move(*insert_env);
   find_env_ = std::move(*find_env);
+  save_group_ = std::move(*save_group);
+  prune_slice_ = std::move(*prune_slice);
+  drop_env_ = std::move(*drop_env);
   return {};
 }
 
@@ -171,7 +212,7 @@ Result<std::vector<Task>> Store::load_tasks() {
   auto st = Stmt::prepare(db_.get(), R"sql(
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
-             ended_at_ms
+             ended_at_ms, boot_id
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
@@ -207,6 +248,7 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.submitted_at = st->int64(17);
     t.started_at = st->int64(18);
     t.ended_at = st->int64(19);
+    t.boot_id = st->text(20);
     tasks.push_back(std::move(t));
   }
   return tasks;
@@ -263,7 +305,8 @@ Result<void> Store::write_updates(std::span<const Task* const> tasks) {
         .bind(6, opt(t->signal))
         .bind(7, t->reason)
         .bind(8, t->started_at)
-        .bind(9, t->ended_at);
+        .bind(9, t->ended_at)
+        .bind(10, t->boot_id);
     if (auto r = update_task_.run(); r.has_error()) return r.error();
   }
   return {};
@@ -336,8 +379,9 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
 }
 
 Result<void> Store::update(std::span<const Task* const> tasks,
-                           std::span<const QueuedCancel> cancels, bool sync) {
-  if (tasks.empty() && cancels.empty()) return {};
+                           std::span<const QueuedCancel> cancels, std::span<const GroupRow> groups,
+                           bool sync) {
+  if (tasks.empty() && cancels.empty() && groups.empty()) return {};
   if (auto r = set_sync(sync); r.has_error()) return r.error();
   auto txn = Txn::begin(db_.get());
   if (txn.has_error()) return txn.error();
@@ -350,63 +394,85 @@ Result<void> Store::update(std::span<const Task* const> tasks,
         .bind(6, c.at);
     if (auto r = cancel_queued_.run(); r.has_error()) return r.error();
   }
+  for (const GroupRow& g : groups) {
+    if (auto r = write_group(g); r.has_error()) return r.error();
+  }
   if (auto r = write_updates(tasks); r.has_error()) return r.error();
   return txn->commit();
 }
 
 Result<void> Store::save_group(const GroupRow& g) {
   if (auto r = set_sync(true); r.has_error()) return r.error();
-  auto st = Stmt::prepare(db_.get(), R"sql(
-      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-      ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
-                                            last_cancel = ?6
-  )sql");
-  if (st.has_error()) return st.error();
-  st->bind(1, std::int64_t{g.uid})
+  return write_group(g);
+}
+
+Result<void> Store::write_group(const GroupRow& g) {
+  save_group_.bind(1, std::int64_t{g.uid})
       .bind(2, g.name)
       .bind(3, g.limit)
       .bind(4, std::int64_t{g.fail_fast})
       .bind(5, std::int64_t{g.paused});
   if (g.last_cancel) {
-    st->bind(6, proto::dump_json(json(*g.last_cancel)));
+    save_group_.bind(6, proto::dump_json(json(*g.last_cancel)));
   } else {
-    st->bind_null(6);
+    save_group_.bind_null(6);
   }
-  return st->run();
+  return save_group_.run();
+}
+
+Result<Store::PruneCutoff> Store::prune_cutoff(TimeMs ended_before, std::int64_t keep) {
+  // By age: everything that ended before `ended_before` (nothing if that is not positive).
+  PruneCutoff cut{ended_before > 0 ? ended_before - 1 : 0,
+                  ended_before > 0 ? std::numeric_limits<TaskId>::max() : 0};
+  // By count: the newest task beyond `keep`, and everything older.
+  auto st = Stmt::prepare(db_.get(), R"sql(
+      SELECT ended_at_ms, id FROM tasks WHERE ended_at_ms > 0
+      ORDER BY ended_at_ms DESC, id DESC LIMIT 1 OFFSET ?1
+  )sql");
+  if (st.has_error()) return st.error();
+  st->bind(1, keep);
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  if (*row) {
+    const PruneCutoff by_count{st->int64(0), st->int64(1)};
+    if (std::tie(by_count.ended_at, by_count.id) > std::tie(cut.ended_at, cut.id)) cut = by_count;
+  }
+  st->reset();
+  return cut;
+}
+
+Result<std::vector<TaskId>> Store::prune_slice(const PruneCutoff& upto, std::int64_t max_rows) {
+  last_prune_steps_ = 0;
+  if (auto r = set_sync(false); r.has_error()) return r.error();
+  auto txn = Txn::begin(db_.get());
+  if (txn.has_error()) return txn.error();
+  prune_slice_.bind(1, upto.ended_at).bind(2, upto.id).bind(3, max_rows);
+  std::vector<TaskId> ids;
+  std::vector<std::int64_t> env_ids;
+  for (;;) {
+    auto row = prune_slice_.step();
+    if (row.has_error()) return row.error();
+    if (!*row) break;
+    ids.push_back(prune_slice_.int64(0));
+    if (const std::int64_t env = prune_slice_.int64(1); env > 0) env_ids.push_back(env);
+  }
+  last_prune_steps_ += prune_slice_.take_vm_steps();
+  prune_slice_.reset();
+  std::sort(env_ids.begin(), env_ids.end());
+  env_ids.erase(std::unique(env_ids.begin(), env_ids.end()), env_ids.end());
+  for (const std::int64_t env : env_ids) {
+    if (auto r = drop_env_.bind(1, env).run(); r.has_error()) return r.error();
+    last_prune_steps_ += drop_env_.take_vm_steps();
+  }
+  if (auto r = txn->commit(); r.has_error()) return r.error();
+  return ids;
 }
 
 Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
                                          std::int64_t max_rows) {
-  if (auto r = set_sync(false); r.has_error()) return r.error();
-  auto txn = Txn::begin(db_.get());
-  if (txn.has_error()) return txn.error();
-  auto st = Stmt::prepare(db_.get(), R"sql(
-      DELETE FROM tasks WHERE id IN (
-        SELECT id FROM tasks WHERE ended_at_ms > 0 AND (ended_at_ms < ?1 OR id IN (
-          SELECT id FROM tasks WHERE ended_at_ms > 0 ORDER BY ended_at_ms DESC, id DESC
-          LIMIT -1 OFFSET ?2))
-        ORDER BY id LIMIT ?3)
-      RETURNING id
-  )sql");
-  if (st.has_error()) return st.error();
-  st->bind(1, ended_before).bind(2, keep).bind(3, max_rows);
-  std::vector<TaskId> ids;
-  for (;;) {
-    auto row = st->step();
-    if (row.has_error()) return row.error();
-    if (!*row) break;
-    ids.push_back(st->int64(0));
-  }
-  st->reset();
-  if (!ids.empty()) {
-    if (auto r = exec(db_.get(), "DELETE FROM envs WHERE id NOT IN (SELECT env_id FROM tasks)");
-        r.has_error()) {
-      return r.error();
-    }
-  }
-  if (auto r = txn->commit(); r.has_error()) return r.error();
-  return ids;
+  auto upto = prune_cutoff(ended_before, keep);
+  if (upto.has_error()) return upto.error();
+  return prune_slice(*upto, max_rows);
 }
 
 }  // namespace tg::daemon

@@ -24,11 +24,16 @@ class Store {
     // are safe against a daemon crash, not against a power cut.
     bool durable = true;
   };
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database and migrates it. Refuses, leaving the file untouched, a file
   // that is not a database, is corrupt, or has a newer schema than this binary.
   [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options);
+
+  // A reload's `durable`: applies from the next transaction on.
+  void set_durable(bool durable) { options_.durable = durable; }
+  // PRAGMA synchronous as the last transaction ran (2: FULL, 1: NORMAL); for tests.
+  [[nodiscard]] Result<std::int64_t> synchronous();
 
   [[nodiscard]] Result<std::vector<Task>> load_tasks();
   [[nodiscard]] Result<std::vector<GroupRow>> load_groups();
@@ -46,7 +51,7 @@ class Store {
   // daemon, and reaches the disk with the next synced commit or WAL checkpoint: task starts
   // and exits are not worth an fsync each, acknowledged requests are.
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true) {
-    return update(tasks, {}, sync);
+    return update(tasks, {}, {}, sync);
   }
   // The queued tasks of one group that a group cancel ended together: written with one
   // statement (a primary-key range scan), however many there are.
@@ -58,15 +63,32 @@ class Store {
     std::string reason;
     TimeMs at = 0;
   };
-  // As above, with the group cancels written first, in the same transaction.
+  // As above, with the group cancels and group settings written first, in the same
+  // transaction.
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
-                                    std::span<const QueuedCancel> cancels, bool sync);
+                                    std::span<const QueuedCancel> cancels,
+                                    std::span<const GroupRow> groups, bool sync);
+  // Inserts or replaces one group's settings: one synced transaction.
   [[nodiscard]] Result<void> save_group(const GroupRow& group);
-  // Deletes finished tasks that ended before `ended_before`, and the oldest finished ones beyond
-  // `keep`, at most `max_rows` of them (-1: all), so a big prune can be spread over several
-  // short transactions; returns their ids (for their logs). Unused environments go too.
+  // Where a prune pass stops: finished tasks that ended before `ended_at`, or at it with an id
+  // up to `id`, go. Found once per pass, then deleted a slice at a time.
+  struct PruneCutoff {
+    TimeMs ended_at = 0;
+    TaskId id = 0;
+  };
+  // The cutoff that drops finished tasks that ended before `ended_before` and the oldest beyond
+  // the `keep` most recently ended: one walk of `keep` entries of the end-time index.
+  [[nodiscard]] Result<PruneCutoff> prune_cutoff(TimeMs ended_before, std::int64_t keep);
+  // Deletes at most `max_rows` (-1: all) finished tasks at or before `upto`, oldest first, in one
+  // transaction, with the environments only they used; returns their ids (for their logs). An
+  // index range scan from the oldest end: the cost follows max_rows, not the size of the table.
+  [[nodiscard]] Result<std::vector<TaskId>> prune_slice(const PruneCutoff& upto,
+                                                        std::int64_t max_rows);
+  // prune_cutoff, then one prune_slice.
   [[nodiscard]] Result<std::vector<TaskId>> prune(TimeMs ended_before, std::int64_t keep,
                                                   std::int64_t max_rows = -1);
+  // The SQLite VM steps the last prune_slice took: its cost, for debug logs and tests.
+  [[nodiscard]] std::int64_t last_prune_steps() const { return last_prune_steps_; }
 
  private:
   Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
@@ -75,6 +97,7 @@ class Store {
   [[nodiscard]] Result<void> prepare();
   [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
   [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
+  [[nodiscard]] Result<void> write_group(const GroupRow& group);
 
   DbPtr db_;
   Options options_;
@@ -84,6 +107,10 @@ class Store {
   Stmt cancel_queued_;
   Stmt insert_env_;
   Stmt find_env_;
+  Stmt save_group_;
+  Stmt prune_slice_;
+  Stmt drop_env_;
+  std::int64_t last_prune_steps_ = 0;
 };
 
 }  // namespace tg::daemon

@@ -34,6 +34,7 @@ struct Task {
   TaskState state = TaskState::kQueued;
   pid_t pid = 0;
   std::uint64_t pid_start = 0;  // Start time in clock ticks since boot (/proc/PID/stat field 22).
+  std::string boot_id;          // The boot of pid and pid_start; "" if unknown (schema < 3).
   std::optional<int> exit_code;
   std::optional<int> signal;
   std::string reason;  // Why it did not just exit ("cancelled: group 'x' cancelled by uid 0").

@@ -618,6 +618,37 @@ TEST_CASE("A pid reused by an unrelated process after a crash is not killed on r
   CHECK(d.log().find("leftover process group " + std::to_string(stranger)) == std::string::npos);
 }
 
+TEST_CASE("A task's processes from another boot are not killed, even with pid and start time") {
+  TestDaemon d;
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const auto id = submit(d, {"--", "sh", "-c", tracked_script(work, {.body = gate.wait_shell()})});
+  wait_started(work, {id});
+  const std::vector<pid_t> pids = task_pids(work, id);
+  struct Reap {
+    pid_t group;
+    ~Reap() { (void)::kill(-group, SIGKILL); }  // Test teardown: best effort.
+  } reap{pids.front()};
+  crash(d);
+  // As after a reboot that happened to give the leader the same pid and start time: the
+  // store's boot id is another one.
+  python(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "n = c.execute('UPDATE tasks SET boot_id = ? WHERE id = ? AND state = ? AND boot_id != ?',\n"
+      "              ('another-boot', int(sys.argv[2]), 'running', '')).rowcount\n"
+      "c.commit(); c.close()\n"
+      "sys.exit(0 if n == 1 else 3)\n",
+      {(d.state_dir() / "taskgroupd.db").string(), id_str(id)});
+
+  d.restart();
+  CHECK(show(d, id).at("state") == "lost");
+  // Recovery is over once the daemon answers: the processes were left alone.
+  CHECK(alive_of(pids) == pids);
+  CHECK(d.log().find("leftover process group") == std::string::npos);
+  CHECK(d.log().find("another or an unknown boot") != std::string::npos);
+}
+
 TEST_CASE("A corrupt database is refused with one clear line and exit 1, and left as it was") {
   TestDaemon d;
   tgctl_ok(d, {"pause", "kept"});
@@ -791,6 +822,21 @@ TEST_CASE(
   RunOptions batch;
   batch.stdin_text = "true\ntrue\ntrue\n";
   CHECK(d.tgctl({"submit", "-g", "held", "--batch", "-"}, batch).exit_code == 1);
+  // Other requests make their change, but must not call it saved.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"cancel", "--task", id_str(*acked.rbegin())},
+        {"pause", "other"},
+        {"pause", "held"},
+        {"group", "set", "held", "--limit", "3"}}) {
+    CAPTURE(args.front());
+    const auto r = d.tgctl(args);
+    CHECK(r.exit_code == 1);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK_MESSAGE(r.err.find("not yet saved") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("read-only") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("will retry") != std::string::npos, r.err);
+  }
+  CHECK(show(d, *acked.rbegin()).at("state") == "cancelled");
 
   // Still serving, from memory: queries work and show only what was acknowledged.
   CHECK(status(d).at("pid") == d.pid());
@@ -798,7 +844,8 @@ TEST_CASE(
   CHECK(show(d, done).at("state") == "succeeded");
   d.send_signal(SIGTERM);
   const ExitStatus st = d.wait_exit(kExitTimeout);
-  CHECK_MESSAGE(st.clean(), "taskgroupd stopping on a read-only state dir: " << st.describe());
+  // The cancel could never be saved: the stop says so, and is not clean.
+  CHECK_MESSAGE(st.code == 1, "taskgroupd stopping on a read-only state dir: " << st.describe());
 
   // Mounted again (writable; the error is only recorded): nothing half-written is in the store.
   disk.unmount();
@@ -807,4 +854,88 @@ TEST_CASE(
   const auto tasks = list_all(d);
   CHECK(ids_of(tasks) == acked);
   CHECK(tasks.at(done).at("state") == "succeeded");
+}
+
+TEST_CASE("Finished tasks beyond retention_count are pruned with their logs, also on a reload") {
+  TestDaemon d({.args = {"--max-running", "4"}});
+  const fs::path logs = d.state_dir() / "logs";
+  const auto log_ids = [&] {
+    std::set<std::int64_t> ids;
+    for (const auto& f : fs::directory_iterator(logs)) ids.insert(std::stoll(f.path().stem()));
+    return ids;
+  };
+  std::string batch;
+  for (int i = 0; i < 600; ++i) batch += "true\n";
+  RunOptions opts;
+  opts.stdin_text = batch;
+  opts.timeout = milliseconds(60'000);
+  const auto ids = parse_ids(tgctl_ok(d, {"submit", "--batch", "-"}, opts));
+  REQUIRE(ids.size() == 600);
+  REQUIRE(wait_tasks(d, ids, milliseconds(120'000)) == 0);
+  REQUIRE(log_ids().size() == 600);
+
+  // At start: more than one slice to prune, with the file's retention_count.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 100\n");
+  d.restart();
+  wait_until([&] { return list_all(d).size() == 100; }, kEventTimeout, "100 tasks kept");
+  const auto kept = ids_of(list_all(d));
+  CHECK(log_ids() == kept);
+
+  // A reload that lowers it prunes at once, not an hour later; `durable` applies at once too.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "retention_count = 10\ndurable = false\n");
+  d.send_signal(SIGHUP);
+  wait_until([&] { return list_all(d).size() == 10; }, kEventTimeout, "10 tasks kept");
+  const auto newest = ids_of(list_all(d));
+  CHECK(log_ids() == newest);
+  for (auto id : newest) CHECK(kept.count(id) == 1);
+  CHECK(d.log().find("durable=false") != std::string::npos);
+  CHECK(status(d).at("pid") == d.pid());
+}
+
+TEST_CASE("On a full disk cancel, pause and group set say they are not yet saved, and retry") {
+  TempDir base;
+  TmpfsMount disk(base.path() / "state", "size=2m,mode=0700");
+  TestDaemon d({.state_dir = disk.path()});
+  tgctl_ok(d, {"pause", "held"});
+  std::vector<std::int64_t> queued;
+  for (int i = 0; i < 20; ++i) queued.push_back(submit(d, {"-g", "held", "--", "true"}));
+
+  fill_up(disk.path() / "filler", 4 << 20);
+  // A write needs a new WAL frame, for which there is no room: within a few tries, one fails.
+  // Each try makes a change that is kept in memory whatever the reply.
+  tg::test::ProcessOutput refused;
+  std::size_t cancels = 0;
+  for (; cancels + 1 < queued.size() && refused.exit_code != 1; ++cancels) {
+    refused = d.tgctl({"cancel", "--task", id_str(queued[cancels])});
+  }
+  REQUIRE_MESSAGE(refused.exit_code == 1, "no cancel failed on a full disk: " << refused.err);
+  CHECK(lines_of(refused.err).size() == 1);
+  CHECK_MESSAGE(refused.err.find("disk full") != std::string::npos, refused.err);
+  CHECK_MESSAGE(refused.err.find("not yet saved") != std::string::npos, refused.err);
+  CHECK_MESSAGE(refused.err.find("will retry") != std::string::npos, refused.err);
+  const auto failed = queued[cancels - 1];
+  CHECK(show(d, failed).at("state") == "cancelled");  // It happened, as far as memory goes.
+  // What is still pending makes the next commits fail too, and they say so.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"pause", "other"}, {"group", "set", "held", "--limit", "7"}}) {
+    const auto r = d.tgctl(args);
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.err.find("not yet saved") != std::string::npos, r.err);
+  }
+
+  // Room again: the retry commits it all, and a crash afterwards loses none of it.
+  fs::remove(disk.path() / "filler");
+  wait_until([&] { return d.log().find("after the earlier failure") != std::string::npos; },
+             kEventTimeout, "the retry to succeed");
+  crash(d);
+  d.restart();
+  CHECK(show(d, failed).at("state") == "cancelled");
+  CHECK(show(d, queued.back()).at("state") == "queued");
+  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"}));
+  bool other_paused = false;
+  for (const auto& g : groups.at("groups")) {
+    if (g.at("name") == "other") other_paused = g.at("paused").get<bool>();
+    if (g.at("name") == "held") CHECK(g.at("limit") == 7);
+  }
+  CHECK(other_paused);
 }
