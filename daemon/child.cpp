@@ -338,10 +338,6 @@ std::string current_boot_id() {
   return id;
 }
 
-void signal_child(pid_t pid, int sig) {
-  if (::kill(-pid, sig) != 0 && errno == ESRCH) (void)::kill(pid, sig);
-}
-
 Result<Spawned> spawn_child(const SpawnSpec& spec) {
   if (spec.argv.empty()) return Error{Errc::kInvalidParams, "empty command"};
   const auto path = find_executable(spec.argv[0], env_value(spec.env, "PATH"));

@@ -87,8 +87,4 @@ struct Spawned {
 // Start times count from boot: with the boot id, pid + start time name one process for good.
 [[nodiscard]] std::string current_boot_id();
 
-// Sends `sig` to the task's process group, or to the child itself while it has not yet made
-// the group (between clone and setsid). Its pending signals are delivered once it unblocks.
-void signal_child(pid_t pid, int sig);
-
 }  // namespace tg::daemon

@@ -23,6 +23,7 @@
 #include <doctest/doctest.h>
 
 #include "daemon/sys_compat.h"
+#include "daemon/task_session.h"
 
 namespace tg::daemon {
 namespace {
@@ -283,12 +284,12 @@ TEST_CASE("find_executable searches PATH in order, an empty entry meaning the cw
   fs::current_path(cwd, ec);
 }
 
-TEST_CASE("signal_child reaches a child whether or not it has made its process group yet") {
+TEST_CASE("signal_sessions reaches a child whether or not it has made its session yet") {
   TempDir dir;
   for (int i = 0; i < 20; ++i) {
     auto s = spawn_child(spec_in(dir, {"sleep", "30"}));
     REQUIRE(s.has_value());
-    signal_child(s->pid, SIGTERM);  // Right away: often before the child's setsid().
+    (void)signal_sessions({s->pid}, SIGTERM);  // Right away: often before its setsid().
     const int status = reap(*s);
     CHECK(status == 128 + SIGTERM);
   }

@@ -18,8 +18,8 @@
 #include "common/duration.h"
 #include "daemon/child.h"
 #include "daemon/log_fields.h"
-#include "daemon/process_group.h"
 #include "daemon/sys_compat.h"
+#include "daemon/task_session.h"
 
 namespace tg::daemon {
 
@@ -473,15 +473,15 @@ void Engine::on_exit(proto::TaskId id) {
     if (outcome->has_error()) spawn_error = outcome->error();
   }
   // Stopped with a grace, the leader may go first (a shell dies of TERM while the children it
-  // ran still clean up): the rest of its group gets the grace it was promised. Peeking leaves
-  // the leader a zombie, so its pid (our pgid) cannot be reused meanwhile.
+  // ran still clean up): the rest of its session gets the grace it was promised. Peeking leaves
+  // the leader a zombie, so its pid (our sid and pgid) cannot be reused meanwhile.
   siginfo_t peeked{};
   if (!spawn_error && r.stopped && !r.killed &&
       ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &peeked,
                WEXITED | WNOWAIT) == 0 &&
-      process_groups_with_members({t.pid}).contains(t.pid)) {
+      sessions_with_members({t.pid}).contains(t.pid)) {
     r.lingering = true;
-    log_for(t).info("task {}: pid {} exited; the rest of its process group keeps its grace", id,
+    log_for(t).info("task {}: pid {} exited; the rest of its session keeps its grace", id,
                     t.pid);
     watch_lingering();
     return;
@@ -497,18 +497,21 @@ void Engine::watch_lingering() {
     linger_armed_ = false;
     if (ec) return;
     std::vector<proto::TaskId> ids;
-    std::vector<pid_t> pgids;
+    std::vector<pid_t> sids;
+    std::vector<pid_t> killed;
     for (const auto& [id, r] : running_) {
       if (!r->lingering) continue;
       ids.push_back(id);
-      pgids.push_back(tasks_.at(id).pid);
+      sids.push_back(tasks_.at(id).pid);
+      if (r->killed) killed.push_back(sids.back());
     }
     if (ids.empty()) return;
-    const auto alive = process_groups_with_members(pgids);
+    if (!killed.empty()) (void)signal_sessions(killed, SIGKILL);
+    const auto alive = sessions_with_members(sids);
     bool waiting = false;
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (alive.contains(pgids[i])) {
-        waiting = true;  // The grace's SIGKILL (kill_now) ends them at the latest.
+      if (alive.contains(sids[i])) {
+        waiting = true;  // The grace's SIGKILL, then give_up(), end them at the latest.
       } else {
         end_task(ids[i], std::nullopt);
       }
@@ -521,9 +524,9 @@ void Engine::end_task(proto::TaskId id, const std::optional<Error>& spawn_error)
   auto it = running_.find(id);
   Running& r = *it->second;
   Task& t = tasks_.at(id);
-  // The leader is a zombie until reaped, so its pid (our pgid) cannot be reused yet: kill what
-  // is left of its process group now, leaving nothing of the task behind.
-  (void)::kill(-t.pid, SIGKILL);  // ESRCH: the group is empty, the usual case.
+  // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
+  // is left of its session now, leaving nothing of the task behind.
+  (void)signal_sessions({t.pid}, SIGKILL);  // Usually nothing: the session is empty.
   siginfo_t info{};
   if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &info,
                WEXITED) != 0) {
@@ -534,35 +537,73 @@ void Engine::end_task(proto::TaskId id, const std::optional<Error>& spawn_error)
   } else {
     t.signal = info.si_status;
   }
-  TaskEvent event = TaskEvent::kExitSuccess;
-  switch (r.stop) {
-    case StopCause::kNone:
-      if (spawn_error) {  // Not the command's exit: ours (127) says nothing.
-        t.exit_code.reset();
-        t.signal.reset();
-        t.reason = "failed to start: " + spawn_error->message;
-        log_for(t).warn("task {} failed to start: {}", t.id, spawn_error->message);
-        event = TaskEvent::kExitFailure;
-        break;
-      }
-      if (t.signal) {
-        t.reason = std::string("killed by signal ") + std::to_string(*t.signal) + " (SIG" +
-                   (::sigabbrev_np(*t.signal) ? ::sigabbrev_np(*t.signal) : "?") + ")";
-      }
-      event =
-          (t.exit_code && *t.exit_code == 0) ? TaskEvent::kExitSuccess : TaskEvent::kExitFailure;
-      break;
-    case StopCause::kTimeout:
-      event = TaskEvent::kExitAfterTimeout;
-      break;
-    case StopCause::kCancel:
-      event = TaskEvent::kExitAfterCancel;
-      break;
-    case StopCause::kDrain:
-      event = TaskEvent::kExitAfterDrain;
-      break;
+  if (r.stop == StopCause::kNone && spawn_error) {  // Not the command's exit: ours (127).
+    t.exit_code.reset();
+    t.signal.reset();
+    t.reason = "failed to start: " + spawn_error->message;
+    log_for(t).warn("task {} failed to start: {}", t.id, spawn_error->message);
+    return close_task(id, TaskEvent::kExitFailure);
   }
-  running_.erase(it);  // Closes the pidfd and cancels the timers.
+  if (r.stop == StopCause::kNone && t.signal) {
+    t.reason = std::string("killed by signal ") + std::to_string(*t.signal) + " (SIG" +
+               (::sigabbrev_np(*t.signal) ? ::sigabbrev_np(*t.signal) : "?") + ")";
+  }
+  close_task(id, end_event(r.stop, t.exit_code && *t.exit_code == 0));
+}
+
+TaskEvent Engine::end_event(StopCause cause, bool succeeded) const {
+  switch (cause) {
+    case StopCause::kNone:
+      return succeeded ? TaskEvent::kExitSuccess : TaskEvent::kExitFailure;
+    case StopCause::kTimeout:
+      return TaskEvent::kExitAfterTimeout;
+    case StopCause::kCancel:
+      return TaskEvent::kExitAfterCancel;
+    case StopCause::kDrain:
+      return TaskEvent::kExitAfterDrain;
+  }
+  return TaskEvent::kExitFailure;
+}
+
+void Engine::give_up(proto::TaskId id) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& r = *it->second;
+  Task& t = tasks_.at(id);
+  const std::string after = format_duration(kKillWait) + " after SIGKILL";
+  siginfo_t info{};
+  const bool leader_exited =
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &info,
+               WEXITED | WNOHANG | WNOWAIT) == 0 &&
+      info.si_pid != 0;
+  if (leader_exited) {
+    // Only members of its session are left, in uninterruptible sleep: they die when they wake.
+    log_for(t).error("task {}: processes of its session still alive {}; recording it ended", id,
+                     after);
+    t.reason += "; processes of its session were still alive " + after + " and were left behind";
+    return end_task(id, std::nullopt);
+  }
+  log_for(t).error("task {}: pid {} still alive {}; recording it ended", id, t.pid, after);
+  t.reason += "; pid " + std::to_string(t.pid) + " was still alive " + after +
+              " and was left behind";
+  // Its exit is not known. The pidfd moves to unreaped_, which reaps the leader if it ever
+  // exits (until the daemon stops).
+  auto& fd = unreaped_.emplace_back(ex_, r.pidfd.release());  // Cancels the exit's wait.
+  auto where = std::prev(unreaped_.end());
+  fd.async_wait(asio::posix::descriptor_base::wait_read,
+                [this, where](boost::system::error_code ec) {
+                  if (ec) return;  // Cancelled: the daemon is stopping.
+                  siginfo_t ignored{};
+                  (void)::waitid(static_cast<idtype_t>(P_PIDFD),
+                                 static_cast<id_t>(where->native_handle()), &ignored, WEXITED);
+                  unreaped_.erase(where);
+                });
+  close_task(id, end_event(r.stop, false));
+}
+
+void Engine::close_task(proto::TaskId id, TaskEvent event) {
+  Task& t = tasks_.at(id);
+  running_.erase(id);  // Closes the pidfd and cancels the timers.
   transition(t, event);
   log_for(t).info("task {} {} exit={} signal={}", id, proto::to_string(t.state),
                   t.exit_code ? std::to_string(*t.exit_code) : "-",

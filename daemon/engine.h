@@ -103,6 +103,8 @@ class Engine {
 
  private:
   enum class StopCause { kNone, kTimeout, kCancel, kDrain };
+  // How long after SIGKILL a task that is still not gone is recorded ended anyway.
+  static constexpr std::chrono::seconds kKillWait{5};
   // A spawned child and its timers. Stable address: timers' handlers point at it.
   struct Running {
     Running(const boost::asio::any_io_executor& ex, int pidfd)
@@ -112,7 +114,8 @@ class Engine {
     std::unique_ptr<Launch> launch;
     boost::asio::posix::stream_descriptor report;
     boost::asio::steady_timer timeout;  // The task's own timeout.
-    boost::asio::steady_timer kill;     // Grace after the stop signal, then SIGKILL.
+    // The grace after the stop signal, then SIGKILL; after SIGKILL, kKillWait, then give_up().
+    boost::asio::steady_timer kill;
     StopCause stop = StopCause::kNone;
     bool stopped = false;  // The stop signal was sent.
     bool killed = false;   // SIGKILL was sent.
@@ -137,8 +140,14 @@ class Engine {
   void on_exit(proto::TaskId id);
   // Reaps the task's leader and records how the task ended; `spawn_error` if it never exec'd.
   void end_task(proto::TaskId id, const std::optional<Error>& spawn_error);
-  // Polls the process groups of lingering tasks and ends those that are empty.
+  // Polls the sessions of lingering tasks and ends those that are empty; SIGKILLs again those
+  // already killed (a member may have forked as the first one landed).
   void watch_lingering();
+  // kKillWait after SIGKILL the task is still not gone: records it ended, saying what is left.
+  void give_up(proto::TaskId id);
+  // Records how the task ended, frees its slot and acts on it (fail-fast, cancel, drain).
+  void close_task(proto::TaskId id, TaskEvent event);
+  [[nodiscard]] TaskEvent end_event(StopCause cause, bool succeeded) const;
   // The child's pre-exec report: once it has exec'd, the memory it ran on is freed.
   void await_report(proto::TaskId id, Running& r);
   void after_end(Task& t, Group& g);
@@ -207,6 +216,8 @@ class Engine {
   boost::asio::steady_timer drain_timer_;
   boost::asio::steady_timer prune_timer_;
   boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
+  // Leaders given up on (give_up) that had not exited: reaped if they ever do.
+  std::list<boost::asio::posix::stream_descriptor> unreaped_;
   bool linger_armed_ = false;
   std::optional<Store::PruneCutoff> prune_upto_;  // The pass in progress, if any.
   bool prune_posted_ = false;                     // Its next slice is posted.

@@ -6,6 +6,7 @@
 #include "common/duration.h"
 #include "daemon/engine.h"
 #include "daemon/log_fields.h"
+#include "daemon/task_session.h"
 
 namespace tg::daemon {
 
@@ -140,7 +141,7 @@ void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
   r.stopped = true;
   log_for(t).info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
                   format_duration(grace));
-  signal_child(t.pid, config_.stop_signal);  // Already gone: its exit is on the way.
+  (void)signal_sessions({t.pid}, config_.stop_signal);  // Already gone: its exit is on the way.
   const proto::TaskId id = t.id;
   r.kill.expires_after(grace);
   r.kill.async_wait([this, id](boost::system::error_code ec) {
@@ -155,9 +156,17 @@ void Engine::kill_now(Task& t) {
   it->second->killed = true;
   it->second->stopped = true;
   log_for(t).info("task {} killed with SIGKILL", t.id);
-  signal_child(t.pid, SIGKILL);  // The process group: grandchildren included.
+  (void)signal_sessions({t.pid}, SIGKILL);  // Its whole session: every process group in it.
   Group& g = group_of(t);
   if (g.cancelling) ++g.cancelling->killed;
+  // The grace's end is final: SIGKILL cannot be caught, but a process in uninterruptible sleep
+  // (a hung NFS mount, a broken device) takes it only when it wakes. The task is recorded ended
+  // a bounded time later whatever is left, so a cancel, a drain and a slot never wait forever.
+  const proto::TaskId id = t.id;
+  it->second->kill.expires_after(kKillWait);  // Replaces the grace's wait, if any.
+  it->second->kill.async_wait([this, id](boost::system::error_code ec) {
+    if (!ec) give_up(id);
+  });
 }
 
 void Engine::maybe_finish_cancel(Group& g) {
@@ -226,6 +235,7 @@ void Engine::check_drained() {
   if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
   drain_timer_.cancel();
   stopped_ = true;
+  for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
   prune_timer_.cancel();  // Nothing may keep the loop alive once we are drained.
   (void)flush();          // A failure is logged; run() tries once more and says so.
   auto done = std::exchange(on_idle_, nullptr);

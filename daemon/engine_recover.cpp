@@ -8,6 +8,7 @@
 #include "daemon/engine.h"
 #include "daemon/log_fields.h"
 #include "daemon/sys_compat.h"
+#include "daemon/task_session.h"
 
 namespace tg::daemon {
 
@@ -26,10 +27,10 @@ void Engine::kill_leftover(const Task& t) {
   if (!pidfd.valid()) return;                            // ESRCH: it is gone.
   if (process_start_time(t.pid) != t.pid_start) return;  // The pid is someone else's now.
   if (::pidfd_send_signal(pidfd.get(), 0, nullptr, 0) != 0) return;  // Died since it was held.
-  log_for(t).warn("task {}: killing leftover process group {}", t.id, t.pid);
-  // Its leader lives (just checked), so no other group can have its pid as id.
-  (void)::kill(-t.pid, SIGKILL);                                // ESRCH: it died meanwhile.
-  (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its group.
+  log_for(t).warn("task {}: killing leftover session {}", t.id, t.pid);
+  // Its leader lives (just checked), so no other session can have its pid as id.
+  (void)signal_sessions({t.pid}, SIGKILL);
+  (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its session.
 }
 
 Result<void> Engine::recover_running(Task& t) {

@@ -1,4 +1,4 @@
-#include "daemon/process_group.h"
+#include "daemon/task_session.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,10 +13,10 @@ namespace tg::daemon {
 
 namespace {
 
-// Polls (there is no event for it) until `pgid` has no live member, for at most 5 s.
-bool empties(pid_t pgid) {
+// Polls (there is no event for it) until session `sid` has no live member, for at most 5 s.
+bool empties(pid_t sid) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (process_groups_with_members({pgid}).contains(pgid)) {
+  while (sessions_with_members({sid}).contains(sid)) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -25,7 +25,7 @@ bool empties(pid_t pgid) {
 
 }  // namespace
 
-TEST_CASE("process_groups_with_members: a group outlives its leader until its last member ends") {
+TEST_CASE("sessions_with_members: a session outlives its leader until its last member ends") {
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
   // The leader: its own session and group, a child that waits forever, then it exits.
@@ -50,15 +50,15 @@ TEST_CASE("process_groups_with_members: a group outlives its leader until its la
   REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED | WNOWAIT) == 0);
   CHECK(info.si_status == 7);
 
-  CHECK(process_groups_with_members({leader}).contains(leader));
-  CHECK(process_groups_with_members({}).empty());
+  CHECK(sessions_with_members({leader}).contains(leader));
+  CHECK(sessions_with_members({}).empty());
 
   REQUIRE(::kill(-leader, SIGKILL) == 0);  // The member (and the zombie, which ignores it).
   CHECK(empties(leader));
   REQUIRE(::waitpid(leader, nullptr, 0) == leader);
 }
 
-TEST_CASE("process_groups_with_members: a group whose members are all zombies is empty") {
+TEST_CASE("sessions_with_members: a session whose members are all zombies is empty") {
   const pid_t leader = ::fork();
   REQUIRE(leader >= 0);
   if (leader == 0) {
@@ -73,6 +73,49 @@ TEST_CASE("process_groups_with_members: a group whose members are all zombies is
   CHECK(empties(leader));
   REQUIRE(::kill(leader, SIGKILL) == 0);
   REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED) == 0);
+}
+
+TEST_CASE(
+    "signal_sessions reaches members that left the leader's process group, and only those count") {
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  // The leader: its own session, and a member that moves to a process group of its own (as
+  // bash's job control does) and ignores TERM.
+  const pid_t leader = ::fork();
+  REQUIRE(leader >= 0);
+  if (leader == 0) {
+    ::setsid();
+    if (::fork() == 0) {
+      ::setpgid(0, 0);
+      ::signal(SIGTERM, SIG_IGN);
+      ::close(ready[0]);
+      ::close(ready[1]);
+      ::pause();
+      ::_exit(0);
+    }
+    ::close(ready[0]);
+    ::close(ready[1]);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 0);  // Both set up.
+  ::close(ready[0]);
+  CHECK(sessions_with_members({leader}).contains(leader));
+
+  // TERM: the leader dies of it (its group), the member in its own group gets it and ignores it.
+  CHECK(signal_sessions({leader}, SIGTERM) == 1);
+  siginfo_t info{};
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED | WNOWAIT) == 0);
+  CHECK(info.si_status == SIGTERM);
+  CHECK(sessions_with_members({leader}).contains(leader));  // The member lives on.
+
+  // SIGKILL reaches it although the leader is a zombie and its group holds nobody else.
+  CHECK(signal_sessions({leader}, SIGKILL) == 1);
+  CHECK(empties(leader));
+  CHECK(signal_sessions({leader}, SIGKILL) == 0);  // Nothing left to signal.
+  REQUIRE(::waitpid(leader, nullptr, 0) == leader);
 }
 
 }  // namespace tg::daemon
