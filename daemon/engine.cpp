@@ -526,7 +526,7 @@ void Engine::end_task(proto::TaskId id, const std::optional<Error>& spawn_error)
   Task& t = tasks_.at(id);
   // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
   // is left of its session now, leaving nothing of the task behind.
-  (void)signal_sessions({t.pid}, SIGKILL);  // Usually nothing: the session is empty.
+  (void)kill_session_remains(t.pid, std::chrono::steady_clock::now() - r.spawned_at);
   siginfo_t info{};
   if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd.native_handle()), &info,
                WEXITED) != 0) {

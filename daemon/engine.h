@@ -110,6 +110,7 @@ class Engine {
     Running(const boost::asio::any_io_executor& ex, int pidfd)
         : pidfd(ex, pidfd), report(ex), timeout(ex), kill(ex) {}
     boost::asio::posix::stream_descriptor pidfd;
+    const std::chrono::steady_clock::time_point spawned_at = std::chrono::steady_clock::now();
     // Until the child has exec'd: the memory it runs on and the pipe it reports through.
     std::unique_ptr<Launch> launch;
     boost::asio::posix::stream_descriptor report;

@@ -118,4 +118,35 @@ TEST_CASE(
   REQUIRE(::waitpid(leader, nullptr, 0) == leader);
 }
 
+TEST_CASE("kill_session_remains kills a short task's leftovers in other process groups") {
+  for (const auto lived : {std::chrono::milliseconds(1), std::chrono::milliseconds(3'600'000)}) {
+    CAPTURE(lived.count());  // The pid-range shortcut, then the whole scan.
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t leader = ::fork();
+    REQUIRE(leader >= 0);
+    if (leader == 0) {
+      ::setsid();
+      if (::fork() == 0) {
+        ::setpgid(0, 0);
+        ::close(ready[0]);
+        ::close(ready[1]);
+        ::pause();
+        ::_exit(0);
+      }
+      ::_exit(0);  // Exits on its own, leaving the member behind.
+    }
+    ::close(ready[1]);
+    char c;
+    REQUIRE(::read(ready[0], &c, 1) == 0);
+    ::close(ready[0]);
+    siginfo_t info{};
+    REQUIRE(::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED | WNOWAIT) == 0);
+    CHECK(sessions_with_members({leader}).contains(leader));
+    CHECK(kill_session_remains(leader, lived) == 1);
+    CHECK(empties(leader));
+    REQUIRE(::waitpid(leader, nullptr, 0) == leader);
+  }
+}
+
 }  // namespace tg::daemon
