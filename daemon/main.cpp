@@ -7,7 +7,7 @@
 #include <string>
 
 #include "daemon/config.h"
-#include "daemon/logging.h"
+#include "daemon/log/logging.h"
 #include "daemon/run.h"
 
 namespace {

@@ -16,14 +16,14 @@
 #include <spdlog/spdlog.h>
 
 #include "common/unique_fd.h"
-#include "daemon/engine.h"
-#include "daemon/listener.h"
-#include "daemon/log_watcher.h"
-#include "daemon/logging.h"
-#include "daemon/server.h"
-#include "daemon/state_dir.h"
-#include "daemon/store.h"
-#include "daemon/systemd.h"
+#include "daemon/engine/engine.h"
+#include "daemon/server/listener.h"
+#include "daemon/server/log_watcher.h"
+#include "daemon/log/logging.h"
+#include "daemon/server/server.h"
+#include "daemon/sys/state_dir.h"
+#include "daemon/store/store.h"
+#include "daemon/sys/systemd.h"
 
 namespace tg::daemon {
 

@@ -24,10 +24,10 @@
 
 #include "common/codec.h"
 #include "daemon/config.h"
-#include "daemon/dispatch.h"
-#include "daemon/engine.h"
-#include "daemon/peer.h"
-#include "daemon/store.h"
+#include "daemon/server/dispatch.h"
+#include "daemon/engine/engine.h"
+#include "daemon/model/peer.h"
+#include "daemon/store/store.h"
 
 namespace {
 

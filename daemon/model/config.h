@@ -1,0 +1,39 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace tg::daemon {
+
+using std::chrono::milliseconds;
+
+// Everything the daemon can be told. Built once by load_config() from defaults, then the TOML
+// file, then command-line flags; rebuilt the same way on SIGHUP. Passed down as const Config&.
+struct Config {
+  // Where things live. Fixed for the life of the process (a reload that changes them warns).
+  std::filesystem::path config_path;  // Empty when no file was read.
+  std::string socket;
+  std::filesystem::path state_dir;
+
+  // Limits and timeouts; a reload applies them at once.
+  std::int64_t max_running = 1;
+  milliseconds drain_timeout{30'000};
+  milliseconds kill_grace{10'000};
+  int stop_signal = 15;  // SIGTERM.
+  std::string log_level = "info";
+  std::size_t max_message_bytes = 1 << 20;
+  std::int64_t max_connections = 1024;
+  std::int64_t max_connections_per_uid = 256;
+  milliseconds idle_timeout{300'000};  // A connection with no request for this long is closed.
+  milliseconds retention{7LL * 24 * 3600 * 1000};
+  std::int64_t retention_count = 100'000;  // Finished tasks kept at most.
+  bool durable = true;  // fsync each commit (SQLite synchronous=FULL); false: NORMAL.
+
+  // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
+  // itself runs with 077 so its store and logs are private whatever it inherited).
+  unsigned task_umask = 022;
+};
+
+}  // namespace tg::daemon

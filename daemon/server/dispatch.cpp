@@ -1,0 +1,117 @@
+#include "daemon/server/dispatch.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/codec.h"
+#include "common/unique_fd.h"
+#include "common/version.h"
+
+namespace tg::daemon {
+
+namespace {
+
+using nlohmann::json;
+constexpr std::size_t kLogChunkBytes = 256 * 1024;
+
+template <class T>
+std::string reply(const json& id, const Result<T>& r) {
+  if (r.has_error()) return proto::encode_error(id, r.error());
+  return proto::encode_result(id, json(*r));
+}
+
+struct Handler {
+  Engine& engine;
+  const ReloadFn& reload;
+  const Peer& peer;
+  const json& id;
+
+  Dispatched operator()(const proto::Hello&) const {
+    return {proto::encode_result(id, json(proto::HelloResult{kVersion, kProtocolVersion})), {}};
+  }
+  Dispatched operator()(const proto::Status&) const {
+    return {proto::encode_result(id, json(engine.status())), {}};
+  }
+  Dispatched operator()(const proto::Submit& r) const {
+    return {reply(id, engine.submit(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::List& r) const {
+    return {reply(id, engine.list(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::Show& r) const {
+    return {reply(id, engine.show(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::Cancel& r) const {
+    return {reply(id, engine.cancel(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::Groups& r) const {
+    return {reply(id, engine.groups(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::GroupSet& r) const {
+    return {reply(id, engine.group_set(peer, r)), {}};
+  }
+  Dispatched operator()(const proto::Pause& r) const {
+    return {reply(id, engine.set_paused(peer, r.group, true)), {}};
+  }
+  Dispatched operator()(const proto::Resume& r) const {
+    return {reply(id, engine.set_paused(peer, r.group, false)), {}};
+  }
+  Dispatched operator()(const proto::Reload&) const {
+    if (!peer.root() && peer.uid != ::getuid()) {
+      return {proto::encode_error(
+                  id, {Errc::kPermissionDenied, "only root or the daemon's user may reload it"}),
+              {}};
+    }
+    return {proto::encode_result(id, json(reload())), {}};
+  }
+  Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
+  Dispatched operator()(const proto::Logs& r) const {
+    if (r.follow) return {{}, PendingLogs{id, r}};
+    auto src = engine.log_source(peer, r.id);
+    if (src.has_error()) return {proto::encode_error(id, src.error()), {}};
+    auto data = read_log(src->path, r.offset, kLogChunkBytes);
+    if (data.has_error()) return {proto::encode_error(id, data.error()), {}};
+    proto::LogsResult out;
+    out.offset = r.offset + static_cast<std::int64_t>(data->size());
+    out.eof = src->ended && data->empty();
+    out.data = std::move(*data);
+    return {proto::encode_result(id, json(out)), {}};
+  }
+};
+
+}  // namespace
+
+Result<std::string> read_log(const std::string& path, std::int64_t offset, std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::string();  // Not started yet: no output so far.
+    return Error{Errc::kIo, "cannot read log '" + path + "': " + ::strerror(errno)};
+  }
+  std::string data(max_bytes, '\0');
+  const ssize_t n = ::pread(fd.get(), data.data(), data.size(), offset);
+  if (n < 0) return Error{Errc::kIo, "cannot read log '" + path + "': " + ::strerror(errno)};
+  data.resize(static_cast<std::size_t>(n));
+  return data;
+}
+
+Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
+                    std::string_view line) {
+  auto in = proto::decode_request(line);
+  if (in.request.has_error()) {
+    spdlog::debug("uid={} bad request: {}", peer.uid, in.request.error().message);
+    if (in.notification) return {};
+    return {proto::encode_error(in.id, in.request.error()), {}};
+  }
+  spdlog::debug("uid={} {}", peer.uid, proto::method_name(*in.request));
+  Dispatched out = std::visit(Handler{engine, reload, peer, in.id}, *in.request);
+  if (in.notification) {  // JSON-RPC: notifications get no reply.
+    out.reply.clear();
+    out.pending.reset();
+  }
+  return out;
+}
+
+}  // namespace tg::daemon

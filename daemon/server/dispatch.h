@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "common/protocol.h"
+#include "daemon/engine/engine.h"
+#include "daemon/model/peer.h"
+
+namespace tg::daemon {
+
+// A request that is answered later, by the session, after waiting for events.
+struct PendingWait {
+  nlohmann::json id;
+  proto::Wait request;
+};
+struct PendingLogs {
+  nlohmann::json id;
+  proto::Logs request;
+};
+using Pending = std::variant<PendingWait, PendingLogs>;
+
+// What one request line produced: a reply to write (empty for a notification), or a long
+// request for the session to serve.
+struct Dispatched {
+  std::string reply;
+  std::optional<Pending> pending;
+};
+
+// Re-reads the config file and applies it; the same path SIGHUP takes.
+using ReloadFn = std::function<proto::ReloadResult()>;
+
+// Request line -> reply. Plain and synchronous, so it is tested without Asio. Never throws:
+// every bad line gets an error reply.
+[[nodiscard]] Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
+                                  std::string_view line);
+
+// Reads up to `max_bytes` of a log file from `offset`; an empty string at its end.
+[[nodiscard]] Result<std::string> read_log(const std::string& path, std::int64_t offset,
+                                           std::size_t max_bytes);
+
+}  // namespace tg::daemon

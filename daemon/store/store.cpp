@@ -1,0 +1,478 @@
+#include "daemon/store/store.h"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
+
+#include "common/codec.h"
+
+namespace tg::daemon {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Ordered migrations: entry i moves the schema from version i to i + 1. Append, never edit.
+constexpr const char* kMigrations[] = {
+    R"sql(
+      CREATE TABLE envs (
+        id INTEGER PRIMARY KEY,
+        body TEXT NOT NULL UNIQUE            -- JSON object of the environment.
+      );
+      CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids are never reused.
+        uid INTEGER NOT NULL,
+        gid INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        argv TEXT NOT NULL,                  -- JSON array.
+        cwd TEXT NOT NULL,
+        env_id INTEGER NOT NULL,             -- 0: the default environment.
+        shell INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        requeue INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        pid_start INTEGER NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        reason TEXT NOT NULL,
+        submitted_at_ms INTEGER NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX tasks_by_end ON tasks (ended_at_ms) WHERE ended_at_ms > 0;
+      CREATE TABLE groups (
+        uid INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        lim INTEGER NOT NULL,
+        fail_fast INTEGER NOT NULL,
+        paused INTEGER NOT NULL,
+        last_cancel TEXT,                    -- JSON of proto::CancelRecord.
+        PRIMARY KEY (uid, name)
+      );
+    )sql",
+    // Pruning drops an environment once no task uses it: found by index, not by a scan.
+    R"sql(
+      CREATE INDEX tasks_by_env ON tasks (env_id) WHERE env_id > 0;
+    )sql",
+    // pid_start counts from boot: after a reboot only the boot id tells two processes apart.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+    )sql",
+};
+
+Result<std::int64_t> user_version(sqlite3* db) {
+  auto st = Stmt::prepare(db, "PRAGMA user_version");
+  if (st.has_error()) return st.error();
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  return *row ? st->int64(0) : 0;
+}
+
+// Reads without writing: a damaged or foreign file must be refused untouched.
+Result<void> check_integrity(sqlite3* db, const fs::path& file) {
+  auto st = Stmt::prepare(db, "PRAGMA quick_check");
+  if (st.has_error()) {
+    return Error{Errc::kIo, "'" + file.string() + "' is not a taskgroupd database (" +
+                                st.error().message + "); refusing to start"};
+  }
+  auto row = st->step();
+  if (row.has_error() || !*row || st->text(0) != "ok") {
+    std::string why = row.has_error() ? row.error().message : (*row ? st->text(0) : "");
+    std::replace(why.begin(), why.end(), '\n', ' ');  // One clear line in the log.
+    return Error{Errc::kIo, "database '" + file.string() + "' is corrupt (" + why +
+                                "); refusing to start, the file is left as it is"};
+  }
+  return {};
+}
+
+Result<void> migrate(sqlite3* db, const fs::path& file) {
+  auto version = user_version(db);
+  if (version.has_error()) return version.error();
+  if (*version > Store::kSchemaVersion) {
+    return Error{Errc::kIo, "database '" + file.string() + "' has schema version " +
+                                std::to_string(*version) + ", newer than this taskgroupd (" +
+                                std::to_string(Store::kSchemaVersion) + "); refusing to start"};
+  }
+  for (auto v = *version; v < Store::kSchemaVersion; ++v) {
+    auto txn = Txn::begin(db);
+    if (txn.has_error()) return txn.error();
+    if (auto r = exec(db, kMigrations[v]); r.has_error()) return r.error();
+    const std::string bump = "PRAGMA user_version = " + std::to_string(v + 1);
+    if (auto r = exec(db, bump.c_str()); r.has_error()) return r.error();
+    if (auto r = txn->commit(); r.has_error()) return r.error();
+  }
+  return {};
+}
+
+std::optional<std::int64_t> opt(const std::optional<int>& v) {
+  return v ? std::optional<std::int64_t>(*v) : std::nullopt;
+}
+
+}  // namespace
+
+Result<Store> Store::open(const fs::path& file, Options options) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(
+      file.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) return sqlite_error(raw, rc, "opening '" + file.string() + "'");
+  (void)sqlite3_busy_timeout(raw, 2000);  // Only another taskgroupd could hold the lock.
+  if (auto r = check_integrity(raw, file); r.has_error()) return r.error();
+  auto version = user_version(raw);
+  if (version.has_error()) return version.error();
+  if (*version > kSchemaVersion) return migrate(raw, file).error();
+  if (auto r = exec(raw, "PRAGMA journal_mode = WAL"); r.has_error()) return r.error();
+  if (auto r = exec(raw, "PRAGMA synchronous = FULL"); r.has_error()) return r.error();
+  if (auto r = migrate(raw, file); r.has_error()) return r.error();
+  Store store(std::move(db), options);
+  if (auto r = store.prepare(); r.has_error()) return r.error();
+  return store;
+}
+
+Result<void> Store::set_sync(bool sync) {
+  sync = sync && options_.durable;
+  if (sync == synced_) return {};
+  if (auto r = exec(db_.get(), sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      r.has_error()) {
+    return r.error();
+  }
+  synced_ = sync;
+  return {};
+}
+
+Result<std::int64_t> Store::synchronous() {
+  auto st = Stmt::prepare(db_.get(), "PRAGMA synchronous");
+  if (st.has_error()) return st.error();
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  return *row ? st->int64(0) : 0;
+}
+
+Result<void> Store::prepare() {
+  auto insert_task = Stmt::prepare(db_.get(), R"sql(
+      INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,
+                         state, pid, pid_start, exit_code, signal, reason, submitted_at_ms,
+                         started_at_ms, ended_at_ms)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+  )sql");
+  auto update_task = Stmt::prepare(db_.get(), R"sql(
+      UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
+                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10
+      WHERE id = ?1
+  )sql");
+  // `id BETWEEN` makes it a primary-key range scan; the rest picks the group's queued rows.
+  auto cancel_queued = Stmt::prepare(db_.get(), R"sql(
+      UPDATE tasks SET state = 'cancelled', reason = ?5, ended_at_ms = ?6
+      WHERE id BETWEEN ?1 AND ?2 AND uid = ?3 AND grp = ?4 AND state = 'queued'
+  )sql");
+  auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
+  auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
+  auto save_group = Stmt::prepare(db_.get(), R"sql(
+      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+      ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
+                                            last_cancel = ?6
+  )sql");
+  // Both walk the partial index tasks_by_end from its oldest entry (rows before it are gone).
+  auto prune_slice = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks
+        WHERE ended_at_ms > 0 AND ended_at_ms <= ?1 AND (ended_at_ms < ?1 OR id <= ?2)
+        ORDER BY ended_at_ms, id LIMIT ?3)
+      RETURNING id, env_id
+  )sql");
+  // `env_id > 0` repeated so that the partial index tasks_by_env answers it.
+  auto drop_env = Stmt::prepare(db_.get(), R"sql(
+      DELETE FROM envs
+      WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tasks WHERE env_id > 0 AND env_id = ?1)
+  )sql");
+  for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &save_group,
+                  &prune_slice, &drop_env}) {
+    if (r->has_error()) return r->error();
+  }
+  insert_task_ = std::move(*insert_task);
+  update_task_ = std::move(*update_task);
+  cancel_queued_ = std::move(*cancel_queued);
+  insert_env_ = std::move(*insert_env);
+  find_env_ = std::move(*find_env);
+  save_group_ = std::move(*save_group);
+  prune_slice_ = std::move(*prune_slice);
+  drop_env_ = std::move(*drop_env);
+  return {};
+}
+
+Result<std::vector<Task>> Store::load_tasks() {
+  auto st = Stmt::prepare(db_.get(), R"sql(
+      SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
+             pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
+             ended_at_ms, boot_id
+      FROM tasks ORDER BY id
+  )sql");
+  if (st.has_error()) return st.error();
+  std::vector<Task> tasks;
+  for (;;) {
+    auto row = st->step();
+    if (row.has_error()) return row.error();
+    if (!*row) break;
+    Task t;
+    t.id = st->int64(0);
+    t.uid = static_cast<uid_t>(st->int64(1));
+    t.gid = static_cast<gid_t>(st->int64(2));
+    t.group = st->text(3);
+    json argv = json::parse(st->text(4), nullptr, false);
+    if (!argv.is_array()) return Error{Errc::kIo, "task " + std::to_string(t.id) + ": bad argv"};
+    for (const auto& a : argv) t.argv.push_back(a.is_string() ? a.get<std::string>() : "");
+    t.cwd = st->text(5);
+    t.env_id = st->int64(6);
+    t.shell = st->int64(7) != 0;
+    t.priority = static_cast<int>(st->int64(8));
+    t.timeout = std::chrono::milliseconds(st->int64(9));
+    t.requeue = st->int64(10) != 0;
+    t.state = proto::task_state_from_string(st->text(11));
+    if (t.state == TaskState::kInvalid) {
+      return Error{Errc::kIo,
+                   "task " + std::to_string(t.id) + ": unknown state '" + st->text(11) + "'"};
+    }
+    t.pid = static_cast<pid_t>(st->int64(12));
+    t.pid_start = static_cast<std::uint64_t>(st->int64(13));
+    if (auto v = st->opt_int64(14)) t.exit_code = static_cast<int>(*v);
+    if (auto v = st->opt_int64(15)) t.signal = static_cast<int>(*v);
+    t.reason = st->text(16);
+    t.submitted_at = st->int64(17);
+    t.started_at = st->int64(18);
+    t.ended_at = st->int64(19);
+    t.boot_id = st->text(20);
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
+Result<std::vector<GroupRow>> Store::load_groups() {
+  auto st =
+      Stmt::prepare(db_.get(), "SELECT uid, name, lim, fail_fast, paused, last_cancel FROM groups");
+  if (st.has_error()) return st.error();
+  std::vector<GroupRow> groups;
+  for (;;) {
+    auto row = st->step();
+    if (row.has_error()) return row.error();
+    if (!*row) break;
+    GroupRow g;
+    g.uid = static_cast<uid_t>(st->int64(0));
+    g.name = st->text(1);
+    g.limit = st->int64(2);
+    g.fail_fast = st->int64(3) != 0;
+    g.paused = st->int64(4) != 0;
+    if (const std::string lc = st->text(5); !lc.empty()) {
+      auto record = proto::decode_result<proto::CancelRecord>(json::parse(lc, nullptr, false));
+      if (record.has_value()) g.last_cancel = *record;
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+Result<proto::Env> Store::load_env(std::int64_t env_id) {
+  auto st = Stmt::prepare(db_.get(), "SELECT body FROM envs WHERE id = ?1");
+  if (st.has_error()) return st.error();
+  st->bind(1, env_id);
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  if (!*row) return Error{Errc::kIo, "environment " + std::to_string(env_id) + " is missing"};
+  json body = json::parse(st->text(0), nullptr, false);
+  proto::Env env;
+  if (body.is_object()) {
+    for (const auto& [k, v] : body.items()) {
+      if (v.is_string()) env.emplace(k, v.get<std::string>());
+    }
+  }
+  return env;
+}
+
+Result<void> Store::write_updates(std::span<const Task* const> tasks) {
+  for (const Task* t : tasks) {
+    update_task_.bind(1, t->id)
+        .bind(2, proto::to_string(t->state))
+        .bind(3, std::int64_t{t->pid})
+        .bind(4, static_cast<std::int64_t>(t->pid_start))
+        .bind(5, opt(t->exit_code))
+        .bind(6, opt(t->signal))
+        .bind(7, t->reason)
+        .bind(8, t->started_at)
+        .bind(9, t->ended_at)
+        .bind(10, t->boot_id);
+    if (auto r = update_task_.run(); r.has_error()) return r.error();
+  }
+  return {};
+}
+
+Result<std::int64_t> Store::intern_env(const std::string& body) {
+  if (auto r = insert_env_.bind(1, body).run(); r.has_error()) return r.error();
+  find_env_.bind(1, body);
+  auto row = find_env_.step();
+  if (row.has_error()) return row.error();
+  const std::int64_t id = *row ? find_env_.int64(0) : 0;
+  find_env_.reset();
+  if (id == 0) return Error{Errc::kIo, "environment vanished while being stored"};
+  return id;
+}
+
+Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string* const> envs,
+                           std::span<const Task* const> updates) {
+  if (auto r = set_sync(true); r.has_error()) return r.error();
+  auto txn = Txn::begin(db_.get());
+  if (txn.has_error()) return txn.error();
+  if (auto r = write_updates(updates); r.has_error()) return r.error();
+  std::vector<TaskId> ids;
+  std::vector<std::int64_t> env_ids;
+  ids.reserve(tasks.size());
+  env_ids.reserve(tasks.size());
+  const std::string* last_body = nullptr;
+  std::int64_t env_id = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const Task& t = tasks[i];
+    const std::string* body = i < envs.size() ? envs[i] : nullptr;
+    if (body == nullptr) {
+      env_id = 0;
+    } else if (body != last_body) {
+      auto interned = intern_env(*body);
+      if (interned.has_error()) return interned.error();
+      env_id = *interned;
+    }
+    last_body = body;
+    env_ids.push_back(env_id);
+    json argv = t.argv;
+    insert_task_.bind(1, std::int64_t{t.uid})
+        .bind(2, std::int64_t{t.gid})
+        .bind(3, t.group)
+        .bind(4, proto::dump_json(argv))
+        .bind(5, t.cwd)
+        .bind(6, env_id)
+        .bind(7, std::int64_t{t.shell})
+        .bind(8, std::int64_t{t.priority})
+        .bind(9, static_cast<std::int64_t>(t.timeout.count()))
+        .bind(10, std::int64_t{t.requeue})
+        .bind(11, proto::to_string(t.state))
+        .bind(12, std::int64_t{0})
+        .bind(13, std::int64_t{0})
+        .bind_null(14)
+        .bind_null(15)
+        .bind(16, t.reason)
+        .bind(17, t.submitted_at)
+        .bind(18, std::int64_t{0})
+        .bind(19, std::int64_t{0});
+    if (auto r = insert_task_.run(); r.has_error()) return r.error();
+    ids.push_back(sqlite3_last_insert_rowid(db_.get()));
+  }
+  if (auto r = txn->commit(); r.has_error()) return r.error();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    tasks[i].id = ids[i];
+    tasks[i].env_id = env_ids[i];
+  }
+  return {};
+}
+
+Result<void> Store::update(std::span<const Task* const> tasks,
+                           std::span<const QueuedCancel> cancels, std::span<const GroupRow> groups,
+                           bool sync) {
+  if (tasks.empty() && cancels.empty() && groups.empty()) return {};
+  if (auto r = set_sync(sync); r.has_error()) return r.error();
+  auto txn = Txn::begin(db_.get());
+  if (txn.has_error()) return txn.error();
+  for (const QueuedCancel& c : cancels) {
+    cancel_queued_.bind(1, c.first)
+        .bind(2, c.last)
+        .bind(3, std::int64_t{c.uid})
+        .bind(4, c.group)
+        .bind(5, c.reason)
+        .bind(6, c.at);
+    if (auto r = cancel_queued_.run(); r.has_error()) return r.error();
+  }
+  for (const GroupRow& g : groups) {
+    if (auto r = write_group(g); r.has_error()) return r.error();
+  }
+  if (auto r = write_updates(tasks); r.has_error()) return r.error();
+  return txn->commit();
+}
+
+Result<void> Store::save_group(const GroupRow& g) {
+  if (auto r = set_sync(true); r.has_error()) return r.error();
+  return write_group(g);
+}
+
+Result<void> Store::write_group(const GroupRow& g) {
+  save_group_.bind(1, std::int64_t{g.uid})
+      .bind(2, g.name)
+      .bind(3, g.limit)
+      .bind(4, std::int64_t{g.fail_fast})
+      .bind(5, std::int64_t{g.paused});
+  if (g.last_cancel) {
+    save_group_.bind(6, proto::dump_json(json(*g.last_cancel)));
+  } else {
+    save_group_.bind_null(6);
+  }
+  return save_group_.run();
+}
+
+Result<Store::PruneCutoff> Store::prune_cutoff(TimeMs ended_before, std::int64_t keep) {
+  // By age: everything that ended before `ended_before` (nothing if that is not positive).
+  PruneCutoff cut{ended_before > 0 ? ended_before - 1 : 0,
+                  ended_before > 0 ? std::numeric_limits<TaskId>::max() : 0};
+  // By count: the newest task beyond `keep`, and everything older.
+  auto st = Stmt::prepare(db_.get(), R"sql(
+      SELECT ended_at_ms, id FROM tasks WHERE ended_at_ms > 0
+      ORDER BY ended_at_ms DESC, id DESC LIMIT 1 OFFSET ?1
+  )sql");
+  if (st.has_error()) return st.error();
+  st->bind(1, keep);
+  auto row = st->step();
+  if (row.has_error()) return row.error();
+  if (*row) {
+    const PruneCutoff by_count{st->int64(0), st->int64(1)};
+    if (std::tie(by_count.ended_at, by_count.id) > std::tie(cut.ended_at, cut.id)) cut = by_count;
+  }
+  st->reset();
+  return cut;
+}
+
+Result<std::vector<TaskId>> Store::prune_slice(const PruneCutoff& upto, std::int64_t max_rows) {
+  last_prune_steps_ = 0;
+  if (auto r = set_sync(false); r.has_error()) return r.error();
+  auto txn = Txn::begin(db_.get());
+  if (txn.has_error()) return txn.error();
+  prune_slice_.bind(1, upto.ended_at).bind(2, upto.id).bind(3, max_rows);
+  std::vector<TaskId> ids;
+  std::vector<std::int64_t> env_ids;
+  for (;;) {
+    auto row = prune_slice_.step();
+    if (row.has_error()) return row.error();
+    if (!*row) break;
+    ids.push_back(prune_slice_.int64(0));
+    if (const std::int64_t env = prune_slice_.int64(1); env > 0) env_ids.push_back(env);
+  }
+  last_prune_steps_ += prune_slice_.take_vm_steps();
+  prune_slice_.reset();
+  std::sort(env_ids.begin(), env_ids.end());
+  env_ids.erase(std::unique(env_ids.begin(), env_ids.end()), env_ids.end());
+  for (const std::int64_t env : env_ids) {
+    if (auto r = drop_env_.bind(1, env).run(); r.has_error()) return r.error();
+    last_prune_steps_ += drop_env_.take_vm_steps();
+  }
+  if (auto r = txn->commit(); r.has_error()) return r.error();
+  return ids;
+}
+
+Result<std::vector<TaskId>> Store::prune(TimeMs ended_before, std::int64_t keep,
+                                         std::int64_t max_rows) {
+  auto upto = prune_cutoff(ended_before, keep);
+  if (upto.has_error()) return upto.error();
+  return prune_slice(*upto, max_rows);
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,116 @@
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/protocol.h"
+#include "daemon/store/sqlite_util.h"
+#include "daemon/model/task.h"
+
+namespace tg::daemon {
+
+// The SQLite database (WAL) in the state directory: the source of truth for tasks and groups.
+// Memory is rebuilt from it at start; a submit is acknowledged only after its transaction is
+// committed. Every write method is one transaction and either fully happens or not at all
+// (disk full, read-only: an Errc::kIo error, the database unchanged). Owned by run(); used only
+// on the event loop's thread; calls are synchronous and short (prepared statements).
+class Store {
+ public:
+  struct Options {
+    // Submits and cancels fsync before they are acknowledged (synchronous=FULL). Off: they
+    // are safe against a daemon crash, not against a power cut.
+    bool durable = true;
+  };
+  static constexpr int kSchemaVersion = 3;
+
+  // Opens or creates the database and migrates it. Refuses, leaving the file untouched, a file
+  // that is not a database, is corrupt, or has a newer schema than this binary.
+  [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options);
+
+  // A reload's `durable`: applies from the next transaction on.
+  void set_durable(bool durable) { options_.durable = durable; }
+  // PRAGMA synchronous as the last transaction ran (2: FULL, 1: NORMAL); for tests.
+  [[nodiscard]] Result<std::int64_t> synchronous();
+
+  [[nodiscard]] Result<std::vector<Task>> load_tasks();
+  [[nodiscard]] Result<std::vector<GroupRow>> load_groups();
+  [[nodiscard]] Result<proto::Env> load_env(std::int64_t env_id);
+
+  // Inserts new tasks, assigning increasing ids that are never reused, and writes `updates`
+  // first, all in one transaction. envs[i] is task i's environment as a JSON object, or nullptr
+  // for the default one; each distinct body is stored once. Ids and env_ids are set on the
+  // tasks only after the commit succeeded.
+  [[nodiscard]] Result<void> insert(std::vector<Task>& tasks,
+                                    std::span<const std::string* const> envs,
+                                    std::span<const Task* const> updates = {});
+  // Writes the mutable fields (state, pid, exit, reason, times) of each task: one transaction.
+  // `sync`: fsync before returning (if durable). Without it the commit survives a crash of the
+  // daemon, and reaches the disk with the next synced commit or WAL checkpoint: task starts
+  // and exits are not worth an fsync each, acknowledged requests are.
+  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks, bool sync = true) {
+    return update(tasks, {}, {}, sync);
+  }
+  // The queued tasks of one group that a group cancel ended together: written with one
+  // statement (a primary-key range scan), however many there are.
+  struct QueuedCancel {
+    uid_t uid = 0;
+    std::string group;
+    TaskId first = 0;  // Lowest and highest id cancelled; only rows still queued change.
+    TaskId last = 0;
+    std::string reason;
+    TimeMs at = 0;
+  };
+  // As above, with the group cancels and group settings written first, in the same
+  // transaction.
+  [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
+                                    std::span<const QueuedCancel> cancels,
+                                    std::span<const GroupRow> groups, bool sync);
+  // Inserts or replaces one group's settings: one synced transaction.
+  [[nodiscard]] Result<void> save_group(const GroupRow& group);
+  // Where a prune pass stops: finished tasks that ended before `ended_at`, or at it with an id
+  // up to `id`, go. Found once per pass, then deleted a slice at a time.
+  struct PruneCutoff {
+    TimeMs ended_at = 0;
+    TaskId id = 0;
+  };
+  // The cutoff that drops finished tasks that ended before `ended_before` and the oldest beyond
+  // the `keep` most recently ended: one walk of `keep` entries of the end-time index.
+  [[nodiscard]] Result<PruneCutoff> prune_cutoff(TimeMs ended_before, std::int64_t keep);
+  // Deletes at most `max_rows` (-1: all) finished tasks at or before `upto`, oldest first, in one
+  // transaction, with the environments only they used; returns their ids (for their logs). An
+  // index range scan from the oldest end: the cost follows max_rows, not the size of the table.
+  [[nodiscard]] Result<std::vector<TaskId>> prune_slice(const PruneCutoff& upto,
+                                                        std::int64_t max_rows);
+  // prune_cutoff, then one prune_slice.
+  [[nodiscard]] Result<std::vector<TaskId>> prune(TimeMs ended_before, std::int64_t keep,
+                                                  std::int64_t max_rows = -1);
+  // The SQLite VM steps the last prune_slice took: its cost, for debug logs and tests.
+  [[nodiscard]] std::int64_t last_prune_steps() const { return last_prune_steps_; }
+
+ private:
+  Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
+  // Sets PRAGMA synchronous for the next transaction (no I/O).
+  [[nodiscard]] Result<void> set_sync(bool sync);
+  [[nodiscard]] Result<void> prepare();
+  [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
+  [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
+  [[nodiscard]] Result<void> write_group(const GroupRow& group);
+
+  DbPtr db_;
+  Options options_;
+  bool synced_ = true;  // The current PRAGMA synchronous is FULL.
+  Stmt insert_task_;
+  Stmt update_task_;
+  Stmt cancel_queued_;
+  Stmt insert_env_;
+  Stmt find_env_;
+  Stmt save_group_;
+  Stmt prune_slice_;
+  Stmt drop_env_;
+  std::int64_t last_prune_steps_ = 0;
+};
+
+}  // namespace tg::daemon

@@ -1,0 +1,646 @@
+#include "daemon/store/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/codec.h"
+
+namespace tg::daemon {
+
+namespace {
+
+using Envs = std::vector<const std::string*>;
+using Updates = std::vector<const Task*>;
+
+Store open_memory() {
+  auto store = Store::open(":memory:", {});
+  if (store.has_error()) FAIL("open failed: " << store.error().message);
+  return std::move(*store);
+}
+
+Task make_task(std::string group, std::vector<std::string> argv, int priority = 0) {
+  Task t;
+  t.uid = 1000;
+  t.gid = 100;
+  t.group = std::move(group);
+  t.argv = std::move(argv);
+  t.priority = priority;
+  t.submitted_at = 1'700'000'000'000;
+  return t;
+}
+
+std::vector<Task> make_tasks(int n, const std::string& group = "g") {
+  std::vector<Task> tasks;
+  for (int i = 0; i < n; ++i) tasks.push_back(make_task(group, {"task", std::to_string(i)}));
+  return tasks;
+}
+
+std::string env_body(const proto::Env& env) { return proto::dump_json(nlohmann::json(env)); }
+
+std::vector<Task> load(Store& store) {
+  auto tasks = store.load_tasks();
+  if (tasks.has_error()) FAIL("load_tasks failed: " << tasks.error().message);
+  return std::move(*tasks);
+}
+
+std::vector<TaskId> ids_of(const std::vector<Task>& tasks) {
+  std::vector<TaskId> ids;
+  for (const Task& t : tasks) ids.push_back(t.id);
+  return ids;
+}
+
+std::vector<TaskId> sorted(std::vector<TaskId> ids) {
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// Ends a task as the Engine would, for prune tests.
+void finish(Task& t, TimeMs ended_at) {
+  t.state = TaskState::kSucceeded;
+  t.started_at = ended_at - 1;
+  t.ended_at = ended_at;
+  t.exit_code = 0;
+}
+
+// A private in-memory database that a second, raw connection can see: lets a test read the
+// schema version or plant a trigger without touching the file system. Needs URI filenames,
+// which Debian's SQLite enables (SQLITE_USE_URI=1); the tests using it skip themselves otherwise.
+class SharedMemoryDb {
+ public:
+  SharedMemoryDb() {
+    static int counter = 0;  // Each test gets its own database.
+    name_ = "file:tg_store_test_" + std::to_string(++counter) + "?mode=memory&cache=shared";
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(
+        name_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
+    db_.reset(raw);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  static bool supported() {
+    if (sqlite3_compileoption_used("USE_URI") == 1) return true;
+    MESSAGE("skipped: this SQLite is built without SQLITE_USE_URI");
+    return false;
+  }
+  const std::string& name() const { return name_; }
+  void exec(const std::string& sql) {
+    auto r = daemon::exec(db_.get(), sql.c_str());
+    if (r.has_error()) FAIL(r.error().message);
+  }
+  std::int64_t user_version() {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_.get(), "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const std::int64_t v = sqlite3_column_int64(st, 0);
+    (void)sqlite3_finalize(st);  // Read-only statement: nothing to report.
+    return v;
+  }
+
+ private:
+  std::string name_;
+  DbPtr db_;
+};
+
+}  // namespace
+
+TEST_CASE("Store: opening an empty database migrates it to kSchemaVersion") {
+  SUBCASE(":memory: opens with no tasks and no groups") {
+    Store store = open_memory();
+    CHECK(load(store).empty());
+    auto groups = store.load_groups();
+    REQUIRE(groups.has_value());
+    CHECK(groups->empty());
+  }
+  SUBCASE("the schema version is recorded, and reopening keeps it and the data") {
+    if (!SharedMemoryDb::supported()) return;
+    SharedMemoryDb shared;
+    CHECK(shared.user_version() == 0);
+    {
+      auto store = Store::open(shared.name(), {false});
+      REQUIRE(store.has_value());
+      CHECK(shared.user_version() == Store::kSchemaVersion);
+      auto tasks = make_tasks(2);
+      REQUIRE(store->insert(tasks, Envs{}).has_value());
+    }
+    auto again = Store::open(shared.name(), {});
+    REQUIRE(again.has_value());
+    CHECK(shared.user_version() == Store::kSchemaVersion);
+    CHECK(ids_of(load(*again)) == std::vector<TaskId>{1, 2});
+  }
+}
+
+TEST_CASE("Store: a database with a newer schema is refused and left untouched") {
+  if (!SharedMemoryDb::supported()) return;
+  SharedMemoryDb shared;
+  shared.exec("CREATE TABLE future (x); PRAGMA user_version = " +
+              std::to_string(Store::kSchemaVersion + 1));
+  auto store = Store::open(shared.name(), {});
+  REQUIRE(store.has_error());
+  CHECK(store.error().code == Errc::kIo);
+  CHECK(store.error().message.find("newer") != std::string::npos);
+  CHECK(shared.user_version() == Store::kSchemaVersion + 1);
+}
+
+TEST_CASE("Store: insert assigns increasing ids and stores every field") {
+  Store store = open_memory();
+  std::vector<Task> first = make_tasks(3);
+  first[1].argv = {"sh", "-c", "echo 'héllo wörld' \"$X\"", ""};
+  first[1].cwd = "/src/with space";
+  first[1].shell = true;
+  first[1].priority = -1000;
+  first[1].timeout = std::chrono::milliseconds(8'640'000'000);
+  first[1].requeue = true;
+  first[1].uid = 4'000'000'000U;  // uid_t is unsigned: above INT32_MAX must survive.
+  first[1].gid = 4'000'000'001U;
+  first[1].group = std::string(64, 'g');
+  REQUIRE(store.insert(first, Envs{}).has_value());
+  CHECK(ids_of(first) == std::vector<TaskId>{1, 2, 3});
+
+  std::vector<Task> second = make_tasks(2, "other");
+  REQUIRE(store.insert(second, Envs{}).has_value());
+  CHECK(ids_of(second) == std::vector<TaskId>{4, 5});
+
+  const auto loaded = load(store);
+  REQUIRE(loaded.size() == 5);
+  CHECK(ids_of(loaded) == std::vector<TaskId>{1, 2, 3, 4, 5});
+  const Task& t = loaded[1];
+  CHECK(t.uid == 4'000'000'000U);
+  CHECK(t.gid == 4'000'000'001U);
+  CHECK(t.group == std::string(64, 'g'));
+  CHECK(t.argv == first[1].argv);
+  CHECK(t.cwd == "/src/with space");
+  CHECK(t.env_id == 0);
+  CHECK(t.shell);
+  CHECK(t.priority == -1000);
+  CHECK(t.timeout == std::chrono::milliseconds(8'640'000'000));
+  CHECK(t.requeue);
+  CHECK(t.state == TaskState::kQueued);
+  CHECK(t.pid == 0);
+  CHECK_FALSE(t.exit_code.has_value());
+  CHECK_FALSE(t.signal.has_value());
+  CHECK(t.reason.empty());
+  CHECK(t.submitted_at == 1'700'000'000'000);
+  CHECK(t.started_at == 0);
+  CHECK(t.ended_at == 0);
+  CHECK(loaded[0].cwd == "/");
+  CHECK(loaded[3].group == "other");
+}
+
+TEST_CASE("Store: ids are never reused, even after the newest tasks are pruned") {
+  Store store = open_memory();
+  std::vector<Task> tasks = make_tasks(3);
+  REQUIRE(store.insert(tasks, Envs{}).has_value());
+  for (Task& t : tasks) finish(t, 1000);
+  Updates updates = {&tasks[0], &tasks[1], &tasks[2]};
+  REQUIRE(store.update(updates).has_value());
+
+  auto pruned = store.prune(2000, 1000);
+  REQUIRE(pruned.has_value());
+  CHECK(sorted(*pruned) == std::vector<TaskId>{1, 2, 3});
+  CHECK(load(store).empty());
+
+  std::vector<Task> more = make_tasks(2);
+  REQUIRE(store.insert(more, Envs{}).has_value());
+  CHECK(ids_of(more) == std::vector<TaskId>{4, 5});
+}
+
+TEST_CASE("Store: one environment body shared by a batch is stored once") {
+  Store store = open_memory();
+  const proto::Env env = {{"PATH", "/usr/bin"}, {"LANG", "C.UTF-8"}, {"EMPTY", ""}};
+  const std::string body = env_body(env);
+
+  SUBCASE("the same pointer for every task") {
+    std::vector<Task> tasks = make_tasks(4);
+    REQUIRE(store.insert(tasks, Envs(4, &body)).has_value());
+    CHECK(tasks[0].env_id != 0);
+    for (const Task& t : tasks) CHECK(t.env_id == tasks[0].env_id);
+    auto loaded = store.load_env(tasks[0].env_id);
+    REQUIRE(loaded.has_value());
+    CHECK(*loaded == env);
+    for (const Task& t : load(store)) CHECK(t.env_id == tasks[0].env_id);
+  }
+  SUBCASE("equal bodies in different strings and different submits share one row") {
+    const std::string copy = body;
+    std::vector<Task> a = make_tasks(2);
+    REQUIRE(store.insert(a, Envs{&body, &copy}).has_value());
+    CHECK(a[0].env_id == a[1].env_id);
+    std::vector<Task> b = make_tasks(1);
+    REQUIRE(store.insert(b, Envs{&copy}).has_value());
+    CHECK(b[0].env_id == a[0].env_id);
+  }
+  SUBCASE("different bodies get different ids, nullptr gets the default (0)") {
+    const std::string other = env_body({{"X", "1"}});
+    std::vector<Task> tasks = make_tasks(5);
+    REQUIRE(store.insert(tasks, Envs{&body, nullptr, &other, &body}).has_value());
+    CHECK(tasks[0].env_id != 0);
+    CHECK(tasks[1].env_id == 0);
+    CHECK(tasks[2].env_id != 0);
+    CHECK(tasks[2].env_id != tasks[0].env_id);
+    CHECK(tasks[3].env_id == tasks[0].env_id);
+    CHECK(tasks[4].env_id == 0);  // Past the end of envs: the default environment.
+    auto x = store.load_env(tasks[2].env_id);
+    REQUIRE(x.has_value());
+    CHECK(*x == proto::Env{{"X", "1"}});
+  }
+  SUBCASE("an unknown env id is an error, not an empty environment") {
+    auto missing = store.load_env(12345);
+    REQUIRE(missing.has_error());
+    CHECK(missing.error().code == Errc::kIo);
+    CHECK(store.load_env(0).has_error());  // 0 means "the default", never a row.
+  }
+}
+
+TEST_CASE("Store: update persists state, pid, exit, signal, reason and times") {
+  Store store = open_memory();
+  std::vector<Task> tasks = make_tasks(3);
+  REQUIRE(store.insert(tasks, Envs{}).has_value());
+
+  tasks[0].state = TaskState::kRunning;
+  tasks[0].pid = 4242;
+  tasks[0].pid_start = 0xFFFF'FFFF'FFFFULL;
+  tasks[0].started_at = 1'700'000'000'500;
+
+  tasks[1].state = TaskState::kCancelled;
+  tasks[1].pid = 77;
+  tasks[1].signal = 15;
+  tasks[1].reason = "cancelled: group 'g' cancelled by uid 1000";
+  tasks[1].started_at = 1'700'000'000'100;
+  tasks[1].ended_at = 1'700'000'009'999;
+
+  tasks[2].state = TaskState::kFailed;
+  tasks[2].exit_code = 3;
+  tasks[2].ended_at = 1'700'000'001'000;
+  // Fields that update does not own must not change.
+  tasks[2].argv = {"changed"};
+  tasks[2].priority = 999;
+
+  REQUIRE(store.update(Updates{&tasks[0], &tasks[1], &tasks[2]}).has_value());
+  const auto loaded = load(store);
+  REQUIRE(loaded.size() == 3);
+
+  CHECK(loaded[0].state == TaskState::kRunning);
+  CHECK(loaded[0].pid == 4242);
+  CHECK(loaded[0].pid_start == 0xFFFF'FFFF'FFFFULL);
+  CHECK(loaded[0].started_at == 1'700'000'000'500);
+  CHECK(loaded[0].ended_at == 0);
+  CHECK_FALSE(loaded[0].exit_code.has_value());
+
+  CHECK(loaded[1].state == TaskState::kCancelled);
+  CHECK(loaded[1].signal == 15);
+  CHECK_FALSE(loaded[1].exit_code.has_value());
+  CHECK(loaded[1].reason == "cancelled: group 'g' cancelled by uid 1000");
+  CHECK(loaded[1].started_at == 1'700'000'000'100);
+  CHECK(loaded[1].ended_at == 1'700'000'009'999);
+
+  CHECK(loaded[2].state == TaskState::kFailed);
+  CHECK(loaded[2].exit_code == 3);
+  CHECK_FALSE(loaded[2].signal.has_value());
+  CHECK(loaded[2].argv == std::vector<std::string>{"task", "2"});
+  CHECK(loaded[2].priority == 0);
+
+  SUBCASE("exit code 0 is stored as 0, not as null") {
+    tasks[0].state = TaskState::kSucceeded;
+    tasks[0].exit_code = 0;
+    tasks[0].ended_at = 1'700'000'002'000;
+    REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+    CHECK(load(store)[0].exit_code == 0);
+  }
+  SUBCASE("an empty update is a no-op") { CHECK(store.update(Updates{}).has_value()); }
+  SUBCASE("an unsynced update is committed just the same") {
+    tasks[0].state = TaskState::kLost;
+    REQUIRE(store.update(Updates{&tasks[0]}, /*sync=*/false).has_value());
+    CHECK(load(store)[0].state == TaskState::kLost);
+    tasks[0].state = TaskState::kInterrupted;  // And a synced one after it.
+    REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+    CHECK(load(store)[0].state == TaskState::kInterrupted);
+  }
+  SUBCASE("every state reads back") {
+    for (TaskState s :
+         {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
+          TaskState::kTimedOut, TaskState::kCancelled, TaskState::kInterrupted, TaskState::kLost}) {
+      tasks[0].state = s;
+      REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+      CHECK(load(store)[0].state == s);
+    }
+  }
+}
+
+TEST_CASE("Store: insert writes its pending updates in the same transaction") {
+  Store store = open_memory();
+  std::vector<Task> old = make_tasks(1);
+  REQUIRE(store.insert(old, Envs{}).has_value());
+  old[0].state = TaskState::kRunning;
+  old[0].pid = 99;
+
+  std::vector<Task> fresh = make_tasks(1);
+  REQUIRE(store.insert(fresh, Envs{}, Updates{&old[0]}).has_value());
+  const auto loaded = load(store);
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].state == TaskState::kRunning);
+  CHECK(loaded[0].pid == 99);
+  CHECK(loaded[1].id == fresh[0].id);
+}
+
+TEST_CASE("Store: a failed write changes nothing and assigns no ids") {
+  if (!SharedMemoryDb::supported()) return;
+  SharedMemoryDb shared;
+  auto opened = Store::open(shared.name(), {});
+  REQUIRE(opened.has_value());
+  Store& store = *opened;
+  std::vector<Task> before = make_tasks(2);
+  REQUIRE(store.insert(before, Envs{}).has_value());
+  // Refuses any task whose argv is ["boom"], and any update whose reason is "boom".
+  shared.exec(R"sql(
+      CREATE TRIGGER refuse_insert BEFORE INSERT ON tasks WHEN NEW.argv = '["boom"]'
+      BEGIN SELECT RAISE(ABORT, 'boom'); END;
+      CREATE TRIGGER refuse_update BEFORE UPDATE ON tasks WHEN NEW.reason = 'boom'
+      BEGIN SELECT RAISE(ABORT, 'boom'); END;
+  )sql");
+
+  SUBCASE("insert: the tasks before the failing one are rolled back") {
+    const std::string body = env_body({{"ONLY", "here"}});
+    std::vector<Task> batch = make_tasks(3);
+    batch[2].argv = {"boom"};
+    before[0].state = TaskState::kRunning;  // A pending update goes too.
+    auto r = store.insert(batch, Envs{&body, &body, &body}, Updates{&before[0]});
+    REQUIRE(r.has_error());
+    CHECK(r.error().code == Errc::kIo);
+    for (const Task& t : batch) {
+      CHECK(t.id == 0);
+      CHECK(t.env_id == 0);
+    }
+    const auto loaded = load(store);
+    CHECK(ids_of(loaded) == std::vector<TaskId>{1, 2});
+    CHECK(loaded[0].state == TaskState::kQueued);
+
+    // The store stays usable, and the failed ids were not handed out.
+    std::vector<Task> next = make_tasks(1);
+    REQUIRE(store.insert(next, Envs{}).has_value());
+    CHECK(next[0].id == 3);
+  }
+  SUBCASE("update: all or nothing") {
+    before[0].state = TaskState::kRunning;
+    before[1].reason = "boom";
+    REQUIRE(store.update(Updates{&before[0], &before[1]}).has_error());
+    CHECK(load(store)[0].state == TaskState::kQueued);
+  }
+}
+
+TEST_CASE("Store: save_group and load_groups round-trip settings and the last cancel") {
+  Store store = open_memory();
+  GroupRow plain{1000, "nightly", 4, true, false, std::nullopt};
+  proto::CancelRecord record;
+  record.by_uid = 0;
+  record.reason = "cancelled: group 'ci' cancelled by uid 0";
+  record.at = "2024-02-29T12:00:00.000Z";
+  record.ended_at = "2024-02-29T12:00:10.500Z";
+  record.cancelled_queued = 17;
+  record.signalled = 3;
+  record.killed = 1;
+  GroupRow cancelled{1000, "ci", 0, false, true, record};
+  GroupRow same_name_other_user{1001, "nightly", 0, false, false, std::nullopt};
+  for (const GroupRow* g : {&plain, &cancelled, &same_name_other_user}) {
+    REQUIRE(store.save_group(*g).has_value());
+  }
+
+  auto loaded = store.load_groups();
+  REQUIRE(loaded.has_value());
+  REQUIRE(loaded->size() == 3);
+  const auto find = [&](uid_t uid, const std::string& name) -> const GroupRow& {
+    const auto it = std::find_if(loaded->begin(), loaded->end(),
+                                 [&](const GroupRow& g) { return g.uid == uid && g.name == name; });
+    REQUIRE(it != loaded->end());
+    return *it;
+  };
+  const GroupRow& n = find(1000, "nightly");
+  CHECK(n.limit == 4);
+  CHECK(n.fail_fast);
+  CHECK_FALSE(n.paused);
+  CHECK_FALSE(n.last_cancel.has_value());
+
+  const GroupRow& c = find(1000, "ci");
+  CHECK(c.paused);
+  REQUIRE(c.last_cancel.has_value());
+  CHECK(c.last_cancel->by_uid == 0);
+  CHECK(c.last_cancel->reason == record.reason);
+  CHECK(c.last_cancel->at == record.at);
+  CHECK(c.last_cancel->ended_at == record.ended_at);
+  CHECK(c.last_cancel->cancelled_queued == 17);
+  CHECK(c.last_cancel->signalled == 3);
+  CHECK(c.last_cancel->killed == 1);
+
+  CHECK(find(1001, "nightly").limit == 0);
+
+  SUBCASE("saving again updates in place, and can clear the last cancel") {
+    cancelled.limit = 9;
+    cancelled.paused = false;
+    cancelled.last_cancel.reset();
+    REQUIRE(store.save_group(cancelled).has_value());
+    loaded = store.load_groups();
+    REQUIRE(loaded.has_value());
+    CHECK(loaded->size() == 3);
+    const GroupRow& again = find(1000, "ci");
+    CHECK(again.limit == 9);
+    CHECK_FALSE(again.paused);
+    CHECK_FALSE(again.last_cancel.has_value());
+  }
+}
+
+TEST_CASE("Store: prune removes finished tasks by age and by count, never unfinished ones") {
+  Store store = open_memory();
+  const std::string body = env_body({{"K", "v"}});
+  std::vector<Task> tasks = make_tasks(6);
+  REQUIRE(
+      store.insert(tasks, Envs{&body, nullptr, nullptr, nullptr, nullptr, nullptr}).has_value());
+  // 1, 2, 3 ended at 100, 300, 200; 4 is running; 5 and 6 are queued.
+  finish(tasks[0], 100);
+  finish(tasks[1], 300);
+  finish(tasks[2], 200);
+  tasks[3].state = TaskState::kRunning;
+  tasks[3].started_at = 50;
+  REQUIRE(store.update(Updates{&tasks[0], &tasks[1], &tasks[2], &tasks[3]}).has_value());
+
+  SUBCASE("by age: what ended before the cutoff") {
+    auto pruned = store.prune(250, 1000);
+    REQUIRE(pruned.has_value());
+    CHECK(sorted(*pruned) == std::vector<TaskId>{1, 3});
+    CHECK(ids_of(load(store)) == std::vector<TaskId>{2, 4, 5, 6});
+  }
+  SUBCASE("the cutoff is exclusive") {
+    auto pruned = store.prune(200, 1000);
+    REQUIRE(pruned.has_value());
+    CHECK(*pruned == std::vector<TaskId>{1});
+  }
+  SUBCASE("by count: keeps the most recently ended") {
+    auto pruned = store.prune(0, 1);
+    REQUIRE(pruned.has_value());
+    CHECK(sorted(*pruned) == std::vector<TaskId>{1, 3});
+    CHECK(ids_of(load(store)) == std::vector<TaskId>{2, 4, 5, 6});
+  }
+  SUBCASE("keep 0 removes every finished task and nothing else") {
+    auto pruned = store.prune(0, 0);
+    REQUIRE(pruned.has_value());
+    CHECK(sorted(*pruned) == std::vector<TaskId>{1, 2, 3});
+    const auto left = load(store);
+    CHECK(ids_of(left) == std::vector<TaskId>{4, 5, 6});
+    for (const Task& t : left) CHECK_FALSE(proto::is_terminal(t.state));
+  }
+  SUBCASE("nothing to prune returns no ids") {
+    auto pruned = store.prune(50, 1000);
+    REQUIRE(pruned.has_value());
+    CHECK(pruned->empty());
+    CHECK(load(store).size() == 6);
+  }
+  SUBCASE("max_rows spreads a big prune over several calls, the oldest ended first") {
+    auto first = store.prune(0, 0, 2);
+    REQUIRE(first.has_value());
+    CHECK(sorted(*first) == std::vector<TaskId>{1, 3});
+    auto second = store.prune(0, 0, 2);
+    REQUIRE(second.has_value());
+    CHECK(*second == std::vector<TaskId>{2});
+    auto third = store.prune(0, 0, 2);
+    REQUIRE(third.has_value());
+    CHECK(third->empty());
+    CHECK(ids_of(load(store)) == std::vector<TaskId>{4, 5, 6});
+  }
+  SUBCASE("max_rows 0 deletes nothing") {
+    auto pruned = store.prune(1000, 0, 0);
+    REQUIRE(pruned.has_value());
+    CHECK(pruned->empty());
+    CHECK(load(store).size() == 6);
+  }
+  SUBCASE("an environment goes when its last task does") {
+    const std::int64_t env_id = tasks[0].env_id;
+    REQUIRE(env_id != 0);
+    REQUIRE(store.prune(150, 1000).has_value());
+    CHECK(store.load_env(env_id).has_error());
+  }
+  SUBCASE("an environment still in use stays") {
+    std::vector<Task> queued = make_tasks(1);
+    REQUIRE(store.insert(queued, Envs{&body}).has_value());
+    CHECK(queued[0].env_id == tasks[0].env_id);
+    REQUIRE(store.prune(150, 1000).has_value());
+    auto env = store.load_env(queued[0].env_id);
+    REQUIRE(env.has_value());
+    CHECK(*env == proto::Env{{"K", "v"}});
+  }
+}
+
+TEST_CASE("Store: a prune pass keeps its cutoff while slices go, and newer tasks stay") {
+  Store store = open_memory();
+  std::vector<Task> tasks = make_tasks(10);
+  REQUIRE(store.insert(tasks, Envs{}).has_value());
+  Updates ended;
+  for (int i = 0; i < 10; ++i) {
+    finish(tasks[i], 1000 + 10 * (i % 5));  // Ends tie in pairs: ids break the tie.
+    ended.push_back(&tasks[i]);
+  }
+  REQUIRE(store.update(ended).has_value());
+  // Keep 3: the newest are 10 (1040), 5 (1040) and 9 (1030); 4 (1030) is the first to go.
+  auto upto = store.prune_cutoff(0, 3);
+  REQUIRE(upto.has_value());
+  CHECK(upto->ended_at == 1030);
+  CHECK(upto->id == 4);
+  // Oldest end first (the ids of a slice come back in no particular order).
+  std::vector<std::vector<TaskId>> slices;
+  for (;;) {
+    auto slice = store.prune_slice(*upto, 3);
+    REQUIRE(slice.has_value());
+    slices.push_back(sorted(*slice));
+    if (slice->size() < 3) break;
+  }
+  CHECK(slices == std::vector<std::vector<TaskId>>{{1, 2, 6}, {3, 7, 8}, {4}});
+  CHECK(ids_of(load(store)) == std::vector<TaskId>{5, 9, 10});
+}
+
+TEST_CASE("Store: the cost of a prune slice does not grow with the number of finished tasks") {
+  // The retention_count cutoff used to be re-found by each slice, walking every finished
+  // task; 250 ms a slice at 600 000 of them. A slice now starts where the index does.
+  const auto slice_steps = [](int finished) {
+    Store store = open_memory();
+    std::vector<Task> tasks = make_tasks(finished);
+    REQUIRE(store.insert(tasks, Envs{}).has_value());
+    Updates ended;
+    for (int i = 0; i < finished; ++i) {
+      finish(tasks[i], 1000 + i);
+      ended.push_back(&tasks[i]);
+    }
+    REQUIRE(store.update(ended).has_value());
+    auto upto = store.prune_cutoff(0, 100);
+    REQUIRE(upto.has_value());
+    auto first = store.prune_slice(*upto, 50);
+    REQUIRE(first.has_value());
+    REQUIRE(first->size() == 50);
+    auto second = store.prune_slice(*upto, 50);  // After a slice, as a pass goes on.
+    REQUIRE(second.has_value());
+    REQUIRE(second->size() == 50);
+    return store.last_prune_steps();
+  };
+  const std::int64_t small = slice_steps(1'000);
+  const std::int64_t big = slice_steps(20'000);
+  CAPTURE(small);
+  CAPTURE(big);
+  CHECK(small > 0);
+  CHECK(big < 2 * small);
+}
+
+TEST_CASE("Store: set_durable switches fsync on and off from the next transaction") {
+  Store store = open_memory();  // Durable by default.
+  std::vector<Task> tasks = make_tasks(3);
+  REQUIRE(store.insert(tasks, Envs{}).has_value());
+  CHECK(store.synchronous().value() == 2);  // FULL: an acknowledged submit is on disk.
+
+  store.set_durable(false);
+  tasks[0].state = TaskState::kRunning;
+  REQUIRE(store.update(Updates{&tasks[0]}).has_value());
+  CHECK(store.synchronous().value() == 1);  // NORMAL, even for a synced update.
+
+  store.set_durable(true);
+  tasks[1].state = TaskState::kRunning;
+  REQUIRE(store.update(Updates{&tasks[1]}).has_value());
+  CHECK(store.synchronous().value() == 2);
+}
+
+TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot id") {
+  if (!SharedMemoryDb::supported()) return;
+  SharedMemoryDb shared;
+  std::vector<Task> tasks = make_tasks(2);
+  {
+    auto store = Store::open(shared.name(), {});
+    REQUIRE(store.has_value());
+    REQUIRE(store->insert(tasks, Envs{}).has_value());
+    tasks[0].state = TaskState::kRunning;
+    tasks[0].pid = 4242;
+    tasks[0].pid_start = 987654;
+    tasks[0].started_at = 1000;
+    REQUIRE(store->update(Updates{&tasks[0]}).has_value());
+  }
+  // Back to schema 1, as an older taskgroupd left it.
+  shared.exec(
+      "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; PRAGMA user_version = 1");
+
+  auto store = Store::open(shared.name(), {});
+  REQUIRE(store.has_value());
+  CHECK(shared.user_version() == Store::kSchemaVersion);
+  auto loaded = load(*store);
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].state == TaskState::kRunning);
+  CHECK(loaded[0].pid == 4242);
+  CHECK(loaded[0].pid_start == 987654);
+  CHECK(loaded[0].boot_id.empty());  // Unknown: recovery will not kill by it.
+
+  // And from now on the boot id is stored with the pid.
+  loaded[1].state = TaskState::kRunning;
+  loaded[1].pid = 4343;
+  loaded[1].pid_start = 5;
+  loaded[1].boot_id = "0c9e2a5e-1111-2222-3333-444455556666";
+  REQUIRE(store->update(Updates{&loaded[1]}).has_value());
+  CHECK(load(*store)[1].boot_id == loaded[1].boot_id);
+}
+
+}  // namespace tg::daemon
