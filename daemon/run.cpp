@@ -17,12 +17,14 @@
 
 #include "common/unique_fd.h"
 #include "daemon/engine/engine.h"
+#include "daemon/exec/local/local_executor.h"
+#include "daemon/exec/users.h"
+#include "daemon/log/logging.h"
 #include "daemon/server/listener.h"
 #include "daemon/server/log_watcher.h"
-#include "daemon/log/logging.h"
 #include "daemon/server/server.h"
-#include "daemon/sys/state_dir.h"
 #include "daemon/store/store.h"
+#include "daemon/sys/state_dir.h"
 #include "daemon/sys/systemd.h"
 
 namespace tg::daemon {
@@ -96,7 +98,9 @@ class Daemon {
       : flags_(flags),
         env_(env),
         notifier_(env.notify_socket),
-        engine_(ioc_.get_executor(), store, config),
+        executor_(ioc_.get_executor(), users_, config.task_umask),
+        clock_(ioc_.get_executor()),
+        engine_(ioc_.get_executor(), store, executor_, users_, clock_, config),
         log_watcher_(ioc_.get_executor()),
         server_(ioc_, engine_, log_watcher_, [this] { return reload(); }),
         signals_(ioc_, SIGTERM, SIGINT, SIGHUP) {}
@@ -236,6 +240,9 @@ class Daemon {
   const Environment& env_;
   Notifier notifier_;
   asio::io_context ioc_{1};
+  CachedUsers users_;  // The user database behind a cache, for the engine and the executor.
+  LocalExecutor executor_;
+  AsioClock clock_;
   Engine engine_;
   LogWatcher log_watcher_;  // Shared by every session's logs -f.
   Server server_;

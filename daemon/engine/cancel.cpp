@@ -1,4 +1,5 @@
-// Engine: cancel, fail-fast, timeouts' stop and the drain (DESIGN.md "Cancel", "Signals").
+// Engine: cancel, fail-fast and the stop of a task: the stop signal, the grace, SIGKILL
+// (DESIGN.md "Cancel").
 #include <signal.h>
 
 #include <spdlog/spdlog.h>
@@ -6,7 +7,6 @@
 #include "common/duration.h"
 #include "daemon/engine/engine.h"
 #include "daemon/log/log_fields.h"
-#include "daemon/exec/local/task_session.h"
 
 namespace tg::daemon {
 
@@ -43,15 +43,20 @@ Result<proto::CancelResult> Engine::cancel(const Peer& peer, const proto::Cancel
 
 void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::milliseconds grace,
                           bool force, proto::CancelResult& out) {
+  // The group's running tasks, collected first: an executor may report a task's end from
+  // inside stop() or kill_now(), which changes running_ (and may end this cancel).
+  std::vector<proto::TaskId> mine;
+  for (const auto& [id, r] : running_) {
+    const Task& t = tasks_.at(id);
+    if (t.uid == g.key.uid && t.group == g.key.name) mine.push_back(id);
+  }
   if (g.cancelling) {
     // A second cancel does not restart the grace; --force kills now.
     if (force) {
-      for (auto& [id, r] : running_) {
-        Task& t = tasks_.at(id);
-        if (t.uid == g.key.uid && t.group == g.key.name && !r->killed) {
-          kill_now(t);
-          ++out.killed;
-        }
+      for (proto::TaskId id : mine) {
+        if (!running_.contains(id) || running_.at(id).killed) continue;
+        ++out.killed;
+        kill_now(tasks_.at(id));
       }
     }
     return;
@@ -76,24 +81,31 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
     g.cancelling->cancelled_queued = static_cast<std::int64_t>(queued.size());
     request_turn();
   }
-  for (auto& [id, r] : running_) {
-    Task& t = tasks_.at(id);
-    if (t.uid != g.key.uid || t.group != g.key.name) continue;
-    if (r->stop == StopCause::kCancel && !force) continue;  // Cancelled by id already.
-    t.reason = reason;
+  // Decide for every task, and count, before acting on any.
+  std::vector<proto::TaskId> to_stop, to_kill;
+  for (proto::TaskId id : mine) {
+    Run& r = running_.at(id);
+    if (r.stop == StopCause::kCancel && !force) continue;  // Cancelled by id already.
+    tasks_.at(id).reason = reason;
     if (force) {
-      r->stop = StopCause::kCancel;
-      kill_now(t);
-    } else if (!r->stopped) {
-      stop(t, StopCause::kCancel, grace);
+      r.stop = StopCause::kCancel;
+      to_kill.push_back(id);
+    } else if (!r.stopped) {
+      to_stop.push_back(id);
     } else {
-      r->stop = StopCause::kCancel;  // Already stopping (timeout): it ends as cancelled.
+      r.stop = StopCause::kCancel;  // Already stopping (timeout): it ends as cancelled.
     }
     ++g.cancelling->signalled;
   }
   out.cancelled_queued = g.cancelling->cancelled_queued;
   out.signalled = g.cancelling->signalled;
-  out.killed = g.cancelling->killed;
+  out.killed = static_cast<std::int64_t>(to_kill.size()) + g.cancelling->killed;
+  for (proto::TaskId id : to_kill) {
+    if (running_.contains(id)) kill_now(tasks_.at(id));
+  }
+  for (proto::TaskId id : to_stop) {
+    if (running_.contains(id)) stop(tasks_.at(id), StopCause::kCancel, grace);
+  }
   maybe_finish_cancel(g);
 }
 
@@ -110,7 +122,7 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
     ++out.cancelled_queued;
     after_end(t, g);
   } else if (t.state == TaskState::kRunning) {
-    auto& r = *running_.at(t.id);
+    Run& r = running_.at(t.id);
     if (r.stop == StopCause::kCancel) {
       // Already being cancelled (its group, or an earlier cancel): the first reason and grace
       // stand; only --force changes anything.
@@ -135,38 +147,32 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
 }
 
 void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
-  auto& r = *running_.at(t.id);
+  Run& r = running_.at(t.id);
   if (r.stopped) return;  // The first stop keeps its cause and its grace.
   r.stop = cause;
   r.stopped = true;
   log_for(t).info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
                   format_duration(grace));
-  (void)signal_sessions({t.pid}, config_.stop_signal);  // Already gone: its exit is on the way.
   const proto::TaskId id = t.id;
-  r.kill.expires_after(grace);
-  r.kill.async_wait([this, id](boost::system::error_code ec) {
-    if (ec) return;
-    kill_now(tasks_.at(id));
-  });
+  r.kill->arm(grace, [this, id] { kill_now(tasks_.at(id)); });
+  executor_.signal(id, config_.stop_signal);  // Already gone: its end is on the way.
 }
 
 void Engine::kill_now(Task& t) {
   auto it = running_.find(t.id);
-  if (it == running_.end() || it->second->killed) return;
-  it->second->killed = true;
-  it->second->stopped = true;
+  if (it == running_.end() || it->second.killed) return;
+  Run& r = it->second;
+  r.killed = true;
+  r.stopped = true;
   log_for(t).info("task {} killed with SIGKILL", t.id);
-  (void)signal_sessions({t.pid}, SIGKILL);  // Its whole session: every process group in it.
   Group& g = group_of(t);
   if (g.cancelling) ++g.cancelling->killed;
   // The grace's end is final: SIGKILL cannot be caught, but a process in uninterruptible sleep
   // (a hung NFS mount, a broken device) takes it only when it wakes. The task is recorded ended
   // a bounded time later whatever is left, so a cancel, a drain and a slot never wait forever.
   const proto::TaskId id = t.id;
-  it->second->kill.expires_after(kKillWait);  // Replaces the grace's wait, if any.
-  it->second->kill.async_wait([this, id](boost::system::error_code ec) {
-    if (!ec) give_up(id);
-  });
+  r.kill->arm(kKillWait, [this, id] { give_up(id); });  // Replaces the grace, if armed.
+  executor_.kill(id);                                   // Every process of the task.
 }
 
 void Engine::maybe_finish_cancel(Group& g) {
@@ -186,60 +192,6 @@ void Engine::maybe_finish_cancel(Group& g) {
                   g.key.name, g.key.uid, record.cancelled_queued, record.signalled, record.killed);
   dirty_groups_.insert(g.id);  // With the burst's commit (or the cancel's, if it ends there).
   request_turn();
-}
-
-void Engine::drain(std::function<void()> on_idle) {
-  ++drain_level_;
-  if (drain_level_ == 1) {
-    on_idle_ = std::move(on_idle);
-    spdlog::info("draining: {} running get {} to finish; {} queued stay queued", running_.size(),
-                 format_duration(config_.drain_timeout), scheduler_.queued());
-    drain_timer_.expires_after(config_.drain_timeout);
-    drain_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      spdlog::info("drain timeout: stopping {} running task(s)", running_.size());
-      for (auto& [id, r] : running_) {
-        Task& t = tasks_.at(id);
-        if (!r->stopped) {
-          t.reason = "interrupted: daemon drain timeout";
-          stop(t, StopCause::kDrain, config_.kill_grace);
-        }
-      }
-    });
-  } else if (drain_level_ == 2) {
-    spdlog::info("second signal: stopping {} running task(s) now", running_.size());
-    drain_timer_.cancel();
-    for (auto& [id, r] : running_) {
-      Task& t = tasks_.at(id);
-      if (!r->stopped) {
-        t.reason = "interrupted: daemon stopped (second signal)";
-        stop(t, StopCause::kDrain, config_.kill_grace);
-      }
-    }
-  } else {
-    spdlog::info("third signal: killing {} running task(s) now", running_.size());
-    drain_timer_.cancel();
-    for (auto& [id, r] : running_) {
-      Task& t = tasks_.at(id);
-      if (r->stop == StopCause::kNone) {
-        r->stop = StopCause::kDrain;
-        t.reason = "interrupted: daemon killed (third signal)";
-      }
-      kill_now(t);
-    }
-  }
-  check_drained();
-}
-
-void Engine::check_drained() {
-  if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
-  drain_timer_.cancel();
-  stopped_ = true;
-  for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
-  prune_timer_.cancel();  // Nothing may keep the loop alive once we are drained.
-  (void)flush();          // A failure is logged; run() tries once more and says so.
-  auto done = std::exchange(on_idle_, nullptr);
-  asio::post(ex_, std::move(done));
 }
 
 }  // namespace tg::daemon

@@ -1,40 +1,13 @@
 // Engine: rebuilding memory from the store at start (DESIGN.md "Crash").
-#include <signal.h>
-
 #include <spdlog/spdlog.h>
 
-#include "common/unique_fd.h"
-#include "daemon/exec/local/child.h"
 #include "daemon/engine/engine.h"
 #include "daemon/log/log_fields.h"
-#include "daemon/exec/local/sys_compat.h"
-#include "daemon/exec/local/task_session.h"
 
 namespace tg::daemon {
 
-void Engine::kill_leftover(const Task& t) {
-  if (t.pid <= 0 || t.pid_start == 0) return;
-  // Start times count from boot: after a reboot another process may have the same pid and
-  // start time. Only the same boot proves anything (a store from before boot ids: no proof).
-  if (t.boot_id.empty() || t.boot_id != boot_id_) {
-    log_for(t).info("task {}: pid {} is from another or an unknown boot; not killing it", t.id,
-                    t.pid);
-    return;
-  }
-  // Hold the process first: the checks and the signals below then concern that process, even
-  // if it dies and its pid is reused meanwhile.
-  UniqueFd pidfd(::pidfd_open(t.pid, 0));
-  if (!pidfd.valid()) return;                            // ESRCH: it is gone.
-  if (process_start_time(t.pid) != t.pid_start) return;  // The pid is someone else's now.
-  if (::pidfd_send_signal(pidfd.get(), 0, nullptr, 0) != 0) return;  // Died since it was held.
-  log_for(t).warn("task {}: killing leftover session {}", t.id, t.pid);
-  // Its leader lives (just checked), so no other session can have its pid as id.
-  (void)signal_sessions({t.pid}, SIGKILL);
-  (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its session.
-}
-
-Result<void> Engine::recover_running(Task& t) {
-  kill_leftover(t);
+void Engine::recover_running(Task& t) {
+  (void)executor_.reclaim(t.id, RunHandle{t.pid, t.pid_start, t.boot_id});
   if (t.requeue) {
     t.reason.clear();
     t.pid = 0;
@@ -48,7 +21,6 @@ Result<void> Engine::recover_running(Task& t) {
     transition(t, TaskEvent::kFoundLost);
     log_for(t).warn("task {} lost: it was running when the daemon stopped", t.id);
   }
-  return {};
 }
 
 Result<void> Engine::recover() {
@@ -80,7 +52,7 @@ Result<void> Engine::recover() {
     g.run_counts.add(t.state);
     last_end[g.id] = std::max(last_end[g.id], t.ended_at);
     if (t.state == TaskState::kRunning) {
-      if (auto r = recover_running(t); r.has_error()) return r.error();
+      recover_running(t);
       if (t.state == TaskState::kQueued) {
         ++requeued;
       } else {

@@ -1,5 +1,4 @@
-// Engine: queries, group settings, identity checks and the JSON views of tasks and groups.
-#include <pwd.h>
+// Engine: queries, group settings, status, waits and reload.
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,89 +12,6 @@
 #include "daemon/log/log_fields.h"
 
 namespace tg::daemon {
-
-const std::string& Engine::user_name(uid_t uid) const {
-  // Cached: listing 100 000 tasks must not read /etc/passwd 100 000 times.
-  auto it = user_names_.find(uid);
-  if (it != user_names_.end()) return it->second;
-  std::string name = std::to_string(uid);
-  std::vector<char> buf(16384);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) name = pw.pw_name;
-  return user_names_.emplace(uid, std::move(name)).first->second;
-}
-
-Result<uid_t> Engine::resolve_user(const Peer& peer, const std::string& user) const {
-  uid_t uid = 0;
-  const char* end = user.data() + user.size();
-  if (auto [p, ec] = std::from_chars(user.data(), end, uid); ec != std::errc() || p != end) {
-    std::vector<char> buf(16384);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
-      return Error{Errc::kNotFound, "no user '" + user + "'"};
-    }
-    uid = pw.pw_uid;
-  }
-  if (!peer.root() && uid != peer.uid) {
-    return Error{Errc::kPermissionDenied, "only root may act on another user's groups"};
-  }
-  return uid;
-}
-
-Result<GroupKey> Engine::resolve(const Peer& peer, const proto::GroupRef& ref) const {
-  uid_t uid = peer.uid;
-  if (ref.user) {
-    auto u = resolve_user(peer, *ref.user);
-    if (u.has_error()) return u.error();
-    uid = *u;
-  }
-  return GroupKey{uid, ref.name};
-}
-
-proto::TaskInfo Engine::info(const Task& t) const {
-  proto::TaskInfo i;
-  i.id = t.id;
-  i.group = t.group;
-  i.uid = t.uid;
-  i.user = user_name(t.uid);
-  i.state = t.state;
-  i.argv = t.argv;
-  i.cwd = t.cwd;
-  i.shell = t.shell;
-  i.priority = t.priority;
-  i.timeout_ms = t.timeout.count();
-  i.requeue = t.requeue;
-  if (t.pid != 0) i.pid = t.pid;
-  i.exit_code = t.exit_code;
-  i.signal = t.signal;
-  if (!t.reason.empty()) i.reason = t.reason;
-  i.submitted_at = format_rfc3339(t.submitted_at);
-  i.started_at = format_rfc3339(t.started_at);
-  i.ended_at = format_rfc3339(t.ended_at);
-  i.log_path = log_path(t.id);
-  return i;
-}
-
-proto::GroupInfo Engine::info(const Group& g) const {
-  proto::GroupInfo i;
-  i.name = g.key.name;
-  i.uid = g.key.uid;
-  i.user = user_name(g.key.uid);
-  i.limit = g.limit;
-  i.fail_fast = g.fail_fast;
-  i.paused = g.paused;
-  i.cancelling = g.cancelling.has_value();
-  i.counts = g.counts;
-  i.last_cancel = g.last_cancel;
-  return i;
-}
-
-Result<void> Engine::save(const Group& g) {
-  dirty_groups_.insert(g.id);
-  return flush();
-}
 
 Result<proto::ListResult> Engine::list(const Peer& peer, const proto::List& req) const {
   std::optional<GroupKey> key;

@@ -69,13 +69,6 @@ std::optional<std::pair<GroupId, TaskId>> Scheduler::next() {
   return std::pair{g, key.second};
 }
 
-void Scheduler::add_running(GroupId g) {
-  auto& q = group(g);
-  ++q.running;
-  ++running_;
-  refresh(g, q);
-}
-
 void Scheduler::finished(GroupId g) {
   auto& q = group(g);
   assert(q.running > 0 && running_ > 0);

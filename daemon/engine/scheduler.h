@@ -37,14 +37,14 @@ class Scheduler {
 
   // The next task allowed to start, counted as running from now on; nullopt if none may.
   [[nodiscard]] std::optional<std::pair<GroupId, TaskId>> next();
-  // Counts a task as running without next() (restart recovery).
-  void add_running(GroupId g);
   // A running task of the group has ended: frees its slots.
   void finished(GroupId g);
 
   [[nodiscard]] std::int64_t running() const { return running_; }
   [[nodiscard]] std::int64_t max_running() const { return max_running_; }
   [[nodiscard]] std::size_t queued() const { return queued_; }
+  // Per-group observers: the engine keeps its own counts per group (Group::counts); these let
+  // the scheduler's tests check its bookkeeping.
   [[nodiscard]] std::int64_t running_in(GroupId g) const;
   [[nodiscard]] std::size_t queued_in(GroupId g) const;
 

@@ -302,21 +302,22 @@ TEST_CASE("Scheduler: a full group with 100000 queued tasks does not block anoth
   }
 }
 
-TEST_CASE("Scheduler: add_running and finished keep the counts") {
+TEST_CASE("Scheduler: next and finished keep the counts") {
   Scheduler s(2);
   CHECK(s.running() == 0);
   CHECK(s.running_in(1) == 0);
   CHECK(s.queued_in(1) == 0);  // Unknown groups report zero.
 
-  s.add_running(1);
-  s.add_running(1);
+  s.enqueue(1, 1, 0);
+  s.enqueue(1, 2, 0);
+  REQUIRE(start_all(s).size() == 2);
   CHECK(s.running() == 2);
   CHECK(s.running_in(1) == 2);
 
   s.enqueue(2, 10, 0);
-  CHECK_FALSE(s.next().has_value());  // Recovered tasks hold the slots.
+  CHECK_FALSE(s.next().has_value());  // Running tasks hold the slots.
 
-  SUBCASE("recovered tasks count against the group limit too") {
+  SUBCASE("running tasks count against the group limit too") {
     s.set_max_running(10);
     s.set_group_limit(1, 2);
     s.enqueue(1, 11, 0);

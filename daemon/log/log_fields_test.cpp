@@ -88,7 +88,7 @@ TEST_CASE("log_for: a task's message reaches the sink with its id, group, uid an
   CHECK(s.task_id == std::optional<proto::TaskId>(17));
   CHECK(s.group == "nightly");
   CHECK(s.uid == std::optional<uid_t>(1000));
-  CHECK(std::string(s.where.filename).ends_with("daemon/log_fields_test.cpp"));
+  CHECK(std::string(s.where.filename).ends_with("daemon/log/log_fields_test.cpp"));
   CHECK(s.where.line == line);
   CHECK(std::string(s.where.funcname).size() > 0);
   CHECK(LogFieldsScope::current() == nullptr);  // Nothing outlives the call.

@@ -401,11 +401,6 @@ Result<void> Store::update(std::span<const Task* const> tasks,
   return txn->commit();
 }
 
-Result<void> Store::save_group(const GroupRow& g) {
-  if (auto r = set_sync(true); r.has_error()) return r.error();
-  return write_group(g);
-}
-
 Result<void> Store::write_group(const GroupRow& g) {
   save_group_.bind(1, std::int64_t{g.uid})
       .bind(2, g.name)

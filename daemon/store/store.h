@@ -7,8 +7,8 @@
 
 #include "common/error.h"
 #include "common/protocol.h"
-#include "daemon/store/sqlite_util.h"
 #include "daemon/model/task.h"
+#include "daemon/store/sqlite_util.h"
 
 namespace tg::daemon {
 
@@ -68,8 +68,6 @@ class Store {
   [[nodiscard]] Result<void> update(std::span<const Task* const> tasks,
                                     std::span<const QueuedCancel> cancels,
                                     std::span<const GroupRow> groups, bool sync);
-  // Inserts or replaces one group's settings: one synced transaction.
-  [[nodiscard]] Result<void> save_group(const GroupRow& group);
   // Where a prune pass stops: finished tasks that ended before `ended_at`, or at it with an id
   // up to `id`, go. Found once per pass, then deleted a slice at a time.
   struct PruneCutoff {

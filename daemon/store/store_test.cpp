@@ -391,7 +391,9 @@ TEST_CASE("Store: a failed write changes nothing and assigns no ids") {
   }
 }
 
-TEST_CASE("Store: save_group and load_groups round-trip settings and the last cancel") {
+TEST_CASE(
+    "Store: group settings written by update() and read by load_groups round-trip settings and the "
+    "last cancel") {
   Store store = open_memory();
   GroupRow plain{1000, "nightly", 4, true, false, std::nullopt};
   proto::CancelRecord record;
@@ -405,7 +407,7 @@ TEST_CASE("Store: save_group and load_groups round-trip settings and the last ca
   GroupRow cancelled{1000, "ci", 0, false, true, record};
   GroupRow same_name_other_user{1001, "nightly", 0, false, false, std::nullopt};
   for (const GroupRow* g : {&plain, &cancelled, &same_name_other_user}) {
-    REQUIRE(store.save_group(*g).has_value());
+    REQUIRE(store.update({}, {}, std::span(g, 1), true).has_value());
   }
 
   auto loaded = store.load_groups();
@@ -440,7 +442,7 @@ TEST_CASE("Store: save_group and load_groups round-trip settings and the last ca
     cancelled.limit = 9;
     cancelled.paused = false;
     cancelled.last_cancel.reset();
-    REQUIRE(store.save_group(cancelled).has_value());
+    REQUIRE(store.update({}, {}, std::span(&cancelled, 1), true).has_value());
     loaded = store.load_groups();
     REQUIRE(loaded.has_value());
     CHECK(loaded->size() == 3);

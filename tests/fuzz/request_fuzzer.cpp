@@ -24,9 +24,12 @@
 
 #include "common/codec.h"
 #include "daemon/config.h"
-#include "daemon/server/dispatch.h"
 #include "daemon/engine/engine.h"
+#include "daemon/exec/fake/fake_executor.h"
+#include "daemon/exec/fake/virtual_clock.h"
+#include "daemon/exec/users.h"
 #include "daemon/model/peer.h"
+#include "daemon/server/dispatch.h"
 #include "daemon/store/store.h"
 
 namespace {
@@ -43,14 +46,18 @@ struct World {
     config.state_dir = "/nonexistent/taskgroupd-fuzz";  // Log reads find nothing; none written.
     config.socket = "/nonexistent/taskgroupd-fuzz.sock";
     config.max_running = 4;
-    engine = std::make_unique<tg::daemon::Engine>(ioc.get_executor(), *store, config);
+    engine = std::make_unique<tg::daemon::Engine>(ioc.get_executor(), *store, executor, users,
+                                                  clock, config);
     if (engine->recover().has_error()) std::abort();
   }
   ~World() {
     engine.reset();  // Before the io_context: its queued handlers point at the engine.
   }
 
-  boost::asio::io_context ioc{1};  // Never run (see the top of the file).
+  boost::asio::io_context ioc{1};     // Never run (see the top of the file).
+  tg::daemon::FakeExecutor executor;  // Nothing starts anyway: the turn is never run.
+  tg::daemon::CachedUsers users;
+  tg::daemon::VirtualClock clock;
   std::unique_ptr<tg::daemon::Store> store;
   std::unique_ptr<tg::daemon::Engine> engine;
 };

@@ -13,57 +13,16 @@
 #include <string_view>
 #include <type_traits>
 
+#include "daemon/exec/local/raw_syscall.h"
 #include "daemon/exec/local/sys_compat.h"
 
 namespace tg::daemon {
 
 namespace {
 
-// The child shares our memory and our thread's TLS (errno included) until it execs, and runs
-// at the same time as the loop. So it makes raw system calls that report errors in their
-// return value and never touch errno: a glibc wrapper failing in the child could overwrite
-// the errno the loop is about to read (Asio tells EAGAIN from a real error by it).
-#if defined(__x86_64__)
-constexpr bool kRawSyscalls = true;
-[[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
-                                               long d = 0) {
-  long ret;
-  register long r10 asm("r10") = d;
-  asm volatile("syscall"
-               : "=a"(ret)
-               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
-               : "rcx", "r11", "memory");
-  return ret;
-}
-#elif defined(__aarch64__)
-constexpr bool kRawSyscalls = true;
-[[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
-                                               long d = 0) {
-  register long x8 asm("x8") = n;
-  register long x0 asm("x0") = a;
-  register long x1 asm("x1") = b;
-  register long x2 asm("x2") = c;
-  register long x3 asm("x3") = d;
-  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-  return x0;
-}
-#else
-// Elsewhere: plain syscall(2), made safe by always suspending the parent (CLONE_VFORK).
-constexpr bool kRawSyscalls = false;
-inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
-  const long r = ::syscall(n, a, b, c, d);
-  return r < 0 ? -errno : r;
-}
-#endif
-
-template <typename T>
-[[gnu::always_inline]] inline long arg(T v) {
-  if constexpr (std::is_pointer_v<T>) {
-    return reinterpret_cast<long>(v);
-  } else {
-    return static_cast<long>(v);
-  }
-}
+using raw::arg;
+using raw::kRawSyscalls;
+using raw::raw_syscall;
 
 // The kernel's struct sigaction (rt_sigaction), not glibc's: same field order on x86-64 and
 // arm64.
@@ -338,15 +297,13 @@ std::string current_boot_id() {
   return id;
 }
 
-Result<Spawned> spawn_child(const SpawnSpec& spec) {
-  if (spec.argv.empty()) return Error{Errc::kInvalidParams, "empty command"};
-  const auto path = find_executable(spec.argv[0], env_value(spec.env, "PATH"));
-  if (!path) return Error{Errc::kNotFound, "command not found: " + spec.argv[0]};
+namespace {
 
-  // Everything the child reads is in the bundle, built before the clone.
+// Everything the child reads, in a bundle its Launch owns, built before the clone.
+std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
   std::unique_ptr<Launch> launch(LaunchAccess::make());
   auto& b = *(LaunchAccess::bundle(*launch) = std::make_unique<Launch::Bundle>());
-  b.path = *path;
+  b.path = std::move(path);
   b.argv_storage = spec.argv;
   b.env_storage = spec.env;
   for (auto& a : b.argv_storage) b.argv.push_back(a.data());
@@ -363,6 +320,17 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
     b.groups = spec.credentials->groups;
   }
   b.stack.reset(new char[kChildStack]);
+  return launch;
+}
+
+}  // namespace
+
+Result<Spawned> spawn_child(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return Error{Errc::kInvalidParams, "empty command"};
+  const auto path = find_executable(spec.argv[0], env_value(spec.env, "PATH"));
+  if (!path) return Error{Errc::kNotFound, "command not found: " + spec.argv[0]};
+  std::unique_ptr<Launch> launch = make_launch(spec, *path);
+  auto& b = *LaunchAccess::bundle(*launch);
 
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {

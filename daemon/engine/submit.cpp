@@ -1,0 +1,104 @@
+// Engine: submit, the one request that adds tasks.
+#include <spdlog/spdlog.h>
+
+#include "common/codec.h"
+#include "daemon/engine/engine.h"
+#include "daemon/log/log_fields.h"
+
+namespace tg::daemon {
+
+namespace {
+
+// A submit's tasks, built from the request, with the environment body each one is stored with
+// (nullptr: none). The bodies are distinct: most batches share one.
+struct NewTasks {
+  std::vector<Task> tasks;
+  std::vector<std::string> env_bodies;
+  std::vector<const std::string*> env_of;  // Into env_bodies, one per task.
+};
+
+NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
+  NewTasks out;
+  out.tasks.reserve(req.tasks.size());
+  out.env_bodies.reserve(req.tasks.size() == 1 ? 1 : 2);
+  if (req.defaults.env) out.env_bodies.push_back(proto::dump_json(*req.defaults.env));
+  const proto::TaskSpec& d = req.defaults;
+  for (const auto& spec : req.tasks) {
+    Task t;
+    t.uid = peer.uid;
+    t.gid = peer.gid;
+    t.group = req.group;
+    t.argv = spec.argv;
+    t.cwd = spec.cwd.value_or(d.cwd.value_or("/"));
+    t.shell = spec.shell.value_or(d.shell.value_or(false));
+    t.priority = spec.priority.value_or(d.priority.value_or(0));
+    t.timeout = std::chrono::milliseconds(spec.timeout_ms.value_or(d.timeout_ms.value_or(0)));
+    t.requeue = spec.requeue.value_or(d.requeue.value_or(false));
+    t.submitted_at = now;
+    if (spec.env) out.env_bodies.push_back(proto::dump_json(*spec.env));
+    out.tasks.push_back(std::move(t));
+  }
+  // Point every task at its body only now that env_bodies no longer reallocates (pointers
+  // taken while it grew would dangle).
+  out.env_of.assign(req.tasks.size(), nullptr);
+  for (std::size_t i = 0, next = d.env ? 1 : 0; i < req.tasks.size(); ++i) {
+    if (req.tasks[i].env) {
+      out.env_of[i] = &out.env_bodies[next++];
+    } else if (d.env) {
+      out.env_of[i] = &out.env_bodies.front();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit& req) {
+  if (draining()) return Error{Errc::kDraining, "the daemon is draining; submits are refused"};
+  const GroupKey key{peer.uid, req.group};
+  if (const Group* g = find_group(key); g && g->cancelling) {
+    return Error{Errc::kGroupCancelling,
+                 "group '" + req.group + "' is being cancelled; submit again when it is idle"};
+  }
+  NewTasks made = build_tasks(peer, req, now_ms());
+  std::vector<const Task*> pending;
+  for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
+  // Commit before replying: a client that saw the ids must find them after a crash.
+  if (auto r = store_.insert(made.tasks, made.env_of, pending); r.has_error()) {
+    spdlog::error("submit of {} tasks by uid={} failed: {}", made.tasks.size(), peer.uid,
+                  r.error().message);
+    return Error{r.error().code, "could not save the tasks: " + r.error().message};
+  }
+  dirty_.clear();
+  Group& g = group_for(key);
+  proto::SubmitResult result;
+  result.ids = enqueue(g, made.tasks);
+  log_for(g).info("{} task(s) submitted group='{}' uid={} first={}", result.ids.size(), req.group,
+                  peer.uid, result.ids.front());
+  request_turn();
+  return result;
+}
+
+std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
+  if (!g.busy()) {  // A new run of the group begins: `tgctl wait GROUP` judges this one.
+    g.run_start = tasks.front().id;
+    g.run_counts = {};
+  }
+  std::vector<proto::TaskId> ids;
+  ids.reserve(tasks.size());
+  for (Task& t : tasks) {
+    ids.push_back(t.id);
+    g.counts.add(TaskState::kQueued);
+    g.run_counts.add(TaskState::kQueued);
+    scheduler_.enqueue(g.id, t.id, t.priority);
+    log_for(t).debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
+    const proto::TaskId id = t.id;
+    tasks_.emplace(id, std::move(t));
+  }
+  for (Waiter* w : waiters_) {
+    if (w->group && *w->group == g.id) w->wake();
+  }
+  return ids;
+}
+
+}  // namespace tg::daemon

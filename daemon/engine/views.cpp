@@ -1,0 +1,49 @@
+// Engine: tasks and groups as the protocol shows them.
+#include "daemon/engine/engine.h"
+
+namespace tg::daemon {
+
+std::string Engine::user_name(uid_t uid) const {
+  // Through the cache: listing 100 000 tasks must not ask the name service 100 000 times.
+  return users_.name_of(uid).value_or(std::to_string(uid));
+}
+
+proto::TaskInfo Engine::info(const Task& t) const {
+  proto::TaskInfo i;
+  i.id = t.id;
+  i.group = t.group;
+  i.uid = t.uid;
+  i.user = user_name(t.uid);
+  i.state = t.state;
+  i.argv = t.argv;
+  i.cwd = t.cwd;
+  i.shell = t.shell;
+  i.priority = t.priority;
+  i.timeout_ms = t.timeout.count();
+  i.requeue = t.requeue;
+  if (t.pid != 0) i.pid = t.pid;
+  i.exit_code = t.exit_code;
+  i.signal = t.signal;
+  if (!t.reason.empty()) i.reason = t.reason;
+  i.submitted_at = format_rfc3339(t.submitted_at);
+  i.started_at = format_rfc3339(t.started_at);
+  i.ended_at = format_rfc3339(t.ended_at);
+  i.log_path = log_path(t.id);
+  return i;
+}
+
+proto::GroupInfo Engine::info(const Group& g) const {
+  proto::GroupInfo i;
+  i.name = g.key.name;
+  i.uid = g.key.uid;
+  i.user = user_name(g.key.uid);
+  i.limit = g.limit;
+  i.fail_fast = g.fail_fast;
+  i.paused = g.paused;
+  i.cancelling = g.cancelling.has_value();
+  i.counts = g.counts;
+  i.last_cancel = g.last_cancel;
+  return i;
+}
+
+}  // namespace tg::daemon

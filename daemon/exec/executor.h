@@ -1,0 +1,116 @@
+#pragma once
+
+// The boundary between deciding and running (STYLE.md rule 23b). The engine (engine/) decides
+// what starts, when it is stopped and how its end is recorded; an Executor runs tasks and
+// reports what happened to them. The engine never touches a process, a user database or a
+// cluster itself, which is what lets its decisions be tested with FakeExecutor
+// (exec/fake/fake_executor.h) in virtual time. A new way to run tasks (cgroups, Slurm) is a new
+// Executor, or a capability of one, not a branch in the engine.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/protocol.h"
+
+namespace tg::daemon {
+
+// What identifies a started task's run to the executor that started it, also after a crash of
+// the daemon: stored with the task. For the local executor, its main process: pid, start time
+// (/proc/PID/stat field 22) and the boot they belong to.
+struct RunHandle {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;
+  std::string boot_id;
+};
+
+// A task ready to run, with everything resolved that the engine knows. The executor adds what
+// needs the system: credentials, the environment's defaults, the log file.
+struct LaunchSpec {
+  proto::TaskId id = 0;
+  uid_t uid = 0;  // The submitter: the task runs as this user when the daemon is root.
+  gid_t gid = 0;
+  std::string group;
+  std::vector<std::string> argv;  // With `shell`, joined by spaces and run by /bin/sh -c.
+  bool shell = false;
+  std::string cwd;
+  // The submitted environment, or nullptr for a minimal one (PATH, HOME, USER, LANG). Tasks of
+  // one batch share an env_id (0: none) and the executor may reuse what it built for it.
+  const proto::Env* env = nullptr;
+  std::int64_t env_id = 0;
+  std::string log_path;  // Created by the task's start; stdout and stderr go there.
+};
+
+// How a task's main process ended: an exit code or a signal.
+struct ExitStatus {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+};
+
+// What an executor reports about a task, in this order: started or start_failed; then, for a
+// started one, possibly start_failed (it never got to run its command), exited, and tree_gone.
+// Reports come from the event loop, and also from inside an Executor call (start() reports a
+// failure, or a start, before it returns). Implemented by the engine.
+class ExecutorEvents {
+ public:
+  // The task runs from now on; `run` is what finds it again (stored with the task).
+  virtual void on_started(proto::TaskId id, const RunHandle& run) = 0;
+  // The task did not run its command: before on_started (nothing started), or after it (the
+  // command could not be executed: a missing program, a cwd that does not exist).
+  virtual void on_start_failed(proto::TaskId id, const std::string& why) = 0;
+  // Its main process ended. What else it started may live on while it is being stopped.
+  virtual void on_exited(proto::TaskId id, const ExitStatus& status) = 0;
+  // Nothing of the task is left: it has ended. No further report about it follows.
+  virtual void on_tree_gone(proto::TaskId id) = 0;
+
+ protected:
+  ~ExecutorEvents() = default;
+};
+
+// Runs tasks. Owned by run() and used on the event loop's thread only; calls about a task
+// the executor does not know (it has gone meanwhile) do nothing.
+class Executor {
+ public:
+  // What this executor can promise, stated rather than guessed by the engine.
+  struct Capabilities {
+    bool kills_whole_tree = false;  // kill() reaches every process the task started.
+    bool survives_restart = false;  // Tasks keep running while the daemon restarts.
+    const char* isolation = "";     // How a task's processes are kept together, for status.
+  };
+
+  // What abandon() found.
+  struct Abandoned {
+    std::optional<ExitStatus> status;  // The main process's end, if it had ended.
+    std::string left_behind;           // What is still alive, for the task's reason.
+  };
+
+  virtual ~Executor() = default;
+  // Where reports go; set once, before the first start().
+  virtual void bind(ExecutorEvents& events) = 0;
+  [[nodiscard]] virtual Capabilities capabilities() const = 0;
+
+  // Starts the task. Reports on_started or on_start_failed, possibly before it returns.
+  virtual void start(const LaunchSpec& spec) = 0;
+  // Sends `sig` (the stop signal) to every process of the task. From then on the task is being
+  // stopped: when its main process exits, the rest of it keeps its grace, and on_tree_gone
+  // comes when the last of it is gone (or after kill()).
+  virtual void signal(proto::TaskId id, int sig) = 0;
+  // SIGKILL to every process of the task, now and to any the executor finds later.
+  virtual void kill(proto::TaskId id) = 0;
+  // The task is still not gone long after kill() (a process in uninterruptible sleep): forget
+  // it, reporting nothing more, and say what was left. Its main process is reaped if it ever
+  // ends.
+  [[nodiscard]] virtual Abandoned abandon(proto::TaskId id) = 0;
+  // A task that was running when an earlier daemon stopped: kill what is left of it, if `run`
+  // proves it is the task's (never a process that merely reuses its pid). True if it killed.
+  virtual bool reclaim(proto::TaskId id, const RunHandle& run) = 0;
+  // The daemon has drained: stop anything that would keep the event loop alive.
+  virtual void shutdown() = 0;
+  // The socket tasks reach the daemon at (TASKGROUPD_SOCKET), known once it listens.
+  virtual void set_socket_path(std::string path) = 0;
+};
+
+}  // namespace tg::daemon

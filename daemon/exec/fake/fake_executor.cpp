@@ -1,0 +1,83 @@
+#include "daemon/exec/fake/fake_executor.h"
+
+#include <signal.h>
+
+namespace tg::daemon {
+
+void FakeExecutor::start(const LaunchSpec& spec) {
+  if (refuse.contains(spec.id)) return events_->on_start_failed(spec.id, "refused by the fake");
+  FakeTask t;
+  t.spec = spec;
+  t.ignores_stop = ignores_stop.contains(spec.id);
+  t.unkillable = unkillable.contains(spec.id);
+  running[spec.id] = t;
+  started.push_back(spec.id);
+  events_->on_started(spec.id,
+                      RunHandle{static_cast<pid_t>(10'000 + spec.id), 1, "fake-boot"});
+}
+
+void FakeExecutor::signal(proto::TaskId id, int sig) {
+  auto it = running.find(id);
+  if (it == running.end()) return;
+  it->second.signals.push_back(sig);
+  if (!it->second.ignores_stop) gone(id, ExitStatus{std::nullopt, sig});
+}
+
+void FakeExecutor::kill(proto::TaskId id) {
+  auto it = running.find(id);
+  if (it == running.end()) return;
+  it->second.signals.push_back(SIGKILL);
+  if (!it->second.unkillable) gone(id, ExitStatus{std::nullopt, SIGKILL});
+}
+
+Executor::Abandoned FakeExecutor::abandon(proto::TaskId id) {
+  auto it = running.find(id);
+  if (it == running.end()) return {};
+  abandoned.push_back(id);
+  Abandoned out;
+  out.left_behind = it->second.leader_exited ? "processes of its session"
+                                             : "pid " + std::to_string(10'000 + id);
+  signals_of_ended_[id] = it->second.signals;
+  running.erase(it);
+  return out;
+}
+
+bool FakeExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
+  reclaimed.emplace_back(id, run);
+  return reclaim_finds;
+}
+
+void FakeExecutor::finish(proto::TaskId id, ExitStatus status) {
+  if (!running.contains(id)) return;
+  gone(id, status);
+}
+
+void FakeExecutor::fail_exec(proto::TaskId id, const std::string& why) {
+  if (!running.contains(id)) return;
+  events_->on_start_failed(id, why);
+  gone(id, ExitStatus{127, std::nullopt});
+}
+
+void FakeExecutor::leader_exits(proto::TaskId id, ExitStatus status) {
+  auto it = running.find(id);
+  if (it == running.end() || it->second.leader_exited) return;
+  it->second.leader_exited = true;
+  events_->on_exited(id, status);
+}
+
+void FakeExecutor::gone(proto::TaskId id, std::optional<ExitStatus> status) {
+  auto it = running.find(id);
+  const bool reported = it->second.leader_exited;
+  signals_of_ended_[id] = it->second.signals;
+  running.erase(it);
+  if (!reported && status) events_->on_exited(id, *status);
+  events_->on_tree_gone(id);
+}
+
+std::vector<int> FakeExecutor::signals_of(proto::TaskId id) const {
+  if (auto it = running.find(id); it != running.end()) return it->second.signals;
+  if (auto it = signals_of_ended_.find(id); it != signals_of_ended_.end()) return it->second;
+  return {};
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,279 @@
+#include "daemon/exec/local/local_executor.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/unique_fd.h"
+#include "daemon/exec/local/sys_compat.h"
+#include "daemon/exec/local/task_session.h"
+#include "daemon/log/log_fields.h"
+
+namespace tg::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+ExitStatus exit_status(const siginfo_t& info) {
+  ExitStatus s;
+  if (info.si_code == CLD_EXITED) {
+    s.exit_code = info.si_status;
+  } else {
+    s.signal = info.si_status;
+  }
+  return s;
+}
+
+// waitid() on a pidfd; `flags` adds WNOWAIT (peek) or WNOHANG. nullopt: not exited (WNOHANG),
+// or an error.
+std::optional<siginfo_t> wait_pidfd(int pidfd, int flags) {
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | flags) !=
+          0 ||
+      info.si_pid == 0) {
+    return std::nullopt;
+  }
+  return info;
+}
+
+// A logger whose journal entries carry the task's id (TASKGROUPD_TASK_ID).
+FieldLogger task_log(proto::TaskId id) { return FieldLogger(LogFields{id, {}, std::nullopt}); }
+
+}  // namespace
+
+// Not checked by UBSan's vptr check, which in the sanitized test build probes memory through a
+// pipe the first time it meets a type: in a daemon out of file descriptors (a case the security
+// tests provoke, and exactly when a start fails) it reports a false "invalid vptr". The target
+// is the engine that bind() named; there is nothing to check.
+template <class Event, class... Args>
+[[gnu::no_sanitize("vptr")]] void LocalExecutor::report(Event event, Args&&... args) {
+  (events_->*event)(std::forward<Args>(args)...);
+}
+
+LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, unsigned task_umask)
+    : ex_(ex),
+      users_(users),
+      task_umask_(task_umask),
+      boot_id_(current_boot_id()),
+      linger_timer_(ex) {}
+
+LocalExecutor::~LocalExecutor() = default;
+
+Executor::Capabilities LocalExecutor::capabilities() const {
+  return {.kills_whole_tree = true, .survives_restart = false, .isolation = "sessions"};
+}
+
+Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
+  SpawnSpec s;
+  s.cwd = spec.cwd;
+  if (spec.shell) {
+    std::string command;
+    for (const auto& a : spec.argv) command += (command.empty() ? "" : " ") + a;
+    s.argv = {"/bin/sh", "-c", command};
+  } else {
+    s.argv = spec.argv;
+  }
+  // Looked up through the cache: a slow name service must not stall the loop on every start.
+  const bool switch_user = ::geteuid() == 0 && spec.uid != 0;
+  const auto user = users_.account(spec.uid, spec.gid);
+  if (switch_user && !user) {
+    return Error{Errc::kPermissionDenied,
+                 "uid " + std::to_string(spec.uid) + " has no passwd entry"};
+  }
+  if (switch_user) s.credentials = SpawnSpec::Credentials{spec.uid, spec.gid, user->groups};
+  s.env = env_.build(spec, user, socket_);
+  // The child creates its log (off the loop, and in parallel: inode allocation is slow on some
+  // file systems); its failure to do so, like any before exec, arrives through its report.
+  s.log_path = spec.log_path;
+  s.umask = task_umask_;
+  // With nothing else running there is nothing to overlap with the child's exec: let it have
+  // the CPU at once rather than queue behind our commit (measured: docs/performance.md, F1).
+  s.wait_for_exec = children_.empty();
+  return s;
+}
+
+void LocalExecutor::start(const LaunchSpec& spec) {
+  const proto::TaskId id = spec.id;
+  auto prepared = prepare(spec);
+  if (prepared.has_error())
+    return report(&ExecutorEvents::on_start_failed, id, prepared.error().message);
+  auto spawned = spawn_child(*prepared);
+  if (spawned.has_error())
+    return report(&ExecutorEvents::on_start_failed, id, spawned.error().message);
+
+  auto& c = children_[id] = std::make_unique<Child>(ex_, spawned->pidfd.release());
+  c->pid = spawned->pid;
+  c->spawned_at = std::chrono::steady_clock::now();
+  c->report.assign(spawned->report.release());
+  c->launch = std::move(spawned->launch);
+  await_report(id, *c);
+  c->pidfd.async_wait(asio::posix::descriptor_base::wait_read,
+                      [this, id](boost::system::error_code ec) {
+                        if (!ec) on_exit(id);
+                      });
+  report(&ExecutorEvents::on_started, id, RunHandle{spawned->pid, spawned->start_time, boot_id_});
+}
+
+void LocalExecutor::await_report(proto::TaskId id, Child& c) {
+  c.report.async_wait(asio::posix::descriptor_base::wait_read,
+                      [this, id](boost::system::error_code ec) {
+                        auto it = children_.find(id);
+                        if (ec || it == children_.end() || !it->second->launch) return;
+                        Child& child = *it->second;
+                        auto outcome = child.launch->poll(child.report.native_handle());
+                        if (!outcome) return await_report(id, child);
+                        if (outcome->has_value()) {  // Exec'd: it no longer runs on our memory.
+                          child.launch.reset();
+                          child.report.close();
+                        }
+                        // A failure: the child exits now; on_exit reports it.
+                      });
+}
+
+void LocalExecutor::on_exit(proto::TaskId id) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return;
+  Child& c = *it->second;
+  // A child that never got to exec says why in its report, complete now that it has exited.
+  std::optional<Error> spawn_error;
+  if (c.launch) {
+    auto outcome = c.launch->poll(c.report.native_handle());
+    if (!outcome) outcome = Result<void>{Error{Errc::kInternal, "the child died before exec"}};
+    if (outcome->has_error()) spawn_error = outcome->error();
+  }
+  // Stopped with a grace, the leader may go first (a shell dies of TERM while the children it
+  // ran still clean up): the rest of its session gets the grace it was promised. Peeking leaves
+  // the leader a zombie, so its pid (our sid) cannot be reused meanwhile.
+  if (!spawn_error && c.stopping && !c.killed) {
+    const auto peeked = wait_pidfd(c.pidfd.native_handle(), WNOWAIT);
+    if (peeked && sessions_with_members({c.pid}).contains(c.pid)) {
+      c.lingering = true;
+      task_log(id).info("task {}: pid {} exited; the rest of its session keeps its grace", id,
+                        c.pid);
+      report(&ExecutorEvents::on_exited, id, exit_status(*peeked));
+      return watch_lingering();
+    }
+  }
+  finish(id, spawn_error);
+}
+
+void LocalExecutor::finish(proto::TaskId id, const std::optional<Error>& spawn_error) {
+  auto node = children_.extract(id);
+  Child& c = *node.mapped();
+  // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
+  // is left of its session now, leaving nothing of the task behind.
+  (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at);
+  const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0);
+  if (!reaped) task_log(id).error("task {}: waitid failed: {}", id, ::strerror(errno));
+  if (spawn_error) report(&ExecutorEvents::on_start_failed, id, spawn_error->message);
+  if (!c.lingering && reaped) report(&ExecutorEvents::on_exited, id, exit_status(*reaped));
+  report(&ExecutorEvents::on_tree_gone, id);
+}
+
+void LocalExecutor::watch_lingering() {
+  if (linger_armed_) return;
+  linger_armed_ = true;
+  linger_timer_.expires_after(std::chrono::milliseconds(50));
+  linger_timer_.async_wait([this](boost::system::error_code ec) {
+    linger_armed_ = false;
+    if (ec) return;
+    std::vector<proto::TaskId> ids;
+    std::vector<pid_t> sids;
+    std::vector<pid_t> killed;
+    for (const auto& [id, c] : children_) {
+      if (!c->lingering) continue;
+      ids.push_back(id);
+      sids.push_back(c->pid);
+      if (c->killed) killed.push_back(c->pid);  // A member may have forked as SIGKILL landed.
+    }
+    if (ids.empty()) return;
+    if (!killed.empty()) (void)signal_sessions(killed, SIGKILL);
+    const auto alive = sessions_with_members(sids);
+    bool waiting = false;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (alive.contains(sids[i])) {
+        waiting = true;  // The grace's kill(), then the engine's abandon(), end them at the latest.
+      } else {
+        finish(ids[i], std::nullopt);
+      }
+    }
+    if (waiting) watch_lingering();
+  });
+}
+
+void LocalExecutor::signal(proto::TaskId id, int sig) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return;
+  it->second->stopping = true;
+  (void)signal_sessions({it->second->pid}, sig);  // Already gone: its exit is on the way.
+}
+
+void LocalExecutor::kill(proto::TaskId id) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return;
+  it->second->stopping = true;
+  it->second->killed = true;
+  (void)signal_sessions({it->second->pid}, SIGKILL);  // Its whole session, every group in it.
+}
+
+Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return {};
+  Child& c = *it->second;
+  Abandoned out;
+  if (wait_pidfd(c.pidfd.native_handle(), WNOHANG | WNOWAIT)) {
+    // Only members of its session are left, in uninterruptible sleep: they die when they wake.
+    (void)signal_sessions({c.pid}, SIGKILL);
+    if (const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0)) {
+      out.status = exit_status(*reaped);
+    }
+    out.left_behind = "processes of its session";
+    children_.erase(it);
+    return out;
+  }
+  out.left_behind = "pid " + std::to_string(c.pid);
+  // Its exit is not known. Its pidfd moves to unreaped_, which reaps it if it ever exits
+  // (until the daemon stops).
+  auto& fd = unreaped_.emplace_back(ex_, c.pidfd.release());  // Cancels the exit's wait.
+  auto where = std::prev(unreaped_.end());
+  fd.async_wait(asio::posix::descriptor_base::wait_read,
+                [this, where](boost::system::error_code ec) {
+                  if (ec) return;  // Cancelled: the daemon is stopping.
+                  (void)wait_pidfd(where->native_handle(), 0);
+                  unreaped_.erase(where);
+                });
+  children_.erase(it);
+  return out;
+}
+
+bool LocalExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
+  if (run.pid <= 0 || run.start_time == 0) return false;
+  // Start times count from boot: after a reboot another process may have the same pid and
+  // start time. Only the same boot proves anything (a store from before boot ids: no proof).
+  if (run.boot_id.empty() || run.boot_id != boot_id_) {
+    task_log(id).info("task {}: pid {} is from another or an unknown boot; not killing it", id,
+                      run.pid);
+    return false;
+  }
+  // Hold the process first: the checks and the signals below then concern that process, even
+  // if it dies and its pid is reused meanwhile.
+  UniqueFd pidfd(::pidfd_open(run.pid, 0));
+  if (!pidfd.valid()) return false;                                 // ESRCH: it is gone.
+  if (process_start_time(run.pid) != run.start_time) return false;  // Someone else's pid now.
+  if (::pidfd_send_signal(pidfd.get(), 0, nullptr, 0) != 0) return false;  // Died since.
+  task_log(id).warn("task {}: killing leftover session {}", id, run.pid);
+  // Its leader lives (just checked), so no other session can have its pid as id.
+  (void)signal_sessions({run.pid}, SIGKILL);
+  (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its session.
+  return true;
+}
+
+void LocalExecutor::shutdown() {
+  linger_timer_.cancel();
+  for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
+}
+
+}  // namespace tg::daemon

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/error.h"
+#include "daemon/exec/executor.h"
+#include "daemon/exec/local/child.h"
+#include "daemon/exec/task_env.h"
+#include "daemon/exec/users.h"
+
+namespace tg::daemon {
+
+// Runs tasks as child processes of the daemon (docs/design.md "Spawning"): clone without
+// waiting for the exec, a pidfd per child watched by the loop, each task in its own session
+// (task_session.h: the stop signal, SIGKILL and "is it gone" all mean the whole session), run
+// as its submitter when the daemon is root. A task stopped with a grace lingers after its main
+// process exits until the rest of its session is gone: one shared 50 ms /proc scan while any
+// task lingers, none otherwise. Owned by run(); used on the loop's thread only.
+class LocalExecutor final : public Executor {
+ public:
+  LocalExecutor(boost::asio::any_io_executor ex, UserDirectory& users, unsigned task_umask);
+  ~LocalExecutor() override;
+  LocalExecutor(const LocalExecutor&) = delete;
+  LocalExecutor& operator=(const LocalExecutor&) = delete;
+
+  void bind(ExecutorEvents& events) override { events_ = &events; }
+  [[nodiscard]] Capabilities capabilities() const override;
+  void start(const LaunchSpec& spec) override;
+  void signal(proto::TaskId id, int sig) override;
+  void kill(proto::TaskId id) override;
+  [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
+  bool reclaim(proto::TaskId id, const RunHandle& run) override;
+  void shutdown() override;
+  void set_socket_path(std::string path) override { socket_ = std::move(path); }
+
+ private:
+  // A child between its clone and the moment its whole session is gone.
+  struct Child {
+    Child(const boost::asio::any_io_executor& ex, int pidfd) : pidfd(ex, pidfd), report(ex) {}
+    boost::asio::posix::stream_descriptor pidfd;
+    // Until the child has exec'd: the memory it runs on and the pipe it reports through.
+    std::unique_ptr<Launch> launch;
+    boost::asio::posix::stream_descriptor report;
+    pid_t pid = 0;  // Also its session id and process group id, once it has called setsid().
+    std::chrono::steady_clock::time_point spawned_at;
+    bool stopping = false;  // signal() was called: the rest of the session keeps its grace.
+    bool killed = false;    // kill() was called.
+    // The leader exited (and was reported) while others of its session live on: it stays an
+    // unreaped zombie, holding its pid (our sid), until they are gone.
+    bool lingering = false;
+  };
+
+  // Every report to the engine goes through here (see the .cpp for the attribute).
+  template <class Event, class... Args>
+  void report(Event event, Args&&... args);
+  [[nodiscard]] Result<SpawnSpec> prepare(const LaunchSpec& spec);
+  void await_report(proto::TaskId id, Child& c);
+  void on_exit(proto::TaskId id);
+  // Kills what is left of the session, reaps the leader, reports its exit (unless lingering
+  // already did) and that the tree is gone; forgets the child.
+  void finish(proto::TaskId id, const std::optional<Error>& spawn_error);
+  void watch_lingering();
+
+  boost::asio::any_io_executor ex_;
+  UserDirectory& users_;
+  const unsigned task_umask_;
+  const std::string boot_id_;  // Stored with each start: see reclaim().
+  std::string socket_;
+  ExecutorEvents* events_ = nullptr;
+  TaskEnvironment env_;
+  std::unordered_map<proto::TaskId, std::unique_ptr<Child>> children_;
+  boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
+  bool linger_armed_ = false;
+  // Leaders of abandoned tasks that had not exited: reaped if they ever do.
+  std::list<boost::asio::posix::stream_descriptor> unreaped_;
+};
+
+}  // namespace tg::daemon
