@@ -37,6 +37,7 @@
 #include "support/hand_started_daemon.h"
 #include "support/peer_client.h"
 #include "support/raw_client.h"
+#include "support/task_helpers.h"
 #include "support/temp_dir.h"
 #include "support/test_daemon.h"
 #include "support/test_users.h"
@@ -58,6 +59,10 @@ using tg::test::RunOptions;
 using tg::test::TestDaemon;
 using tg::test::TestUser;
 using tg::test::wait_until;
+using tg::test::helpers::describe;
+using tg::test::helpers::lines_of;
+using tg::test::helpers::parse_json;
+using tg::test::helpers::show;
 using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kEventTimeout{10'000};
@@ -116,23 +121,6 @@ struct SharedDaemon {
 
 // ---------------------------------------------------------------- small helpers
 
-json parse_json(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << text);
-  return j;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::string describe(const ProcessOutput& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
 // tgctl --socket SOCKET ARGS as `user` (root: the test process itself).
 ProcessOutput tgctl_at(const TestUser& user, const std::string& socket,
                        const std::vector<std::string>& args, const RunOptions& opts = {}) {
@@ -172,10 +160,6 @@ std::int64_t submit_as(const TestUser& user, const TestDaemon& d, std::vector<st
   const auto lines = lines_of(out);
   REQUIRE_MESSAGE(lines.size() == 1, "submit printed: " << out);
   return std::stoll(lines.front());
-}
-
-json show(const TestDaemon& d, std::int64_t id) {
-  return parse_json(ok_as(root_user(), d, {"show", std::to_string(id), "--json"})).at("task");
 }
 
 std::string state_of(const TestDaemon& d, std::int64_t id) {
