@@ -49,6 +49,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
 using tg::test::BackgroundProcess;
+using tg::test::connect_unix;
 using tg::test::DaemonOptions;
 using tg::test::Fd;
 using tg::test::HandStartedDaemon;
@@ -307,17 +308,6 @@ void raise_fd_limit(rlim_t want) {
   if (l.rlim_max < want && ::geteuid() == 0) l.rlim_cur = l.rlim_max = want;
   REQUIRE_MESSAGE(::setrlimit(RLIMIT_NOFILE, &l) == 0, "setrlimit: " << tg::test::last_error());
   REQUIRE_MESSAGE(l.rlim_cur >= want, "need " << want << " fds, the hard limit is " << l.rlim_max);
-}
-
-Fd connect_fd(const std::string& path) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd.valid());
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  REQUIRE_MESSAGE(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0,
-                  "connect " << path << ": " << tg::test::last_error());
-  return fd;
 }
 
 }  // namespace
@@ -612,7 +602,7 @@ TEST_CASE("Security: a FIFO planted at a task's log path does not stall the daem
   REQUIRE(::mkfifo(planted.c_str(), 0666) == 0);
   ok_as(a, d, {"resume", "held"});
   // Whether a fresh client is answered within 2 s, without failing the test if not.
-  Fd probe = connect_fd(d.socket_path());
+  Fd probe = connect_unix(d.socket_path());
   const std::string req = request("status", nullptr) + "\n";
   REQUIRE(::send(probe.get(), req.data(), req.size(), MSG_NOSIGNAL) ==
           static_cast<ssize_t>(req.size()));
@@ -1295,7 +1285,7 @@ std::vector<Hostile> hostile_inputs() {
                  for (int i = 0; i < 500; ++i) REQUIRE(c.read_json().at("id") == i);
                }});
   h.push_back({"a request then a half-close is still answered", [](const TestDaemon& d) {
-                 PeerClient c(connect_fd(d.socket_path()));
+                 PeerClient c(connect_unix(d.socket_path()));
                  c.send_line(request("status", nullptr, 12));
                  c.shutdown_write();
                  const json r = c.read_json();
@@ -1303,7 +1293,7 @@ std::vector<Hostile> hostile_inputs() {
                  CHECK(c.closed_by_peer(milliseconds(5'000)));
                }});
   h.push_back({"half a request then a half-close", [](const TestDaemon& d) {
-                 PeerClient c(connect_fd(d.socket_path()));
+                 PeerClient c(connect_unix(d.socket_path()));
                  REQUIRE(c.send_raw(R"({"jsonrpc":"2.0","id":1,"meth)"));
                  c.shutdown_write();
                  CHECK_FALSE(c.read_line().has_value());
@@ -1458,7 +1448,7 @@ TEST_CASE("Security: with idle_timeout 1s a silent or trickling connection is cl
   ok_at(root_user(), d.socket_path(), {"reload"});
   const std::size_t base_fds = quiet_fd_count(d.pid());
   RawClient silent(d.socket_path());
-  PeerClient trickle(connect_fd(d.socket_path()));
+  PeerClient trickle(connect_unix(d.socket_path()));
   const std::string partial = R"({"jsonrpc":"2.0","id":1,"method":"status","params":{)";
   const auto t0 = Clock::now();
   bool closed = false;
@@ -1604,7 +1594,7 @@ TEST_CASE("Security: out of fds the daemon backs off without spinning, then reco
   REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0);
 
   std::vector<Fd> flood;
-  for (int i = 0; i < 40; ++i) flood.push_back(connect_fd(d.socket_path()));
+  for (int i = 0; i < 40; ++i) flood.push_back(connect_unix(d.socket_path()));
   wait_until([&] { return fd_count(pid) >= limit; }, kEventTimeout, "the daemon out of fds");
   wait_until([&] { return d.log().find("accept failed") != std::string::npos; }, kEventTimeout,
              "the daemon to log its failed accept");
