@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,60 +44,13 @@ using tg::test::RawClient;
 using tg::test::RunOptions;
 using tg::test::TestDaemon;
 using tg::test::wait_until;
+using namespace tg::test::helpers;
 
 constexpr milliseconds kEventTimeout{10'000};
+constexpr milliseconds kWaitTimeout{15'000};  // tgctl wait --task: tgctl's usual bound.
+constexpr int kGatePolls = 1'500;             // A task at a gate gives up after ~15 s.
 
 std::string my_uid() { return std::to_string(::getuid()); }
-
-std::string id_str(std::int64_t id) { return std::to_string(id); }
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::int64_t> parse_ids(const std::string& out) {
-  std::vector<std::int64_t> ids;
-  for (const auto& line : lines_of(out)) {
-    std::size_t used = 0;
-    std::int64_t id = 0;
-    try {
-      id = std::stoll(line, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    REQUIRE_MESSAGE((used == line.size() && id > 0), "not a task id: '" << line << "'");
-    ids.push_back(id);
-  }
-  return ids;
-}
-
-json parse_json(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << text);
-  return j;
-}
-
-// `tgctl ARGS` must succeed; returns its stdout.
-std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
-                     const RunOptions& opts = {}) {
-  auto r = d.tgctl(args, opts);
-  REQUIRE_MESSAGE(r.exit_code == 0, "tgctl " << tg::test::quote_argv(args) << " exited "
-                                             << r.exit_code << "\nstdout: " << r.out
-                                             << "\nstderr: " << r.err);
-  return r.out;
-}
-
-// `tgctl submit ARGS...` (ARGS includes "--" and the command); returns the one id it printed.
-std::int64_t submit(const TestDaemon& d, std::vector<std::string> args,
-                    const RunOptions& opts = {}) {
-  args.insert(args.begin(), "submit");
-  const auto ids = parse_ids(tgctl_ok(d, args, opts));
-  REQUIRE_MESSAGE(ids.size() == 1, "submit printed " << ids.size() << " ids");
-  return ids.front();
-}
 
 // `tgctl submit -g GROUP -- sh -c SCRIPT`.
 std::int64_t submit_sh(const TestDaemon& d, const std::string& group, const std::string& script,
@@ -106,42 +58,8 @@ std::int64_t submit_sh(const TestDaemon& d, const std::string& group, const std:
   return submit(d, {"-g", group, "--", "sh", "-c", script}, opts);
 }
 
-json show(const TestDaemon& d, std::int64_t id) {
-  return parse_json(tgctl_ok(d, {"show", id_str(id), "--json"})).at("task");
-}
-
-json status(const TestDaemon& d) { return parse_json(tgctl_ok(d, {"status", "--json"})); }
-
-json group_info(const TestDaemon& d, const std::string& name) {
-  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"})).at("groups");
-  for (const auto& g : groups) {
-    if (g.at("name") == name) return g;
-  }
-  FAIL("no group '" << name << "' in " << groups.dump());
-  return {};
-}
-
-// Blocks until the tasks end; returns tgctl wait's exit code (0: all succeeded).
-int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids) {
-  std::vector<std::string> args = {"wait"};
-  for (auto id : ids) args.insert(args.end(), {"--task", id_str(id)});
-  return d.tgctl(args).exit_code;
-}
-
-// Blocks until the group's current run has ended; returns tgctl wait's exit code.
-int wait_group(const TestDaemon& d, const std::string& group) {
-  return d.tgctl({"wait", group}).exit_code;
-}
-
 bool is_null_or_absent(const json& obj, const std::string& key) {
   return !obj.contains(key) || obj.at(key).is_null();
-}
-
-std::int64_t time_ms(const json& rfc3339) {
-  REQUIRE_MESSAGE(rfc3339.is_string(), "not a time: " << rfc3339.dump());
-  const auto t = tg::parse_rfc3339(rfc3339.get<std::string>());
-  REQUIRE_MESSAGE(t.has_value(), "not an RFC 3339 time: " << rfc3339.dump());
-  return *t;
 }
 
 // How long a task ran, from its recorded times.
@@ -152,31 +70,6 @@ std::int64_t ran_ms(const json& task) {
 std::string group_reason(const std::string& group) {
   return "cancelled: group '" + group + "' cancelled by uid " + my_uid();
 }
-
-// A file that blocked tasks wait for. Opened by open() or, so that a failing test never
-// leaves tasks waiting, by the destructor.
-class Gate {
- public:
-  explicit Gate(fs::path path) : path_(std::move(path)) {}
-  ~Gate() { open(); }
-  Gate(const Gate&) = delete;
-  Gate& operator=(const Gate&) = delete;
-
-  void open() const {
-    if (!fs::exists(path_)) tg::test::write_file(path_, "");
-  }
-  [[nodiscard]] bool is_open() const { return fs::exists(path_); }
-  [[nodiscard]] std::string wait_shell() const { return wait_for_file_shell(path_); }
-
-  // Shell that waits for `path` to exist; bounded (~15 s, then the task exits 99).
-  static std::string wait_for_file_shell(const fs::path& path) {
-    return "i=0; until [ -e '" + path.string() +
-           "' ]; do i=$((i+1)); [ $i -gt 1500 ] && exit 99; sleep 0.01; done";
-  }
-
- private:
-  fs::path path_;
-};
 
 // If the test ends early (a failed REQUIRE) with tasks still running, SIGKILLs them through the
 // daemon, so that TestDaemon's SIGTERM finds nothing to drain and no `sleep 1000` outlives the
@@ -195,12 +88,6 @@ class ForceCancelAtExit {
   const TestDaemon& d_;
   std::vector<std::string> groups_;
 };
-
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
 
 // The evidence files of task `id`.
 fs::path started_marker(const fs::path& work, std::int64_t id) {
@@ -241,20 +128,11 @@ void wait_for_file(const fs::path& path, const std::string& what) {
   wait_until([&] { return fs::exists(path); }, kEventTimeout, what);
 }
 
-std::vector<pid_t> read_pids(const fs::path& work, std::int64_t id) {
-  std::vector<pid_t> pids;
-  for (const auto& line : lines_of(tg::test::read_file(pids_file(work, id)))) {
-    pids.push_back(std::stoi(line));
-  }
+// The pids task `id` recorded in pids-ID; REQUIREs at least one.
+std::vector<pid_t> recorded_pids(const fs::path& work, std::int64_t id) {
+  const auto pids = read_pids(pids_file(work, id));
   REQUIRE_MESSAGE(!pids.empty(), "no pids recorded by task " << id);
   return pids;
-}
-
-// True while `pid` exists and is not a zombie.
-bool process_alive(pid_t pid) {
-  const std::string stat = tg::test::read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
 bool any_alive(const std::vector<pid_t>& pids) {
@@ -281,16 +159,6 @@ void wait_all_gone(const std::vector<pid_t>& pids, const std::string& what) {
     }
     std::this_thread::sleep_for(milliseconds(5));
   }
-}
-
-// How many times the daemon has logged a request `method` from us (its debug log has one line
-// per request): lets a test know that a long request (wait, logs -f) has reached the daemon.
-std::size_t requests_logged(const TestDaemon& d, const std::string& method) {
-  const std::string needle = "uid=" + my_uid() + " " + method + "\n";
-  const std::string log = d.log();
-  std::size_t n = 0;
-  for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
-  return n;
 }
 
 // The argv of `tgctl --socket <ours> ARGS...`, for a BackgroundProcess.
@@ -320,7 +188,7 @@ TEST_CASE(
   std::vector<pid_t> pids;
   for (auto id : running) {
     wait_for_file(pids_file(work, id), "task " + id_str(id) + " running with its trap set");
-    const auto p = read_pids(work, id);
+    const auto p = recorded_pids(work, id);
     REQUIRE(p.size() == 3);
     pids.insert(pids.end(), p.begin(), p.end());
   }
@@ -401,14 +269,14 @@ TEST_CASE(
   REQUIRE(r.contains("error"));
   CHECK(r.at("error").at("data").at("kind") == "group_cancelling");
   // Other groups are not affected.
-  CHECK(wait_tasks(d, {submit(d, {"-g", "bystander", "--", "true"})}) == 0);
+  CHECK(wait_tasks(d, {submit(d, {"-g", "bystander", "--", "true"})}, kWaitTimeout) == 0);
 
   CHECK(tgctl_ok(d, {"cancel", "busy", "--force"}) ==
         "busy: cancelled 0 queued, signalled 0, killed 1\n");
   CHECK(wait_group(d, "busy") == 1);
   CHECK(group_info(d, "busy").at("cancelling") == false);
   const auto again = submit_sh(d, "busy", "echo accepted again");
-  CHECK(wait_tasks(d, {again}) == 0);
+  CHECK(wait_tasks(d, {again}, kWaitTimeout) == 0);
   CHECK(tgctl_ok(d, {"logs", id_str(again)}) == "accepted again\n");
   CHECK(wait_group(d, "busy") == 0);  // The new run is judged on its own.
 }
@@ -419,7 +287,7 @@ TEST_CASE("A tree that ignores TERM is SIGKILLed when the grace ends and not bef
   const fs::path work = make_work_dir(d);
   const auto id = submit_sh(d, "stubborn", stubborn_task(work));
   wait_for_file(pids_file(work, id), "the stubborn task running");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   constexpr milliseconds kGrace{2'000};
 
   const auto t0 = Clock::now();
@@ -471,7 +339,7 @@ TEST_CASE(
       record_pids("$$ $p1") + "wait";
   const auto id = submit_sh(d, "tree", script);
   wait_for_file(pids_file(work, id), "the task running with its grandchild's trap set");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   REQUIRE(pids.size() == 2);
   const auto t0 = Clock::now();
   CHECK(tgctl_ok(d, {"cancel", "tree", "--grace", "8s"}) ==
@@ -500,7 +368,7 @@ TEST_CASE("A second cancel during the grace does not restart it") {
   const fs::path work = make_work_dir(d);
   const auto id = submit_sh(d, "twice", stubborn_task(work));
   wait_for_file(pids_file(work, id), "the stubborn task running");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   constexpr milliseconds kGrace{3'000};
 
   const auto t0 = Clock::now();
@@ -535,7 +403,7 @@ TEST_CASE(
   const fs::path work = make_work_dir(d);
   const auto id = submit_sh(d, "both", stubborn_task(work));
   wait_for_file(pids_file(work, id), "the stubborn task running");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   const auto t0 = Clock::now();
   CHECK(tgctl_ok(d, {"cancel", "both", "--grace", "2s"}) ==
         "both: cancelled 0 queued, signalled 1\n");
@@ -560,7 +428,7 @@ TEST_CASE("cancel --force SIGKILLs at once, as a first cancel or during a long g
   const auto fast = submit_sh(d, "forced", stubborn_task(work));
   wait_for_file(pids_file(work, slow), "the first stubborn task running");
   wait_for_file(pids_file(work, fast), "the second stubborn task running");
-  const auto slow_pids = read_pids(work, slow), fast_pids = read_pids(work, fast);
+  const auto slow_pids = recorded_pids(work, slow), fast_pids = recorded_pids(work, fast);
 
   SUBCASE("during a grace of 60 s") {
     CHECK(tgctl_ok(d, {"cancel", "graceful", "--grace", "60s"}) ==
@@ -600,7 +468,7 @@ TEST_CASE("cancel --force SIGKILLs at once, as a first cancel or during a long g
 TEST_CASE("Cancelling an idle group succeeds and changes nothing, an unknown group is not_found") {
   TestDaemon d;
   const auto done = submit(d, {"-g", "idle", "--", "true"});
-  CHECK(wait_tasks(d, {done}) == 0);
+  CHECK(wait_tasks(d, {done}, kWaitTimeout) == 0);
   tgctl_ok(d, {"group", "set", "empty", "--limit", "1"});  // A group that never had a task.
 
   for (int i = 0; i < 2; ++i) {  // Twice in a row: still nothing to do.
@@ -613,7 +481,7 @@ TEST_CASE("Cancelling an idle group succeeds and changes nothing, an unknown gro
   CHECK(g.at("cancelling") == false);
   CHECK(is_null_or_absent(g, "last_cancel"));  // Nothing was cancelled: nothing to record.
   // Submits are accepted at once.
-  CHECK(wait_tasks(d, {submit(d, {"-g", "idle", "--", "true"})}) == 0);
+  CHECK(wait_tasks(d, {submit(d, {"-g", "idle", "--", "true"})}, kWaitTimeout) == 0);
 
   const auto unknown = d.tgctl({"cancel", "no-such-group"});
   CHECK(unknown.exit_code == 1);
@@ -639,7 +507,7 @@ TEST_CASE(
   const auto running = submit_sh(d, "again", cleanup_task(work, "0.3"));
   const auto queued = submit_sh(d, "again", cleanup_task(work));
   wait_for_file(pids_file(work, running), "the first task running with its trap set");
-  const auto pids = read_pids(work, running);
+  const auto pids = recorded_pids(work, running);
 
   CHECK(tgctl_ok(d, {"cancel", "again"}) == "again: cancelled 1 queued, signalled 1\n");
   const auto second = tgctl_ok(d, {"cancel", "again", "--wait"});
@@ -731,7 +599,7 @@ TEST_CASE("cancel --task stops a running task and cancels a queued one, and the 
   const auto queued = submit_sh(d, "byid", cleanup_task(work));
   const auto after = submit_sh(d, "byid", "echo not cancelled");
   wait_for_file(pids_file(work, running), "the first task running with its trap set");
-  const auto pids = read_pids(work, running);
+  const auto pids = recorded_pids(work, running);
 
   const auto out =
       tgctl_ok(d, {"cancel", "--task", id_str(running), "--task", id_str(queued), "--wait"});
@@ -750,7 +618,7 @@ TEST_CASE("cancel --task stops a running task and cancels a queued one, and the 
   CHECK(tg::test::read_file(trap_file(work, running)) == "cleanup\n");
   wait_all_gone(pids, "the cancelled task's tree");
   // The group was not cancelled: the next task runs.
-  CHECK(wait_tasks(d, {after}) == 0);
+  CHECK(wait_tasks(d, {after}, kWaitTimeout) == 0);
   CHECK(tgctl_ok(d, {"logs", id_str(after)}) == "not cancelled\n");
   CHECK(show(d, queued).at("started_at").is_null());
   CHECK_FALSE(fs::exists(started_marker(work, queued)));
@@ -765,7 +633,7 @@ TEST_CASE("In a fail-fast group the first failure cancels the rest, naming the f
   TestDaemon d({.args = {"--max-running", "4", "--kill-grace", "2s"}});
   ForceCancelAtExit guard(d, {"ff"});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "fail-now");
+  Gate gate(work / "fail-now", kGatePolls);
   // Two tasks run (limit 2) and two wait; the one that will fail is queued ahead of those by
   // its priority and starts once the limit is raised, when everything else is in place (its
   // timeout counts from its start).
@@ -775,7 +643,7 @@ TEST_CASE("In a fail-fast group the first failure cancels the rest, naming the f
   std::vector<pid_t> pids;
   for (auto id : running) {
     wait_for_file(pids_file(work, id), "task " + id_str(id) + " running with its trap set");
-    const auto p = read_pids(work, id);
+    const auto p = recorded_pids(work, id);
     pids.insert(pids.end(), p.begin(), p.end());
   }
   const std::vector<std::int64_t> queued = {submit_sh(d, "ff", cleanup_task(work)),
@@ -854,9 +722,10 @@ TEST_CASE(
       submit(d, {"-g", "slow", "--timeout", "1s", "--", "sh", "-c", stubborn_task(work)});
   wait_for_file(pids_file(work, polite), "the polite task running");
   wait_for_file(pids_file(work, stubborn), "the stubborn task running");
-  const auto polite_pids = read_pids(work, polite), stubborn_pids = read_pids(work, stubborn);
+  const auto polite_pids = recorded_pids(work, polite),
+             stubborn_pids = recorded_pids(work, stubborn);
 
-  CHECK(wait_tasks(d, {polite, stubborn}) == 1);
+  CHECK(wait_tasks(d, {polite, stubborn}, kWaitTimeout) == 1);
   wait_all_gone(polite_pids, "the polite task's tree");
   wait_all_gone(stubborn_pids, "the stubborn task's tree");
   const json p = show(d, polite);
@@ -953,7 +822,7 @@ TEST_CASE(
   const auto id =
       submit(d, {"-g", "overlap", "--timeout", "1s", "--", "sh", "-c", stubborn_task(work)});
   wait_for_file(pids_file(work, id), "the stubborn task running");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   // Cancelled first (the timeout is 1 s away); the timeout fires during the 2 s grace.
   CHECK(tgctl_ok(d, {"cancel", "overlap", "--grace", "2s"}) ==
         "overlap: cancelled 0 queued, signalled 1\n");
@@ -979,7 +848,7 @@ TEST_CASE("A cancel that comes during a timeout's grace leaves a state and a rea
   const auto id =
       submit(d, {"-g", "late", "--timeout", "300ms", "--", "sh", "-c", stubborn_task(work)});
   wait_for_file(pids_file(work, id), "the stubborn task running");
-  const auto pids = read_pids(work, id);
+  const auto pids = recorded_pids(work, id);
   const std::string stopping = "task " + id_str(id) + " stopping with signal";
   wait_until([&] { return d.log().find(stopping) != std::string::npos; }, kEventTimeout,
              "the timeout to send the stop signal");
@@ -993,7 +862,7 @@ TEST_CASE("A cancel that comes during a timeout's grace leaves a state and a rea
           "task " + id_str(id) + ": cancelled 0 queued, signalled 1\n");
     cancel_reason = "cancelled: task cancelled by uid " + my_uid();
   }
-  CHECK(wait_tasks(d, {id}) == 1);
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 1);
   wait_all_gone(pids, "the stubborn tree, killed when the timeout's grace ends");
   const json t = show(d, id);
   CAPTURE(t.dump());
@@ -1014,7 +883,8 @@ TEST_CASE("A paused group starts nothing while other groups run, and runs again 
   CHECK(tgctl_ok(d, {"pause", "held"}) == "held: paused\n");
   const auto held = submit_sh(d, "held", prologue(work) + "echo held ran");
   const auto other = submit(d, {"-g", "free", "--", "sh", "-c", "echo free ran"});
-  CHECK(wait_tasks(d, {other}) == 0);  // The scheduler has had its turns since the submit.
+  CHECK(wait_tasks(d, {other}, kWaitTimeout) ==
+        0);  // The scheduler has had its turns since the submit.
   const json g = group_info(d, "held");
   CAPTURE(g.dump());
   CHECK(g.at("paused") == true);
@@ -1023,7 +893,7 @@ TEST_CASE("A paused group starts nothing while other groups run, and runs again 
   CHECK_FALSE(fs::exists(started_marker(work, held)));
 
   CHECK(tgctl_ok(d, {"resume", "held"}) == "held: resumed\n");
-  CHECK(wait_tasks(d, {held}) == 0);
+  CHECK(wait_tasks(d, {held}, kWaitTimeout) == 0);
   CHECK(fs::exists(started_marker(work, held)));
   CHECK(tgctl_ok(d, {"logs", id_str(held)}) == "held ran\n");
   CHECK(group_info(d, "held").at("paused") == false);
@@ -1048,7 +918,7 @@ TEST_CASE("A task cancels its own group with tgctl cancel \"$TASKGROUPD_GROUP\""
   tgctl_ok(d, {"group", "set", "self", "--limit", "2"});
   RunOptions with_tgctl;  // Tasks get the submitter's environment.
   with_tgctl.env_extra = {{"TGCTL", TG_CLIENT_BIN}};
-  Gate gate(work / "cancel-now");
+  Gate gate(work / "cancel-now", kGatePolls);
   const auto sibling = submit_sh(d, "self", cleanup_task(work), with_tgctl);
   const auto canceller = submit_sh(
       d, "self",
@@ -1057,7 +927,7 @@ TEST_CASE("A task cancels its own group with tgctl cancel \"$TASKGROUPD_GROUP\""
   const auto queued = submit_sh(d, "self", cleanup_task(work), with_tgctl);
   wait_for_file(pids_file(work, sibling), "the sibling running with its trap set");
   wait_for_file(started_marker(work, canceller), "the canceller running");
-  const auto pids = read_pids(work, sibling);
+  const auto pids = recorded_pids(work, sibling);
 
   gate.open();
   CHECK(wait_group(d, "self") == 1);
@@ -1086,10 +956,10 @@ TEST_CASE("tgctl wait exits 0 when all succeeded and 1 otherwise, for groups and
   const auto bad = submit(d, {"-g", "mixed", "--", "sh", "-c", "exit 1"});
   CHECK(wait_group(d, "good") == 0);
   CHECK(wait_group(d, "mixed") == 1);
-  CHECK(wait_tasks(d, {ok1, ok2}) == 0);
-  CHECK(wait_tasks(d, {good}) == 0);
-  CHECK(wait_tasks(d, {bad}) == 1);
-  CHECK(wait_tasks(d, {good, bad}) == 1);
+  CHECK(wait_tasks(d, {ok1, ok2}, kWaitTimeout) == 0);
+  CHECK(wait_tasks(d, {good}, kWaitTimeout) == 0);
+  CHECK(wait_tasks(d, {bad}, kWaitTimeout) == 1);
+  CHECK(wait_tasks(d, {good, bad}, kWaitTimeout) == 1);
   const auto unknown = d.tgctl({"wait", "--task", "999999"});
   CHECK(unknown.exit_code == 1);
   CHECK(d.tgctl({"wait", "no-such-group"}).exit_code == 1);
@@ -1098,7 +968,7 @@ TEST_CASE("tgctl wait exits 0 when all succeeded and 1 otherwise, for groups and
 TEST_CASE("tgctl wait returns as soon as the last task ends") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(submit_sh(d, "w", prologue(work) + gate.wait_shell()));
   for (auto id : ids) wait_for_file(started_marker(work, id), "task " + id_str(id) + " running");
@@ -1122,7 +992,7 @@ TEST_CASE("tgctl wait returns as soon as the last task ends") {
 TEST_CASE("tgctl logs -f prints each line as the task writes it and exits 0 when it ends") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   const std::string script = "echo line 1; " + gate.wait_shell() + "; echo line 2";
   std::int64_t id = 0;
   std::size_t follows_before = 0;

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/raw_client.h"
+#include "support/task_helpers.h"
 #include "support/temp_dir.h"
 #include "support/test_daemon.h"
 #include "support/wait_until.h"
@@ -29,82 +29,11 @@ using tg::test::RawClient;
 using tg::test::RunOptions;
 using tg::test::TestDaemon;
 using tg::test::wait_until;
+using namespace tg::test::helpers;
 
 constexpr milliseconds kEventTimeout{10'000};
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::int64_t> parse_ids(const std::string& out) {
-  std::vector<std::int64_t> ids;
-  for (const auto& line : lines_of(out)) {
-    std::size_t used = 0;
-    std::int64_t id = 0;
-    try {
-      id = std::stoll(line, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    REQUIRE_MESSAGE((used == line.size() && id > 0), "not a task id: '" << line << "'");
-    ids.push_back(id);
-  }
-  return ids;
-}
-
-json parse_json(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " << text);
-  return j;
-}
-
-// `tgctl ARGS` must succeed; returns its stdout.
-std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
-                     const RunOptions& opts = {}) {
-  auto r = d.tgctl(args, opts);
-  REQUIRE_MESSAGE(r.exit_code == 0, "tgctl " << tg::test::quote_argv(args) << " exited "
-                                             << r.exit_code << "\nstdout: " << r.out
-                                             << "\nstderr: " << r.err);
-  return r.out;
-}
-
-// `tgctl submit ARGS...` (ARGS includes "--" and the command); returns the one id it printed.
-std::int64_t submit(const TestDaemon& d, std::vector<std::string> args,
-                    const RunOptions& opts = {}) {
-  args.insert(args.begin(), "submit");
-  const auto ids = parse_ids(tgctl_ok(d, args, opts));
-  REQUIRE_MESSAGE(ids.size() == 1, "submit printed " << ids.size() << " ids");
-  return ids.front();
-}
-
-json show(const TestDaemon& d, std::int64_t id) {
-  return parse_json(tgctl_ok(d, {"show", std::to_string(id), "--json"})).at("task");
-}
-
-json status(const TestDaemon& d) { return parse_json(tgctl_ok(d, {"status", "--json"})); }
-
-// Blocks until the tasks end; returns tgctl wait's exit code (0: all succeeded).
-int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids) {
-  std::vector<std::string> args = {"wait"};
-  for (auto id : ids) args.insert(args.end(), {"--task", std::to_string(id)});
-  return d.tgctl(args).exit_code;
-}
-
-int wait_group(const TestDaemon& d, const std::string& group) {
-  return d.tgctl({"wait", group}).exit_code;
-}
-
-json group_info(const TestDaemon& d, const std::string& name) {
-  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"})).at("groups");
-  for (const auto& g : groups) {
-    if (g.at("name") == name) return g;
-  }
-  FAIL("no group '" << name << "' in " << groups.dump());
-  return {};
-}
+constexpr milliseconds kWaitTimeout{15'000};  // tgctl wait --task: tgctl's usual bound.
+constexpr int kGatePolls = 1'500;             // A task at a gate gives up after ~15 s.
 
 std::size_t count_files(const fs::path& dir, const std::string& prefix) {
   std::size_t n = 0;
@@ -113,27 +42,6 @@ std::size_t count_files(const fs::path& dir, const std::string& prefix) {
   }
   return n;
 }
-
-// A file that blocked tasks wait for. Opened by open() or, so that a failing test never
-// leaves tasks waiting, by the destructor.
-class Gate {
- public:
-  explicit Gate(fs::path path) : path_(std::move(path)) {}
-  ~Gate() { open(); }
-  Gate(const Gate&) = delete;
-  Gate& operator=(const Gate&) = delete;
-
-  void open() const {
-    if (!fs::exists(path_)) tg::test::write_file(path_, "");
-  }
-  [[nodiscard]] std::string wait_shell() const {  // Bounded: ~15 s, then the task fails.
-    return "i=0; until [ -e " + path_.string() +
-           " ]; do i=$((i+1)); [ $i -gt 1500 ] && exit 99; sleep 0.01; done";
-  }
-
- private:
-  fs::path path_;
-};
 
 // A task that records how many tasks tagged `tag` were running when it started: it creates
 // its marker <tag>.running.<id>, appends the number of markers to <tag>.counts, waits for
@@ -152,25 +60,12 @@ std::vector<int> read_counts(const fs::path& file) {
   return counts;
 }
 
-// True while `pid` exists and is not a zombie.
-bool process_alive(pid_t pid) {
-  const std::string stat = tg::test::read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-}
-
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
-
 }  // namespace
 
 TEST_CASE("With --max-running 2, six long tasks run two at a time, never more") {
   TestDaemon d({.args = {"--max-running", "2"}});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 6; ++i) {
     ids.push_back(submit(d, {"-g", "six", "--", "sh", "-c", overlap_script(work, "t", gate)}));
@@ -184,7 +79,7 @@ TEST_CASE("With --max-running 2, six long tasks run two at a time, never more") 
   CHECK(count_files(work, "t.running.") == 2);
 
   gate.open();
-  CHECK(wait_tasks(d, ids) == 0);
+  CHECK(wait_tasks(d, ids, kWaitTimeout) == 0);
   const auto counts = read_counts(work / "t.counts");
   REQUIRE(counts.size() == 6);
   CHECK(*std::max_element(counts.begin(), counts.end()) == 2);
@@ -193,7 +88,7 @@ TEST_CASE("With --max-running 2, six long tasks run two at a time, never more") 
 TEST_CASE("A group with limit 1 never overlaps its tasks while the global limit is higher") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   CHECK(tgctl_ok(d, {"group", "set", "one", "--limit", "1"}).find("one") != std::string::npos);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 3; ++i) {
@@ -214,14 +109,14 @@ TEST_CASE("A group with limit 1 never overlaps its tasks while the global limit 
 
   gate.open();
   CHECK(wait_group(d, "one") == 0);
-  CHECK(wait_tasks(d, {other}) == 0);
+  CHECK(wait_tasks(d, {other}, kWaitTimeout) == 0);
   CHECK(read_counts(work / "one.counts") == std::vector<int>{1, 1, 1});
 }
 
 TEST_CASE("A command exiting 3 ends failed with exit_code 3") {
   TestDaemon d;
   const auto id = submit(d, {"--", "sh", "-c", "exit 3"});
-  CHECK(wait_tasks(d, {id}) == 1);  // tgctl wait: 1 when not all succeeded.
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 1);  // tgctl wait: 1 when not all succeeded.
   const json t = show(d, id);
   CHECK(t.at("state") == "failed");
   CHECK(t.at("exit_code") == 3);
@@ -239,7 +134,7 @@ TEST_CASE("A task runs in the submitting shell's cwd and environment") {
   opts.env_extra = {{"TG_IT_VALUE", "hello from the submitter"}};
   const auto id =
       submit(d, {"-g", "envgroup", "--", "sh", "-c", "pwd; printf '%s\\n' \"$TG_IT_VALUE\""}, opts);
-  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 0);
   CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == cwd.string() + "\nhello from the submitter\n");
   CHECK(show(d, id).at("cwd") == cwd.string());
 
@@ -247,7 +142,7 @@ TEST_CASE("A task runs in the submitting shell's cwd and environment") {
   const auto self = submit(
       d, {"-g", "envgroup", "--", "sh", "-c",
           "printf '%s\\n' \"$TASKGROUPD_SOCKET\" \"$TASKGROUPD_GROUP\" \"$TASKGROUPD_TASK_ID\""});
-  CHECK(wait_tasks(d, {self}) == 0);
+  CHECK(wait_tasks(d, {self}, kWaitTimeout) == 0);
   CHECK(tgctl_ok(d, {"logs", std::to_string(self)}) ==
         d.socket_path() + "\nenvgroup\n" + std::to_string(self) + "\n");
 }
@@ -255,7 +150,7 @@ TEST_CASE("A task runs in the submitting shell's cwd and environment") {
 TEST_CASE("tgctl logs shows a task's output, stdout and stderr interleaved in one log") {
   TestDaemon d;
   const auto id = submit(d, {"--", "sh", "-c", "echo out-1; echo err-1 >&2; echo out-2"});
-  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 0);
   const std::string want = "out-1\nerr-1\nout-2\n";
   CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == want);
   CHECK(tgctl_ok(d, {"logs", std::to_string(id), "-f"}) == want);  // Ended: -f returns at once.
@@ -345,7 +240,7 @@ TEST_CASE("Higher priority starts first when a slot frees up, and equal priority
   TestDaemon d({.args = {"--max-running", "1"}});
   const fs::path work = make_work_dir(d);
   const fs::path order = work / "order";
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   const std::string w = work.string();
   std::vector<std::int64_t> ids = {
       submit(d, {"-g", "prio", "--", "sh", "-c",
@@ -365,7 +260,7 @@ TEST_CASE("Higher priority starts first when a slot frees up, and equal priority
   CHECK(status(d).at("queued") == 5);
 
   gate.open();
-  CHECK(wait_tasks(d, ids) == 0);
+  CHECK(wait_tasks(d, ids, kWaitTimeout) == 0);
   CHECK(lines_of(tg::test::read_file(order)) ==
         std::vector<std::string>{"blocker", "high", "mid-a", "mid-b", "low", "negative"});
 }
@@ -373,7 +268,7 @@ TEST_CASE("Higher priority starts first when a slot frees up, and equal priority
 TEST_CASE("Only fds 0-2 reach a task, and stdin is /dev/null") {
   TestDaemon d;
   const auto id = submit(d, {"--", "sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0"});
-  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 0);
   CHECK(tgctl_ok(d, {"logs", std::to_string(id)}) == "0\n1\n2\n/dev/null\n");
 }
 
@@ -382,7 +277,7 @@ TEST_CASE(
   TestDaemon d;
   SUBCASE("by path") {
     const auto id = submit(d, {"--", "/nonexistent/cmd", "arg"});
-    CHECK(wait_tasks(d, {id}) == 1);
+    CHECK(wait_tasks(d, {id}, kWaitTimeout) == 1);
     const json t = show(d, id);
     CHECK(t.at("state") == "failed");
     REQUIRE(t.at("reason").is_string());
@@ -391,7 +286,7 @@ TEST_CASE(
   }
   SUBCASE("by name, looked up in PATH") {
     const auto id = submit(d, {"--", "tgit-no-such-command"});
-    CHECK(wait_tasks(d, {id}) == 1);
+    CHECK(wait_tasks(d, {id}, kWaitTimeout) == 1);
     const json t = show(d, id);
     CHECK(t.at("state") == "failed");
     REQUIRE(t.at("reason").is_string());
@@ -400,7 +295,7 @@ TEST_CASE(
         "reason: " << t.at("reason"));
   }
   const auto ok = submit(d, {"--", "true"});
-  CHECK(wait_tasks(d, {ok}) == 0);
+  CHECK(wait_tasks(d, {ok}, kWaitTimeout) == 0);
   CHECK(status(d).at("pid") == d.pid());
 }
 
@@ -415,7 +310,7 @@ TEST_CASE("SIGTERM with nothing running makes the daemon exit 0") {
 TEST_CASE("Finished tasks, their logs and the id sequence survive a restart") {
   TestDaemon d;
   const auto id = submit(d, {"--", "sh", "-c", "echo before restart"});
-  CHECK(wait_tasks(d, {id}) == 0);
+  CHECK(wait_tasks(d, {id}, kWaitTimeout) == 0);
   d.restart();
   const json t = show(d, id);
   CHECK(t.at("state") == "succeeded");
@@ -426,7 +321,7 @@ TEST_CASE("Finished tasks, their logs and the id sequence survive a restart") {
 TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, queued ones run") {
   TestDaemon d({.args = {"--max-running", "1"}});
   const fs::path work = make_work_dir(d);
-  Gate gate(work / "release");
+  Gate gate(work / "release", kGatePolls);
   const std::string w = work.string();
   const auto running = submit(
       d, {"--", "sh", "-c",
@@ -443,7 +338,7 @@ TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, q
   d.restart();
   wait_until([&] { return !process_alive(leftover); }, kEventTimeout,
              "the restarted daemon to kill the crashed run's leftover process");
-  CHECK(wait_tasks(d, {running, queued}) == 1);
+  CHECK(wait_tasks(d, {running, queued}, kWaitTimeout) == 1);
   CHECK(show(d, running).at("state") == "lost");
   CHECK(show(d, queued).at("state") == "succeeded");
   CHECK(tgctl_ok(d, {"logs", std::to_string(queued)}) == "ran after the crash\n");
@@ -470,7 +365,7 @@ TEST_CASE("tgctl list --limit N shows the newest N matches, oldest first, after 
   const auto a2 = submit(d, {"-g", "a", "--", "sh", "-c", "exit 1"});
   const auto b2 = submit(d, {"-g", "b", "--", "true"});
   const auto a3 = submit(d, {"-g", "a", "--", "true"});
-  REQUIRE(wait_tasks(d, {a1, b1, a2, b2, a3}) == 1);  // a2 failed; all have ended.
+  REQUIRE(wait_tasks(d, {a1, b1, a2, b2, a3}, kWaitTimeout) == 1);  // a2 failed; all have ended.
   using Ids = std::vector<std::int64_t>;
 
   CHECK(listed_ids(d, {}) == Ids{a1, b1, a2, b2, a3});  // Every match without --limit.

@@ -53,14 +53,6 @@ constexpr milliseconds kEventTimeout{15'000};
 constexpr milliseconds kExitTimeout{10'000};
 constexpr const char* kPython = "/usr/bin/python3";
 
-std::string id_str(std::int64_t id) { return std::to_string(id); }
-
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
-
 // SIGKILL the daemon and reap it: a crash, as far as the store can tell.
 void crash(TestDaemon& d) {
   d.send_signal(SIGKILL);

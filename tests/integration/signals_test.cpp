@@ -48,14 +48,6 @@ using namespace tg::test::helpers;
 
 constexpr milliseconds kEventTimeout{15'000};
 
-std::string id_str(std::int64_t id) { return std::to_string(id); }
-
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
-
 std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }

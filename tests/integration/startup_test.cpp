@@ -40,6 +40,7 @@ using tg::test::HandStartedDaemon;
 using tg::test::ProcessOutput;
 using tg::test::RunOptions;
 using tg::test::TestUser;
+using tg::test::helpers::describe;
 using tg::test::helpers::lines_of;
 using tg::test::helpers::parse_ids;
 using tg::test::helpers::parse_json;
@@ -62,10 +63,6 @@ int connect_error(const fs::path& path) {
   const sockaddr_un addr = address(path);
   return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0
                                                                                          : errno;
-}
-
-std::string describe(const ProcessOutput& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
 }
 
 // tgctl --socket SOCKET ARGS as the test process, in "/" (a task runs in its submitter's cwd,

@@ -42,12 +42,6 @@ using namespace tg::test::helpers;
 
 constexpr milliseconds kEventTimeout{15'000};
 
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
-
 // A bash task with job control: two background jobs in process groups of their own (the second
 // ignores TERM when `stubborn`), their pids and the shell's written atomically to pids-ID, then
 // `tail` (in the shell itself). Each job sleeps `seconds`.
@@ -56,8 +50,8 @@ std::string escaping_script(const fs::path& work, bool stubborn, const std::stri
   const std::string s = std::to_string(seconds);
   const std::string second =
       stubborn ? "sh -c 'trap \"\" TERM; exec sleep " + s + "' & " : "sleep " + s + " & ";
-  return "set -m; W='" + work.string() + "'; I=$TASKGROUPD_TASK_ID; sleep " + s +
-         " & a=$!; " + second +
+  return "set -m; W='" + work.string() + "'; I=$TASKGROUPD_TASK_ID; sleep " + s + " & a=$!; " +
+         second +
          "b=$!; echo \"$$ $a $b\" > \"$W/pids-$I.tmp\" && mv \"$W/pids-$I.tmp\" "
          "\"$W/pids-$I\"; " +
          tail;
@@ -80,22 +74,6 @@ std::vector<pid_t> escaped_pids(const fs::path& work, std::int64_t id) {
 
 void wait_gone(const std::vector<pid_t>& pids, const std::string& what) {
   wait_until([&] { return alive_of(pids).empty(); }, kEventTimeout, what);
-}
-
-// `tgctl wait GROUP`, bounded; its exit code (1 here: the group's tasks did not all succeed).
-int wait_group(const TestDaemon& d, const std::string& group) {
-  RunOptions opts;
-  opts.timeout = kEventTimeout;
-  return d.tgctl({"wait", group}, opts).exit_code;
-}
-
-json group_info(const TestDaemon& d, const std::string& name) {
-  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"}));
-  for (const auto& g : groups.at("groups")) {
-    if (g.at("name") == name) return g;
-  }
-  FAIL("no group '" << name << "'");
-  return {};
 }
 
 std::int64_t submit_bash(const TestDaemon& d, const std::string& group, const std::string& script,

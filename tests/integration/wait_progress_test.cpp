@@ -49,14 +49,6 @@ using namespace tg::test::helpers;
 constexpr milliseconds kEventTimeout{15'000};
 constexpr int kTasks = 3;
 
-std::string id_str(std::int64_t id) { return std::to_string(id); }
-
-fs::path make_work_dir(const TestDaemon& d) {
-  const fs::path work = d.dir() / "work";
-  fs::create_directories(work);
-  return work;
-}
-
 // kTasks tasks in `group`; each waits (bounded, ~20 s) for work/release-ID, then exits 0.
 std::vector<std::int64_t> submit_gated(const TestDaemon& d, const fs::path& work,
                                        const std::string& group) {
@@ -94,16 +86,6 @@ std::int64_t count(const json& counts, const char* state) {
 std::int64_t total(const json& counts) {
   std::int64_t n = 0;
   for (const auto& [state, c] : counts.items()) n += c.get<std::int64_t>();
-  return n;
-}
-
-// How many times the daemon has logged a wait request from us (its debug log has one line per
-// request): lets a test know that tgctl's wait has reached the daemon.
-std::size_t waits_logged(const TestDaemon& d) {
-  const std::string needle = "uid=" + std::to_string(::getuid()) + " wait\n";
-  const std::string log = d.log();
-  std::size_t n = 0;
-  for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
   return n;
 }
 
@@ -276,12 +258,12 @@ TEST_CASE("tgctl wait on a terminal redraws a progress bar and ends with the sum
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
   const auto ids = submit_gated(d, work, "tty");
-  const std::size_t waits_before = waits_logged(d);
+  const std::size_t waits_before = requests_logged(d, "wait");
   PtyProcess waiter({TG_CLIENT_BIN, "--socket", d.socket_path(), "wait", "tty"});
   // The bar is drawn at once, from the first notification: carriage return, bar, erase to the
   // end of the line.
   CHECK_MESSAGE(waiter.wait_for("0/3 done", kEventTimeout), "no progress bar: " << waiter.out());
-  CHECK(waits_logged(d) > waits_before);
+  CHECK(requests_logged(d, "wait") > waits_before);
   CHECK(waiter.out().starts_with("\r["));
   // The erase follows the text, maybe in a later read of the terminal.
   CHECK_MESSAGE(waiter.wait_for("\x1b[K", kEventTimeout), "no erase to end of line");
@@ -312,9 +294,9 @@ TEST_CASE("tgctl wait into pipes writes no escape codes and no carriage returns"
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
   const auto ids = submit_gated(d, work, "piped");
-  const std::size_t waits_before = waits_logged(d);
+  const std::size_t waits_before = requests_logged(d, "wait");
   BackgroundProcess waiter({TG_CLIENT_BIN, "--socket", d.socket_path(), "wait", "piped"});
-  wait_until([&] { return waits_logged(d) > waits_before; }, kEventTimeout,
+  wait_until([&] { return requests_logged(d, "wait") > waits_before; }, kEventTimeout,
              "the daemon to receive the wait");
   release_one_by_one(d, work, ids);  // While it waits: a terminal would see three redraws.
   const ExitStatus st = waiter.wait(kEventTimeout);

@@ -1,8 +1,7 @@
 #pragma once
 
 // A protocol-level client on a socket that is already connected, e.g. by connect_as() with
-// another user's credentials. Like RawClient (which always connects as the test process), with
-// a half-close for tests of framing.
+// another user's credentials. RawClient (raw_client.h) is one that connects as the test process.
 
 #include <optional>
 #include <string>
@@ -20,7 +19,8 @@ class PeerClient {
  public:
   explicit PeerClient(Fd fd);  // REQUIREs a valid fd; makes it non-blocking.
 
-  // Sends the bytes as they are; false if the daemon hung up before taking all of them.
+  // Sends the bytes as they are (no newline added); false if the daemon hung up (EPIPE,
+  // ECONNRESET) before taking all of them.
   bool send_raw(std::string_view bytes, milliseconds timeout = milliseconds(5'000));
   void send_line(std::string_view line);  // line + '\n'; REQUIREs it to be taken.
   void shutdown_write();                  // shutdown(SHUT_WR): the daemon reads EOF.

@@ -48,6 +48,12 @@ json parse_json(const std::string& text) {
   return j;
 }
 
+std::string id_str(std::int64_t id) { return std::to_string(id); }
+
+std::string describe(const ProcessOutput& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
 std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
                      const RunOptions& opts) {
   auto r = d.tgctl(args, opts);
@@ -91,6 +97,29 @@ int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids,
   return d.tgctl(args, opts).exit_code;
 }
 
+int wait_group(const TestDaemon& d, const std::string& group, std::chrono::milliseconds timeout) {
+  RunOptions opts;
+  opts.timeout = timeout;
+  return d.tgctl({"wait", group}, opts).exit_code;
+}
+
+json group_info(const TestDaemon& d, const std::string& name) {
+  const json groups = parse_json(tgctl_ok(d, {"groups", "--json"})).at("groups");
+  for (const auto& g : groups) {
+    if (g.at("name") == name) return g;
+  }
+  FAIL("no group '" << name << "' in " << groups.dump());
+  return {};
+}
+
+std::size_t requests_logged(const TestDaemon& d, const std::string& method) {
+  const std::string needle = "uid=" + std::to_string(::getuid()) + " " + method + "\n";
+  const std::string log = d.log();
+  std::size_t n = 0;
+  for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+  return n;
+}
+
 std::int64_t time_ms(const json& rfc3339) {
   REQUIRE_MESSAGE(rfc3339.is_string(), "not a time: " << rfc3339.dump());
   const auto t = tg::parse_rfc3339(rfc3339.get<std::string>());
@@ -129,9 +158,11 @@ void Gate::open() const {
   if (!fs::exists(path_)) write_file(path_, "");
 }
 
+bool Gate::is_open() const { return fs::exists(path_); }
+
 std::string Gate::wait_shell() const {
-  return "i=0; until [ -e '" + path_.string() +
-         "' ]; do i=$((i+1)); [ $i -gt 2000 ] && exit 99; sleep 0.01; done";
+  return "i=0; until [ -e '" + path_.string() + "' ]; do i=$((i+1)); [ $i -gt " +
+         std::to_string(max_polls_) + " ] && exit 99; sleep 0.01; done";
 }
 
 std::string tracked_script(const fs::path& work, const TrackedTask& task) {
@@ -150,6 +181,12 @@ std::string tracked_script(const fs::path& work, const TrackedTask& task) {
 std::string busy_loop(int seconds) {
   return "n=0; while [ $n -lt " + std::to_string(seconds * 10) +
          " ]; do sleep 0.1; n=$((n+1)); done; exit 0";
+}
+
+fs::path make_work_dir(const TestDaemon& d) {
+  const fs::path work = d.dir() / "work";
+  fs::create_directories(work);
+  return work;
 }
 
 std::vector<pid_t> task_pids(const fs::path& work, std::int64_t id) {

@@ -1,9 +1,8 @@
 #pragma once
 
-// Helpers shared by the lifecycle integration tests (persistence_test.cpp, signals_test.cpp):
-// tgctl round trips that must succeed, tasks that leave evidence of their processes in a work
-// dir, and checks on those processes. In their own namespace so that other test files' helpers
-// of the same names cannot clash with them.
+// Helpers shared by the integration tests: tgctl round trips that must succeed, tasks that leave
+// evidence of their processes in a work dir, and checks on those processes. In their own
+// namespace so that other test files' helpers of the same names cannot clash with them.
 
 #include <sys/types.h>
 
@@ -27,6 +26,9 @@ std::vector<std::string> lines_of(const std::string& text);
 // One positive task id a line, as `tgctl submit` prints them; REQUIREs nothing else.
 std::vector<std::int64_t> parse_ids(const std::string& out);
 json parse_json(const std::string& text);  // REQUIREs valid JSON.
+std::string id_str(std::int64_t id);       // std::to_string, for argv and file names.
+// "exit N\nstdout: ...\nstderr: ...": a tgctl run, for failure messages.
+std::string describe(const ProcessOutput& r);
 
 // `tgctl ARGS` must exit 0; returns its stdout.
 std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
@@ -40,6 +42,15 @@ std::map<std::int64_t, json> list_all(const TestDaemon& d);  // Every task, by i
 // Blocks until the tasks end; returns tgctl wait's exit code (0: all succeeded).
 int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids,
                std::chrono::milliseconds timeout = std::chrono::milliseconds(30'000));
+// Blocks until the group's current run has ended; returns tgctl wait's exit code. The default
+// bound is tgctl's usual one (RunOptions::timeout).
+int wait_group(const TestDaemon& d, const std::string& group,
+               std::chrono::milliseconds timeout = RunOptions{}.timeout);
+// The group's object in `groups --json`; REQUIREs it to be there.
+json group_info(const TestDaemon& d, const std::string& name);
+// How many times the daemon has logged a request `method` from us (its debug log has one line
+// per request): lets a test know that a long request (wait, logs -f) has reached the daemon.
+std::size_t requests_logged(const TestDaemon& d, const std::string& method);
 
 // A task's RFC 3339 time as milliseconds since the epoch; REQUIREs a time.
 std::int64_t time_ms(const json& rfc3339);
@@ -56,17 +67,21 @@ std::vector<pid_t> alive_of(const std::vector<pid_t>& pids);
 // tasks waiting, by the destructor.
 class Gate {
  public:
-  explicit Gate(std::filesystem::path path) : path_(std::move(path)) {}
+  // wait_shell() gives up after `max_polls` checks 10 ms apart (2000: ~20 s).
+  explicit Gate(std::filesystem::path path, int max_polls = 2000)
+      : path_(std::move(path)), max_polls_(max_polls) {}
   ~Gate() { open(); }
   Gate(const Gate&) = delete;
   Gate& operator=(const Gate&) = delete;
 
   void open() const;
-  // A shell loop that returns once the gate is open; bounded: after ~20 s it exits 99.
+  [[nodiscard]] bool is_open() const;
+  // A shell loop that returns once the gate is open; bounded: after max_polls checks it exits 99.
   [[nodiscard]] std::string wait_shell() const;
 
  private:
   std::filesystem::path path_;
+  int max_polls_;
 };
 
 // Evidence a tracked task leaves in `work` (ID is $TASKGROUPD_TASK_ID):
@@ -84,6 +99,9 @@ std::string tracked_script(const std::filesystem::path& work, const TrackedTask&
 // A loop of short sleeps for `seconds` in all, then exit 0: a leader that outlives a TERM
 // which it traps (each sleep dies of the TERM; the loop goes on).
 std::string busy_loop(int seconds);
+
+// <test dir>/work, created if absent: where tasks leave their evidence.
+std::filesystem::path make_work_dir(const TestDaemon& d);
 
 // The pids a tracked task recorded (leader first); REQUIREs the file.
 std::vector<pid_t> task_pids(const std::filesystem::path& work, std::int64_t id);
