@@ -2,7 +2,6 @@
 // starts what may start and commits the burst, and what follows a task's end.
 #include "daemon/engine/engine.h"
 
-
 #include <algorithm>
 #include <utility>
 

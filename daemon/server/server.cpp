@@ -10,8 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
-#include "daemon/sys/asio_util.h"
 #include "daemon/server/session.h"
+#include "daemon/sys/asio_util.h"
 
 namespace tg::daemon {
 

@@ -7,8 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
-#include "daemon/server/dispatch.h"
 #include "daemon/engine/engine.h"
+#include "daemon/server/dispatch.h"
 #include "daemon/server/log_watcher.h"
 #include "daemon/server/session.h"
 

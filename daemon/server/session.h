@@ -3,10 +3,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
-#include "daemon/server/dispatch.h"
 #include "daemon/engine/engine.h"
-#include "daemon/server/log_watcher.h"
 #include "daemon/model/peer.h"
+#include "daemon/server/dispatch.h"
+#include "daemon/server/log_watcher.h"
 
 namespace tg::daemon {
 

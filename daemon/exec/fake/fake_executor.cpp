@@ -12,8 +12,7 @@ void FakeExecutor::start(const LaunchSpec& spec) {
   t.unkillable = unkillable.contains(spec.id);
   running[spec.id] = t;
   started.push_back(spec.id);
-  events_->on_started(spec.id,
-                      RunHandle{static_cast<pid_t>(10'000 + spec.id), 1, "fake-boot"});
+  events_->on_started(spec.id, RunHandle{static_cast<pid_t>(10'000 + spec.id), 1, "fake-boot"});
 }
 
 void FakeExecutor::signal(proto::TaskId id, int sig) {
@@ -35,8 +34,8 @@ Executor::Abandoned FakeExecutor::abandon(proto::TaskId id) {
   if (it == running.end()) return {};
   abandoned.push_back(id);
   Abandoned out;
-  out.left_behind = it->second.leader_exited ? "processes of its session"
-                                             : "pid " + std::to_string(10'000 + id);
+  out.left_behind =
+      it->second.leader_exited ? "processes of its session" : "pid " + std::to_string(10'000 + id);
   signals_of_ended_[id] = it->second.signals;
   running.erase(it);
   return out;

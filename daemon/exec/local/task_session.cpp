@@ -105,9 +105,9 @@ std::unordered_set<pid_t> sessions_with_members(const std::vector<pid_t>& sids) 
   if (!proc.dir) return wanted;  // Cannot tell: assume they live on; the grace's SIGKILL comes.
   scan(::dirfd(proc.dir), proc.dir, wanted, PidRange{},
        [&](pid_t, const char*, const StatFields& f) {
-    found.insert(f.session);
-    return found.size() < wanted.size();
-  });
+         found.insert(f.session);
+         return found.size() < wanted.size();
+       });
   return found;
 }
 
