@@ -1,7 +1,10 @@
 #include "daemon/config.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -13,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "common/duration.h"
+#include "common/unique_fd.h"
 #include "common/version.h"
 
 namespace tg::daemon {
@@ -119,10 +123,42 @@ constexpr const char* kKnownKeys[] = {
     "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
     "idle_timeout", "retention", "retention_count",   "durable"};
 
+// A config file is small, and reading it must never block the daemon: a FIFO (or a device)
+// at its path would freeze a start before it listens, or the loop on SIGHUP. So it is opened
+// without blocking, must be a regular file of at most kMaxConfigBytes, and is read in full here.
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+
+Result<std::string> read_config_text(const fs::path& path) {
+  const auto failed = [&](const std::string& why) {
+    return Error{Errc::kInvalidParams, path.string() + ": " + why};
+  };
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return failed(std::string("cannot open: ") + ::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return failed(std::string("cannot stat: ") + ::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return failed("not a regular file");
+  if (static_cast<std::size_t>(st.st_size) > kMaxConfigBytes) {
+    return failed("larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+  }
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failed(std::string("cannot read: ") + ::strerror(errno));
+    if (n == 0) break;  // Shrunk meanwhile: parse what is there.
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
 Result<void> apply_file(Config& c, const fs::path& path) {
+  auto text = read_config_text(path);
+  if (text.has_error()) return text.error();
   toml::table table;
   try {
-    table = toml::parse_file(path.string());
+    table = toml::parse(*text, path.string());
   } catch (const toml::parse_error& e) {
     return Error{Errc::kInvalidParams, path.string() + ":" + std::to_string(e.source().begin.line) +
                                            ": " + std::string(e.description())};

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -250,6 +251,33 @@ TEST_CASE("load_config: a bad file is refused naming the file, the line and the 
     CHECK(c.error().message.rfind(file.string() + ":", 0) == 0);
     CHECK(c.error().message.find(bad.expected) != std::string::npos);
   }
+}
+
+TEST_CASE("load_config: only a regular file of bounded size is read; a FIFO never blocks") {
+  TempDir dir;
+  Flags f;
+  std::string expected;
+  SUBCASE("a FIFO (a read would wait for a writer forever)") {
+    f.config = dir.path() / "fifo.toml";
+    REQUIRE(::mkfifo(f.config->c_str(), 0600) == 0);
+    expected = ": not a regular file";
+  }
+  SUBCASE("a directory") {
+    f.config = dir.path() / "dir.toml";
+    fs::create_directories(*f.config);
+    expected = ": not a regular file";
+  }
+  SUBCASE("a file over 1 MiB") {
+    f.config = dir.write("big.toml", "# " + std::string((1 << 20) + 1, 'x') + "\n");
+    expected = ": larger than 1048576 bytes";
+  }
+  SUBCASE("a missing file named with --config") {
+    f.config = dir.path() / "missing.toml";
+    expected = ": cannot open: No such file or directory";
+  }
+  auto c = load_config(f, user_env());
+  REQUIRE(c.has_error());
+  CHECK(c.error().message == f.config->string() + expected);
 }
 
 TEST_CASE("parse_signal: names with or without SIG, and numbers") {

@@ -43,6 +43,28 @@ Error sys_error(const std::string& what) {
   return Error{Errc::kIo, what + ": " + std::strerror(errno)};
 }
 
+// Only a socket that nobody answers on is ever removed: a regular file, a symlink, a directory
+// or a FIFO at the path is refused and left as it is (a mistyped --socket must not delete a
+// file). lstat: a symlink is judged itself, never what it points to.
+Result<void> remove_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return sys_error("cannot inspect '" + path + "'");
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return Error{Errc::kIo, "'" + path + "' exists and is not a socket; refusing to replace it"};
+  }
+  if (someone_listens(path)) {
+    return Error{Errc::kBusy, "another taskgroupd is already listening on '" + path + "'"};
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return sys_error("cannot remove stale socket '" + path + "'");
+  }
+  spdlog::info("replaced stale socket '{}'", path);
+  return {};
+}
+
 }  // namespace
 
 Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& config) {
@@ -72,14 +94,7 @@ Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& confi
       return r.error();
     }
   }
-  if (someone_listens(path)) {
-    return Error{Errc::kBusy, "another taskgroupd is already listening on '" + path + "'"};
-  }
-  if (::unlink(path.c_str()) == 0) {
-    spdlog::info("replaced stale socket '{}'", path);
-  } else if (errno != ENOENT) {
-    return sys_error("cannot remove stale socket '" + path + "'");
-  }
+  if (auto r = remove_stale_socket(path); r.has_error()) return r.error();
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return sys_error("socket");
   const sockaddr_un addr = address(path);

@@ -11,6 +11,7 @@
 // Waits are for events (files the tasks write, daemon replies, process exits), always bounded.
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -580,6 +581,11 @@ TEST_CASE("A broken config on reload keeps the old one and says why, in status a
     broken = "max_running = 2\nmax_runing = 3\n";
     want = "max_runing";
   }
+  bool fifo = false;
+  SUBCASE("a FIFO at the config path (reading it would block the loop)") {
+    fifo = true;
+    want = "not a regular file";
+  }
   TestDaemon d;
   const fs::path work = make_work_dir(d);
   reload_max_running(d, 1);
@@ -590,7 +596,13 @@ TEST_CASE("A broken config on reload keeps the old one and says why, in status a
   const auto queued = submit_tracked(d, work, gated);
   const std::vector<pid_t> pids = task_pids(work, running);
 
-  write_config(d, broken);
+  const fs::path config_file = d.dir() / "taskgroupd.toml";
+  if (fifo) {
+    fs::remove(config_file);
+    REQUIRE(::mkfifo(config_file.c_str(), 0600) == 0);
+  } else {
+    write_config(d, broken);
+  }
   d.send_signal(SIGHUP);
   wait_until(
       [&] { return status(d).contains("config_error") && !status(d)["config_error"].is_null(); },
@@ -614,6 +626,7 @@ TEST_CASE("A broken config on reload keeps the old one and says why, in status a
   CHECK_FALSE(exists(work, "started", queued));
 
   // A good file again, through tgctl reload: the error clears and the raise applies at once.
+  if (fifo) fs::remove(config_file);  // Writing to it would block the test instead.
   write_config(d, "max_running = 2\n");
   CHECK(tgctl_ok(d, {"reload"}) == "ok\n");
   const json fixed = status(d);

@@ -208,6 +208,66 @@ TEST_CASE("A second daemon on a live socket exits 1 with one clear line, and the
   CHECK(listed.at("tasks").size() == 2);
 }
 
+TEST_CASE(
+    "Nothing but a stale socket is removed: a file, a symlink, a FIFO or a directory at "
+    "--socket is refused with one line, exit 1, and left untouched") {
+  tg::test::TempDir tmp;
+  const fs::path home = tmp.path() / "home";
+  fs::create_directories(home);
+  const fs::path precious = tmp.path() / "precious";
+  tg::test::write_file(precious, "precious\n");
+  const fs::path at = tmp.path() / "sock";
+  SUBCASE("a regular file") { tg::test::write_file(at, "precious\n"); }
+  SUBCASE("a symlink to a regular file") { fs::create_symlink(precious, at); }
+  SUBCASE("a dangling symlink") { fs::create_symlink(tmp.path() / "nowhere", at); }
+  SUBCASE("a FIFO") { REQUIRE(::mkfifo(at.c_str(), 0600) == 0); }
+  SUBCASE("a directory") { fs::create_directories(at / "inside"); }
+  struct stat before {};
+  REQUIRE(::lstat(at.c_str(), &before) == 0);
+
+  RunOptions opts;
+  opts.cwd = home;
+  opts.env_extra = {{"HOME", home.string()},
+                    {"XDG_CONFIG_HOME", (home / "config").string()},
+                    {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
+                    {"XDG_STATE_HOME", (home / "state-home").string()}};
+  const auto r = tg::test::run_process(
+      {TG_DAEMON_BIN, "--socket", at.string(), "--state-dir", (home / "state").string()}, opts);
+  CHECK_MESSAGE(r.exit_code == 1, describe(r));
+  const auto errors = error_lines(r.err);
+  REQUIRE_MESSAGE(errors.size() == 1, "want one error line, got:\n" << r.err);
+  CHECK_MESSAGE(errors[0].find("is not a socket") != std::string::npos, errors[0]);
+  CHECK(r.err.find("replaced stale socket") == std::string::npos);
+
+  struct stat after {};
+  REQUIRE(::lstat(at.c_str(), &after) == 0);
+  CHECK(after.st_ino == before.st_ino);
+  CHECK(after.st_mode == before.st_mode);
+  CHECK(tg::test::read_file(precious) == "precious\n");
+  if (S_ISREG(after.st_mode)) CHECK(tg::test::read_file(at) == "precious\n");
+  if (S_ISDIR(after.st_mode)) CHECK(fs::exists(at / "inside"));
+}
+
+TEST_CASE("A FIFO at --config is refused at start with one line, exit 1, without blocking") {
+  tg::test::TempDir tmp;
+  const fs::path home = tmp.path() / "home";
+  fs::create_directories(home);
+  const fs::path fifo = tmp.path() / "taskgroupd.toml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  RunOptions opts;
+  opts.cwd = home;
+  opts.timeout = milliseconds(10'000);  // A read of the FIFO would block until then.
+  opts.env_extra = {{"HOME", home.string()},
+                    {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
+                    {"XDG_STATE_HOME", (home / "state-home").string()}};
+  const auto r = tg::test::run_process(
+      {TG_DAEMON_BIN, "--config", fifo.string(), "--socket", (tmp.path() / "s").string()}, opts);
+  CHECK_MESSAGE(r.exit_code == 1, describe(r));
+  // Refused before logging starts: the plain "taskgroupd: ..." line of any config error.
+  CHECK(r.err == "taskgroupd: " + fifo.string() + ": not a regular file\n");
+  CHECK_FALSE(fs::exists(tmp.path() / "s"));  // It never listened.
+}
+
 TEST_CASE("A daemon that cannot create a process fails the task, says why, and serves on") {
   tg::test::require_root("runs a daemon as a test user and limits its processes (RLIMIT_NPROC)");
   // A user of its own: RLIMIT_NPROC counts every process of the user, so no other test's
