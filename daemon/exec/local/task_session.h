@@ -35,9 +35,9 @@ std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig);
 // SIGKILLs what is left of session `sid` once its leader has exited on its own, `lived` after
 // its clone. The same as signal_sessions({sid}, SIGKILL), made cheap for the usual case of a
 // short task that left nothing: its members were all created after the leader, so while the
-// kernel cannot have handed out every pid since (pid_max pids at no more than a million forks
-// a second), they hold pids between the leader's and the last one handed out; only those
-// processes are read. A longer-lived task gets the whole scan.
+// kernel cannot have handed out every pid since (pid_max pids at no more than 10^5 forks a
+// second), they hold pids between the leader's and the last one handed out; only those
+// processes are read, pid by pid when they are few. A longer-lived task gets the whole scan.
 std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived);
 
 }  // namespace tg::daemon
