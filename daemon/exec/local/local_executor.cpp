@@ -107,6 +107,7 @@ void LocalExecutor::start(const LaunchSpec& spec) {
   auto& c = children_[id] = std::make_unique<Child>(ex_, spawned->pidfd.release());
   c->pid = spawned->pid;
   c->spawned_at = std::chrono::steady_clock::now();
+  leaders_.insert(c->pid);
   c->report.assign(spawned->report.release());
   c->launch = std::move(spawned->launch);
   await_report(id, *c);
@@ -163,9 +164,10 @@ void LocalExecutor::on_exit(proto::TaskId id) {
 void LocalExecutor::finish(proto::TaskId id, const std::optional<Error>& spawn_error) {
   auto node = children_.extract(id);
   Child& c = *node.mapped();
+  leaders_.erase(c.pid);
   // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
   // is left of its session now, leaving nothing of the task behind.
-  (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at);
+  (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at, leaders_);
   const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0);
   if (!reaped) task_log(id).error("task {}: waitid failed: {}", id, ::strerror(errno));
   if (spawn_error) report(&ExecutorEvents::on_start_failed, id, spawn_error->message);
@@ -231,10 +233,12 @@ Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
       out.status = exit_status(*reaped);
     }
     out.left_behind = "processes of its session";
+    leaders_.erase(c.pid);
     children_.erase(it);
     return out;
   }
   out.left_behind = "pid " + std::to_string(c.pid);
+  leaders_.erase(c.pid);
   // Its exit is not known. Its pidfd moves to unreaped_, which reaps it if it ever exits
   // (until the daemon stops).
   auto& fd = unreaped_.emplace_back(ex_, c.pidfd.release());  // Cancels the exit's wait.

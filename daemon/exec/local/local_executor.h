@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -78,6 +79,9 @@ class LocalExecutor final : public Executor {
   ExecutorEvents* events_ = nullptr;
   TaskEnvironment env_;
   std::unordered_map<proto::TaskId, std::unique_ptr<Child>> children_;
+  // Their leaders' pids: each leads a session of its own, so a scan for another task's leftover
+  // processes need not read them.
+  std::unordered_set<pid_t> leaders_;
   boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
   bool linger_armed_ = false;
   // Leaders of abandoned tasks that had not exited: reaped if they ever do.

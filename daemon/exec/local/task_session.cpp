@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -63,7 +63,9 @@ struct PidRange {
   pid_t upto = 0;
   bool all = true;
   pid_t pid_max = 0;  // Where pids wrap around, for a range that crosses it.
+  const std::unordered_set<pid_t>* skip = nullptr;  // Known not to be members.
   [[nodiscard]] bool contains(pid_t pid) const {
+    if (skip && skip->contains(pid)) return false;
     if (all) return true;
     return after <= upto ? (pid > after && pid <= upto) : (pid > after || pid <= upto);
   }
@@ -85,7 +87,7 @@ void scan(int proc_fd, DIR* proc, const std::unordered_set<pid_t>& sids, const P
   if (!range.all && range.size() <= kDirectPids) {
     for (std::int64_t i = 1; i <= range.size(); ++i) {
       const auto pid = static_cast<pid_t>((range.after + i) % range.pid_max);
-      if (pid <= 0 || sids.contains(pid)) continue;
+      if (pid <= 0 || sids.contains(pid) || !range.contains(pid)) continue;
       char name[16];
       std::snprintf(name, sizeof name, "%d", static_cast<int>(pid));
       const auto f = read_stat(proc_fd, name);
@@ -192,7 +194,8 @@ std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig) {
   return signal_in(sids, sig, PidRange{});
 }
 
-std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived) {
+std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived,
+                                 const std::unordered_set<pid_t>& others) {
   // Linux forks at most a few hundred thousand processes a second system-wide (every fork
   // takes the tasklist lock); 10^5 a second sustained is already a fork bomb.
   constexpr double kMaxForksPerSecond = 1e5;
@@ -201,7 +204,7 @@ std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived) {
   const auto last = read_sysctl("/proc/sys/kernel/ns_last_pid");
   if (pid_max && last &&
       std::chrono::duration<double>(lived).count() * kMaxForksPerSecond < double(*pid_max)) {
-    range = {sid, static_cast<pid_t>(*last), false, static_cast<pid_t>(*pid_max)};
+    range = {sid, static_cast<pid_t>(*last), false, static_cast<pid_t>(*pid_max), &others};
   }
   return signal_in({sid}, SIGKILL, range);
 }

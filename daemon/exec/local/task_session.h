@@ -38,6 +38,9 @@ std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig);
 // kernel cannot have handed out every pid since (pid_max pids at no more than 10^5 forks a
 // second), they hold pids between the leader's and the last one handed out; only those
 // processes are read, pid by pid when they are few. A longer-lived task gets the whole scan.
-std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived);
+// `others` are pids known not to be members (the leaders of other tasks: each leads a session
+// of its own), which need not be read.
+std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived,
+                                 const std::unordered_set<pid_t>& others = {});
 
 }  // namespace tg::daemon
