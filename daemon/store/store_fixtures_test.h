@@ -43,7 +43,7 @@ inline std::vector<Task> make_tasks(int n, const std::string& group = "g") {
   return tasks;
 }
 
-std::string env_body(const proto::Env& env) { return proto::dump_json(nlohmann::json(env)); }
+inline std::string env_body(const proto::Env& env) { return proto::dump_json(nlohmann::json(env)); }
 
 inline std::vector<Task> load(Store& store) {
   auto tasks = store.load_tasks();
