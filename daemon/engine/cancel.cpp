@@ -154,8 +154,13 @@ void Engine::stop(Task& t, StopCause cause, std::chrono::milliseconds grace) {
   log_for(t).info("task {} stopping with signal {} grace={}", t.id, config_.stop_signal,
                   format_duration(grace));
   const proto::TaskId id = t.id;
-  r.kill->arm(grace, [this, id] { kill_now(tasks_.at(id)); });
+  kill_timer(r).arm(grace, [this, id] { kill_now(tasks_.at(id)); });
   executor_.signal(id, config_.stop_signal);  // Already gone: its end is on the way.
+}
+
+Timer& Engine::kill_timer(Run& r) {
+  if (!r.kill) r.kill = clock_.make_timer();  // Only tasks that are stopped need one.
+  return *r.kill;
 }
 
 void Engine::kill_now(Task& t) {
@@ -171,8 +176,8 @@ void Engine::kill_now(Task& t) {
   // (a hung NFS mount, a broken device) takes it only when it wakes. The task is recorded ended
   // a bounded time later whatever is left, so a cancel, a drain and a slot never wait forever.
   const proto::TaskId id = t.id;
-  r.kill->arm(kKillWait, [this, id] { give_up(id); });  // Replaces the grace, if armed.
-  executor_.kill(id);                                   // Every process of the task.
+  kill_timer(r).arm(kKillWait, [this, id] { give_up(id); });  // Replaces the grace, if armed.
+  executor_.kill(id);                                         // Every process of the task.
 }
 
 void Engine::maybe_finish_cancel(Group& g) {

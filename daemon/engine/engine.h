@@ -122,6 +122,7 @@ class Engine final : private ExecutorEvents {
   struct Run {
     std::unique_ptr<Timer> timeout;  // The task's own timeout.
     // The grace after the stop signal, then SIGKILL; after SIGKILL, kKillWait, then give_up().
+    // Made by kill_timer() at the first stop: most tasks are never stopped.
     std::unique_ptr<Timer> kill;
     StopCause stop = StopCause::kNone;
     bool stopped = false;                      // The stop signal was sent.
@@ -183,6 +184,7 @@ class Engine final : private ExecutorEvents {
   // Sends stop_signal to every process of the task and arms SIGKILL after `grace`.
   void stop(Task& t, StopCause cause, std::chrono::milliseconds grace);
   void kill_now(Task& t);
+  [[nodiscard]] Timer& kill_timer(Run& r);  // Made at the first stop of the task.
   void maybe_finish_cancel(Group& g);
 
   // drain.cpp

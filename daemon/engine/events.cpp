@@ -18,7 +18,6 @@ void Engine::on_started(proto::TaskId id, const RunHandle& run) {
   transition(t, TaskEvent::kStart);
   log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
   Run& r = running_[id];
-  r.kill = clock_.make_timer();
   if (t.timeout.count() > 0) {
     r.timeout = clock_.make_timer();
     r.timeout->arm(t.timeout, [this, id] {

@@ -180,12 +180,7 @@ TEST_CASE("A second daemon on a live socket exits 1 with one clear line, and the
   const auto before = submit_at(socket, {"--", "true"});
   CHECK(wait_at(socket, before) == 0);
 
-  RunOptions opts;
-  opts.cwd = second_home;
-  opts.env_extra = {{"HOME", second_home.string()},
-                    {"XDG_CONFIG_HOME", (second_home / "config").string()},
-                    {"XDG_RUNTIME_DIR", (second_home / "xdg-run").string()},
-                    {"XDG_STATE_HOME", (second_home / "state-home").string()}};
+  const RunOptions opts = tg::test::hand_daemon_options(second_home);
   const auto second = tg::test::run_process(
       {TG_DAEMON_BIN, "--socket", socket.string(), "--state-dir", (second_home / "state").string()},
       opts);
@@ -225,12 +220,7 @@ TEST_CASE(
   struct stat before {};
   REQUIRE(::lstat(at.c_str(), &before) == 0);
 
-  RunOptions opts;
-  opts.cwd = home;
-  opts.env_extra = {{"HOME", home.string()},
-                    {"XDG_CONFIG_HOME", (home / "config").string()},
-                    {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
-                    {"XDG_STATE_HOME", (home / "state-home").string()}};
+  const RunOptions opts = tg::test::hand_daemon_options(home);
   const auto r = tg::test::run_process(
       {TG_DAEMON_BIN, "--socket", at.string(), "--state-dir", (home / "state").string()}, opts);
   CHECK_MESSAGE(r.exit_code == 1, describe(r));
@@ -254,12 +244,8 @@ TEST_CASE("A FIFO at --config is refused at start with one line, exit 1, without
   fs::create_directories(home);
   const fs::path fifo = tmp.path() / "taskgroupd.toml";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  RunOptions opts;
-  opts.cwd = home;
+  RunOptions opts = tg::test::hand_daemon_options(home);
   opts.timeout = milliseconds(10'000);  // A read of the FIFO would block until then.
-  opts.env_extra = {{"HOME", home.string()},
-                    {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
-                    {"XDG_STATE_HOME", (home / "state-home").string()}};
   const auto r = tg::test::run_process(
       {TG_DAEMON_BIN, "--config", fifo.string(), "--socket", (tmp.path() / "s").string()}, opts);
   CHECK_MESSAGE(r.exit_code == 1, describe(r));

@@ -12,15 +12,20 @@ namespace tg::test {
 
 namespace fs = std::filesystem;
 
-HandStartedDaemon::HandStartedDaemon(const TestUser& user, const fs::path& home,
-                                     const fs::path& socket, std::vector<std::string> args)
-    : socket_(socket) {
+RunOptions hand_daemon_options(const fs::path& home) {
   RunOptions opts;
   opts.cwd = home;
   opts.env_extra = {{"HOME", home.string()},
                     {"XDG_CONFIG_HOME", (home / "config").string()},
                     {"XDG_RUNTIME_DIR", (home / "xdg-run").string()},
                     {"XDG_STATE_HOME", (home / "state-home").string()}};
+  return opts;
+}
+
+HandStartedDaemon::HandStartedDaemon(const TestUser& user, const fs::path& home,
+                                     const fs::path& socket, std::vector<std::string> args)
+    : socket_(socket) {
+  const RunOptions opts = hand_daemon_options(home);
   std::vector<std::string> argv = {
       TG_DAEMON_BIN, "--socket", socket.string(), "--state-dir", (home / "state").string(),
       "--log-level", "debug"};

@@ -11,9 +11,15 @@
 #include <vector>
 
 #include "support/background_process.h"
+#include "support/process.h"
 #include "support/test_users.h"
 
 namespace tg::test {
+
+// How a taskgroupd started by hand runs: cwd and HOME in `home`, its XDG config, runtime and
+// state homes under it, so that no user or system file is read. For daemons a test expects to
+// refuse to start (run_process), and for HandStartedDaemon itself.
+[[nodiscard]] RunOptions hand_daemon_options(const std::filesystem::path& home);
 
 // Runs taskgroupd --socket SOCKET --state-dir HOME/state --log-level debug ARGS as `user`
 // (root: the test process itself), with its XDG homes and cwd in `home`, which must exist and
