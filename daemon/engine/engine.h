@@ -43,8 +43,9 @@ namespace tg::daemon {
 // - Starts, exits and the cancels they cause act first and are written in one transaction per
 //   burst (turn(), posted once per burst): memory -> act -> store. Nobody has been told
 //   yet, and acting first is the only order that works: a child's pid exists only after its
-//   start. A started task is on disk as running before the loop does anything else, so a crash
-//   in that turn is the at-least-once window docs/usage.md describes.
+//   start. But a started task runs its command only once that transaction is committed
+//   (Executor::release_started() after every successful write), so a crash never runs a task
+//   twice: it either never ran or is on disk as started.
 class Engine final : private ExecutorEvents {
  public:
   Engine(boost::asio::any_io_executor ex, Store& store, Executor& executor, UserDirectory& users,

@@ -100,6 +100,27 @@ TEST_CASE("Engine: a timeout that comes during a cancel's grace changes nothing"
   CHECK(rig.state(id) == TaskState::kCancelled);
 }
 
+TEST_CASE("Engine: a started task may run its command only once its start is in the store") {
+  EngineRig rig(rig_config(2));
+  std::vector<std::pair<proto::TaskId, TaskState>> at_release;  // Stored states, per release.
+  rig.exec.on_release = [&] {
+    auto stored = rig.store.load_tasks();
+    REQUIRE_FALSE(stored.has_error());
+    for (const Task& t : *stored) {
+      if (rig.exec.held.contains(t.id)) at_release.emplace_back(t.id, t.state);
+    }
+  };
+  rig.submit("g", 3);
+  CHECK(rig.exec.started == Ids{1, 2});
+  CHECK(rig.exec.held.empty());  // Released at the end of the turn that started them.
+  rig.exec.finish(1, exit_code(0));
+  rig.settle();  // The exit and the next start share one commit, then the release.
+  CHECK(rig.exec.held.empty());
+  using Stored = std::vector<std::pair<proto::TaskId, TaskState>>;
+  CHECK(at_release ==
+        Stored{{1, TaskState::kRunning}, {2, TaskState::kRunning}, {3, TaskState::kRunning}});
+}
+
 TEST_CASE("Engine: a task that cannot start fails with the reason, and the next one starts") {
   EngineRig rig(rig_config(1));
   rig.exec.refuse = {1};

@@ -11,7 +11,10 @@ namespace tg::daemon {
 namespace asio = boost::asio;
 
 Result<void> Engine::flush(bool sync) {
-  if (dirty_.empty() && cancelled_queued_.empty() && dirty_groups_.empty()) return {};
+  if (dirty_.empty() && cancelled_queued_.empty() && dirty_groups_.empty()) {
+    executor_.release_started();  // Nothing is pending: every start is saved.
+    return {};
+  }
   std::vector<const Task*> changed;
   changed.reserve(dirty_.size());
   for (proto::TaskId id : dirty_) {
@@ -41,6 +44,7 @@ Result<void> Engine::flush(bool sync) {
   dirty_.clear();
   cancelled_queued_.clear();
   dirty_groups_.clear();
+  executor_.release_started();  // Their starts are saved: the tasks may run their commands.
   return {};
 }
 

@@ -70,6 +70,7 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
     return Error{r.error().code, "could not save the tasks: " + r.error().message};
   }
   dirty_.clear();
+  executor_.release_started();  // The starts among them are saved with the new tasks.
   Group& g = group_for(key);
   proto::SubmitResult result;
   result.ids = enqueue(g, made.tasks);

@@ -92,8 +92,14 @@ class Executor {
   virtual void bind(ExecutorEvents& events) = 0;
   [[nodiscard]] virtual Capabilities capabilities() const = 0;
 
-  // Starts the task. Reports on_started or on_start_failed, possibly before it returns.
+  // Starts the task. Reports on_started or on_start_failed, possibly before it returns. A
+  // started task waits, just before its command, until release_started().
   virtual void start(const LaunchSpec& spec) = 0;
+  // Every start reported so far is saved: those tasks may run their command now. Holding them
+  // until then is what makes starts exactly-once: after a crash of the daemon a task has
+  // either never run its command or is on record as started. A task whose start is never
+  // released (the daemon died first) ends without running its command.
+  virtual void release_started() = 0;
   // Sends `sig` (the stop signal) to every process of the task. From then on the task is being
   // stopped: when its main process exits, the rest of it keeps its grace, and on_tree_gone
   // comes when the last of it is gone (or after kill()).

@@ -40,8 +40,10 @@ class LogWatcher {
   void end_follow(uid_t uid);
 
   // Wakes `w` whenever the file at `path` is modified, until remove(w) or until the file is
-  // deleted. A no-op if `w` is already watching. kNotFound if the file does not exist (yet):
-  // try again later; kBusy if the kernel refuses (no inotify instance, or out of watches).
+  // deleted. A no-op if `w` is already watching. kNotFound if the file does not exist yet: `w`
+  // is woken once when it appears (a task's child creates its log after its start is
+  // reported), then add() again. kBusy if the kernel refuses (no inotify instance, or out of
+  // watches).
   [[nodiscard]] Result<void> add(const std::string& path, Waiter& w);
   // Stops waking `w`; removes the watch if `w` was its last waiter. Safe if `w` is not watching.
   void remove(Waiter& w);
@@ -53,10 +55,18 @@ class LogWatcher {
   void arm();
   void on_readable(const boost::system::error_code& ec);
   void forget(int wd);
+  // Wakes `w` once a file named like `path` appears in its directory; false if it exists
+  // already (or cannot be watched for: then the task's end still wakes `w`).
+  bool await_creation(const std::string& path, Waiter& w);
+  void drop_creation(const Waiter& w);
 
   boost::asio::posix::stream_descriptor fd_;
   std::unordered_map<int, std::vector<Waiter*>> waiters_of_;  // By watch descriptor.
   std::unordered_map<const Waiter*, int> wd_of_;
+  // Followers waiting for their log to be created, by the watch on its directory, with the
+  // file name each waits for.
+  std::unordered_map<int, std::vector<std::pair<Waiter*, std::string>>> creating_;
+  std::unordered_map<const Waiter*, int> creating_wd_of_;
   std::unordered_map<uid_t, int> follows_;
   bool armed_ = false;  // An async_wait is pending (or its handler is queued).
 };

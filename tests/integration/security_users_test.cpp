@@ -72,7 +72,7 @@ TEST_CASE("Security: a user cannot see, show, wait on, follow, read or cancel an
   SharedDaemon s;
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
-  const auto running = submit_as(a, d, {"-g", "shared", "--", "sleep", "30"});
+  const auto running = submit_as(a, d, {"-g", "shared", "--", "sleep", "600"});
   ok_as(a, d, {"pause", "held"});
   const auto queued = submit_as(a, d, {"-g", "held", "--", "true"});
   wait_state(d, running, "running");
@@ -160,8 +160,8 @@ TEST_CASE("Security: same-named groups of two users are two groups, each cancell
   SharedDaemon s;
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
-  const auto ta = submit_as(a, d, {"-g", "nightly", "--", "sleep", "30"});
-  const auto tb = submit_as(b, d, {"-g", "nightly", "--", "sleep", "30"});
+  const auto ta = submit_as(a, d, {"-g", "nightly", "--", "sleep", "600"});
+  const auto tb = submit_as(b, d, {"-g", "nightly", "--", "sleep", "600"});
   wait_state(d, ta, "running");
   wait_state(d, tb, "running");
   CHECK(parse_json(ok_as(a, d, {"list", "-g", "nightly", "--json"})).at("tasks").size() == 1);
@@ -179,8 +179,8 @@ TEST_CASE("Security: root sees every user's tasks and acts on them, naming group
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
   const TestUser root = root_user();
-  const auto ta = submit_as(a, d, {"-g", "shared", "--", "sleep", "30"});
-  const auto tb = submit_as(b, d, {"-g", "shared", "--", "sleep", "30"});
+  const auto ta = submit_as(a, d, {"-g", "shared", "--", "sleep", "600"});
+  const auto tb = submit_as(b, d, {"-g", "shared", "--", "sleep", "600"});
   ok_as(b, d, {"pause", "later"});
   const auto tb2 = submit_as(b, d, {"-g", "later", "--", "true"});
   wait_state(d, ta, "running");
@@ -240,7 +240,7 @@ TEST_CASE("Security: a task runs as its submitter, with their gid and groups and
   CHECK(want.count(std::to_string(taskgroupd_gid())) == 1);
 
   // Every id of the running process, real, effective, saved and filesystem; and no capability.
-  const auto sleeper = submit_as(b, d, {"-g", "who", "--", "sleep", "30"});
+  const auto sleeper = submit_as(b, d, {"-g", "who", "--", "sleep", "600"});
   wait_state(d, sleeper, "running");
   const pid_t pid = show(d, sleeper).at("pid").get<pid_t>();
   const std::string bu = std::to_string(b.uid), bg = std::to_string(b.gid);

@@ -41,7 +41,9 @@ void require_served(const TestDaemon& d) {
   const json r = probe.call("status", nullptr, 424242);
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   REQUIRE_MESSAGE(r.contains("result"), "status: " << r.dump());
-  CHECK_MESSAGE(took < milliseconds(1'000), "status took " << took.count() << " ms");
+  // Served, not fast: a wedged loop takes forever, a loaded machine a second or two (how fast
+  // is bench/'s business).
+  CHECK_MESSAGE(took < milliseconds(10'000), "status took " << took.count() << " ms");
 }
 
 SharedDaemon::SharedDaemon(std::vector<std::string> extra)

@@ -44,7 +44,7 @@ gid_t taskgroupd_gid();  // The group taskgroupd, created if absent.
 // (0755) lets them.
 void open_to_group(const TestDaemon& d);
 
-// A fresh client is answered at once: the daemon is alive and not stuck on anyone.
+// A fresh client is answered: the daemon is alive and not stuck on anyone.
 void require_served(const TestDaemon& d);
 
 // A root daemon reachable by the test users.

@@ -12,7 +12,13 @@ void FakeExecutor::start(const LaunchSpec& spec) {
   t.unkillable = unkillable.contains(spec.id);
   running[spec.id] = t;
   started.push_back(spec.id);
+  held.insert(spec.id);
   events_->on_started(spec.id, RunHandle{static_cast<pid_t>(10'000 + spec.id), 1, "fake-boot"});
+}
+
+void FakeExecutor::release_started() {
+  if (on_release) on_release();
+  held.clear();
 }
 
 void FakeExecutor::signal(proto::TaskId id, int sig) {

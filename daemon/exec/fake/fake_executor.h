@@ -33,6 +33,7 @@ class FakeExecutor final : public Executor {
     return {.kills_whole_tree = true, .survives_restart = false, .isolation = "fake"};
   }
   void start(const LaunchSpec& spec) override;
+  void release_started() override;
   void signal(proto::TaskId id, int sig) override;
   void kill(proto::TaskId id) override;
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
@@ -57,6 +58,9 @@ class FakeExecutor final : public Executor {
   // --- What the engine did.
   std::map<proto::TaskId, FakeTask> running;  // Started and not yet reported gone.
   std::vector<proto::TaskId> started;         // Every start, in order.
+  // Started, and not yet let run their command by release_started().
+  std::set<proto::TaskId> held;
+  std::function<void()> on_release;  // Called by release_started() first, if set.
   std::vector<proto::TaskId> abandoned;
   std::vector<std::pair<proto::TaskId, RunHandle>> reclaimed;
   std::string socket;

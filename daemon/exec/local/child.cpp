@@ -1,6 +1,7 @@
 #include "daemon/exec/local/child.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -48,6 +49,7 @@ enum class Step : int {
   kDevNull,
   kDup,
   kCloseRange,
+  kGateAbandoned,
   kExec,
 };
 
@@ -76,6 +78,7 @@ struct Launch::Bundle {
   gid_t gid = 0;
   std::vector<gid_t> groups;
   int report_fd = -1;  // The write end, in the child's copy of the fd table.
+  int gate_fd = -1;    // SpawnSpec::gate_fd.
   std::unique_ptr<char[]> stack;
 
   // What the child reads: plain pointers into the fields above, so that it calls no function
@@ -93,6 +96,7 @@ struct Launch::Bundle {
     long ngroups;
     const gid_t* groups;
     long report_fd;
+    long gate_fd;
   } raw{};
 };
 
@@ -171,13 +175,30 @@ namespace {
       (r = raw_syscall(SYS_dup3, log, 1, 0)) < 0 || (r = raw_syscall(SYS_dup3, log, 2, 0)) < 0) {
     report_and_exit(b.report_fd, Step::kDup, r);
   }
-  // Everything from 3 up is closed, except the report pipe: close-on-exec closes it at exec,
-  // which is how the parent learns that we no longer use its memory.
-  if (b.report_fd > 3 && (r = raw_syscall(SYS_close_range, 3, b.report_fd - 1, 0)) < 0) {
+  // Everything from 3 up is closed, except the report pipe and the gate: close-on-exec closes
+  // them at exec, which is how the parent learns that we no longer use its memory. Closed with
+  // the rest: our copies of the write ends of every gate, ours included, so that only the
+  // daemon's own keeps a gate from hanging up.
+  const long lo = b.gate_fd >= 0 && b.gate_fd < b.report_fd ? b.gate_fd : b.report_fd;
+  const long hi = b.gate_fd > b.report_fd ? b.gate_fd : b.report_fd;
+  if (lo > 3 && (r = raw_syscall(SYS_close_range, 3, lo - 1, 0)) < 0)
     report_and_exit(b.report_fd, Step::kCloseRange, r);
+  if (hi > lo + 1 && (r = raw_syscall(SYS_close_range, lo + 1, hi - 1, 0)) < 0)
+    report_and_exit(b.report_fd, Step::kCloseRange, r);
+  if ((r = raw_syscall(SYS_close_range, hi + 1, ~0U, 0)) < 0)
+    report_and_exit(b.report_fd, Step::kCloseRange, r);
+  // Ready: wait until the daemon has saved our start (StartGate). Readable means released;
+  // a hang-up alone means the daemon died, or gave up on us, first.
+  if (b.gate_fd >= 0) {
+    struct pollfd gate;
+    gate.fd = static_cast<int>(b.gate_fd);
+    gate.events = POLLIN;
+    gate.revents = 0;
+    while ((r = raw_syscall(SYS_ppoll, arg(&gate), 1, 0, 0)) == -EINTR) {
+    }
+    if (r < 0) report_and_exit(b.report_fd, Step::kGateAbandoned, r);
+    if ((gate.revents & POLLIN) == 0) report_and_exit(b.report_fd, Step::kGateAbandoned, 0);
   }
-  if ((r = raw_syscall(SYS_close_range, b.report_fd + 1, ~0U, 0)) < 0)
-    report_and_exit(b.report_fd, Step::kCloseRange, r);
   r = raw_syscall(SYS_execve, arg(b.path), arg(b.argv), arg(b.envp));
   report_and_exit(b.report_fd, Step::kExec, r);
 }
@@ -226,6 +247,9 @@ Error describe(const Launch::Bundle& b, const FailureRecord& rec) {
       return invalid("dup3 failed: " + why);
     case Step::kCloseRange:
       return invalid("close_range failed: " + why);
+    case Step::kGateAbandoned:
+      return invalid(rec.err == 0 ? "the daemon stopped before the task's start was saved"
+                                  : "waiting for the start to be saved failed: " + why);
     case Step::kNone:
       break;
   }
@@ -233,6 +257,31 @@ Error describe(const Launch::Bundle& b, const FailureRecord& rec) {
 }
 
 }  // namespace
+
+Result<StartGate> StartGate::open() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return Error{Errc::kBusy, std::string("pipe failed: ") + ::strerrordesc_np(errno)};
+  }
+  UniqueFd wait(fds[0]);
+  UniqueFd release(fds[1]);
+  if (wait.get() < 3) {  // The child puts its stdio at 0-2: keep the gate out of the way.
+    wait = UniqueFd(::fcntl(wait.get(), F_DUPFD_CLOEXEC, 3));
+    if (!wait.valid()) {
+      return Error{Errc::kBusy, std::string("fcntl failed: ") + ::strerrordesc_np(errno)};
+    }
+  }
+  return StartGate(std::move(wait), std::move(release));
+}
+
+void StartGate::release() {
+  if (!release_.valid()) return;
+  const char go = 1;
+  // Cannot block or fail: an empty pipe whose read end we still hold.
+  [[maybe_unused]] const ssize_t n = ::write(release_.get(), &go, 1);
+  release_.reset();
+  wait_.reset();
+}
 
 std::optional<Result<void>> Launch::poll(int report_fd) {
   if (outcome_) return outcome_;
@@ -313,6 +362,7 @@ std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
   b.cwd = spec.cwd;
   b.log_path = spec.log_path;
   b.umask = spec.umask;
+  b.gate_fd = spec.gate_fd;
   if (spec.credentials) {
     b.switch_user = true;
     b.uid = spec.credentials->uid;
@@ -357,15 +407,18 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
            static_cast<long>(b.gid),
            static_cast<long>(b.groups.size()),
            b.groups.data(),
-           b.report_fd};
+           b.report_fd,
+           b.gate_fd};
 
   // Block every signal so no handler of ours runs in the child before it resets them.
   sigset_t all, old;
   sigfillset(&all);
   (void)::pthread_sigmask(SIG_SETMASK, &all, &old);  // Cannot fail with a valid how.
   int pidfd = -1;
-  int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD;
-  if (spec.wait_for_exec || !kRawSyscalls) flags |= CLONE_VFORK;
+  // Sharing our memory saves copying the page tables, and is safe only with raw system calls
+  // (raw_syscall.h). Without them the child gets a copy, as after fork(): suspending the loop
+  // until the child's exec (CLONE_VFORK) would deadlock against the gate it waits on.
+  const int flags = (kRawSyscalls ? CLONE_VM : 0) | CLONE_PIDFD | SIGCHLD;
   char* stack_top = b.stack.get() + kChildStack;
   stack_top -= reinterpret_cast<std::uintptr_t>(stack_top) % 16;
   const pid_t pid = ::clone(clone_entry, stack_top, flags, &b.raw, &pidfd);

@@ -30,9 +30,29 @@ struct SpawnSpec {
     std::vector<gid_t> groups;
   };
   std::optional<Credentials> credentials;
-  // Suspend the caller until the child has exec'd (vfork semantics). Cheaper when nothing
-  // else could use the time: the child gets the CPU at once instead of queueing behind us.
-  bool wait_for_exec = false;
+  // A StartGate's wait_fd(): the child's last step before exec is to wait until the gate is
+  // released. -1: no gate, the child execs as soon as it is ready.
+  int gate_fd = -1;
+};
+
+// Holds children just before their exec until the daemon has saved their start (exactly-once
+// starts, docs/design.md "Spawning"). Every child given wait_fd() waits, set up and ready, for
+// release(); if the gate goes away unreleased (the daemon died, or closed it), they exit 127
+// without running their command. A pipe: released = one byte readable, never read; abandoned
+// = hung up. So any number of children wait on one gate, and the kernel closes the daemon's
+// end for it when it dies, kill -9 included.
+class StartGate {
+ public:
+  [[nodiscard]] static Result<StartGate> open();
+  [[nodiscard]] int wait_fd() const { return wait_.get(); }
+  // Lets every child of this gate exec, and closes it: a gate is released once.
+  void release();
+
+ private:
+  StartGate(UniqueFd wait, UniqueFd release)
+      : wait_(std::move(wait)), release_(std::move(release)) {}
+  UniqueFd wait_;     // Read end; children get a copy (above fd 2, close-on-exec).
+  UniqueFd release_;  // Write end; children close their copy before they wait.
 };
 
 // A child between clone() and its exec: it runs on memory held here, shared with the daemon,
@@ -69,9 +89,9 @@ struct Spawned {
   UniqueFd report;
 };
 
-// Starts the child without a shell and, unless spec.wait_for_exec, without waiting for its
-// exec: a failure in a step before exec (log, credentials, cwd, exec itself) arrives later
-// through launch->poll(), and the child then exits 127. Only fds 0-2 reach the command; its
+// Starts the child without a shell and without waiting for its exec: a failure in a step
+// before exec (log, credentials, cwd, its gate abandoned, exec itself) arrives later through
+// launch->poll(), and the child then exits 127. Only fds 0-2 reach the command; its
 // signal mask is empty and every signal has its default action. An Error here means no
 // child exists.
 [[nodiscard]] Result<Spawned> spawn_child(const SpawnSpec& spec);

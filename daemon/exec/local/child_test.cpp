@@ -19,6 +19,7 @@
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -192,14 +193,75 @@ TEST_CASE("spawn_child: a credential switch that fails is reported by name, and 
   CHECK_FALSE(fs::exists(ran));  // The command never ran.
 }
 
+// True once `pid` is blocked in system call `nr` (/proc/PID/syscall), checked every 5 ms for
+// up to 10 s; false if it never is.
+bool blocks_in(pid_t pid, long nr) {
+  const std::string file = "/proc/" + std::to_string(pid) + "/syscall";
+  for (int i = 0; i < 2000; ++i) {
+    if (std::atol(read_file(file).c_str()) == nr) return true;
+    ::usleep(5'000);
+  }
+  return false;
+}
+
+TEST_CASE("spawn_child: a child held by a gate runs its command only once the gate is released") {
+  TempDir dir;
+  auto gate = StartGate::open();
+  REQUIRE(gate.has_value());
+  const fs::path ran = dir.path / "ran";
+  auto spec = spec_in(dir, {"touch", ran.string()});
+  spec.gate_fd = gate->wait_fd();
+  auto s = spawn_child(spec);
+  REQUIRE(s.has_value());
+  REQUIRE(blocks_in(s->pid, SYS_ppoll));  // Ready, and waiting at the gate.
+  CHECK(fs::exists(spec.log_path));       // Every step before it is done...
+  CHECK_FALSE(fs::exists(ran));           // ...but not the command.
+  pollfd p{s->report.get(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 0) == 0);  // No report yet: it has not exec'd.
+  gate->release();
+  CHECK(report_of(*s).has_value());  // EOF: it exec'd.
+  CHECK(reap(*s) == 0);
+  CHECK(fs::exists(ran));
+}
+
+TEST_CASE("spawn_child: children of a gate that goes away unreleased never run their command") {
+  TempDir dir;
+  std::vector<Spawned> children;
+  std::vector<fs::path> marks;
+  {
+    auto gate = StartGate::open();
+    REQUIRE(gate.has_value());
+    for (int i = 0; i < 3; ++i) {  // Each also holds the others' copies until its close_range.
+      marks.push_back(dir.path / ("ran-" + std::to_string(i)));
+      auto spec = spec_in(dir, {"touch", marks.back().string()});
+      spec.log_path = (dir.path / ("task-" + std::to_string(i) + ".log")).string();
+      spec.gate_fd = gate->wait_fd();
+      auto s = spawn_child(spec);
+      REQUIRE(s.has_value());
+      children.push_back(std::move(*s));
+    }
+    for (auto& c : children) REQUIRE(blocks_in(c.pid, SYS_ppoll));
+  }  // As the daemon's death closes it.
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const auto r = report_of(children[i]);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message == "the daemon stopped before the task's start was saved");
+    CHECK(reap(children[i]) == 127);
+    CHECK_FALSE(fs::exists(marks[i]));
+  }
+}
+
 TEST_CASE("spawn_child: the command runs in its own session with its output in a 0600 log") {
   TempDir dir;
-  for (const bool wait_for_exec : {false, true}) {
-    CAPTURE(wait_for_exec);
+  for (const bool gated : {false, true}) {
+    CAPTURE(gated);
+    auto gate = StartGate::open();
+    REQUIRE(gate.has_value());
     auto spec = spec_in(dir, {"sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$"});
-    spec.wait_for_exec = wait_for_exec;
+    if (gated) spec.gate_fd = gate->wait_fd();
     auto s = spawn_child(spec);
     REQUIRE(s.has_value());
+    gate->release();
     CHECK(s->start_time == process_start_time(s->pid));
     CHECK(report_of(*s).has_value());  // EOF: it exec'd.
     CHECK(reap(*s) == 0);

@@ -89,9 +89,12 @@ Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
   // file systems); its failure to do so, like any before exec, arrives through its report.
   s.log_path = spec.log_path;
   s.umask = task_umask_;
-  // With nothing else running there is nothing to overlap with the child's exec: let it have
-  // the CPU at once rather than queue behind our commit (measured: docs/performance.md, F1).
-  s.wait_for_exec = children_.empty();
+  if (!gate_) {  // The first start since the last release: a gate for this burst's children.
+    auto gate = StartGate::open();
+    if (gate.has_error()) return gate.error();
+    gate_.emplace(std::move(*gate));
+  }
+  s.gate_fd = gate_->wait_fd();
   return s;
 }
 
@@ -116,6 +119,12 @@ void LocalExecutor::start(const LaunchSpec& spec) {
                         if (!ec) on_exit(id);
                       });
   report(&ExecutorEvents::on_started, id, RunHandle{spawned->pid, spawned->start_time, boot_id_});
+}
+
+void LocalExecutor::release_started() {
+  if (!gate_) return;
+  gate_->release();
+  gate_.reset();
 }
 
 void LocalExecutor::await_report(proto::TaskId id, Child& c) {

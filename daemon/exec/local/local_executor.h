@@ -21,7 +21,8 @@
 namespace tg::daemon {
 
 // Runs tasks as child processes of the daemon (docs/design.md "Spawning"): clone without
-// waiting for the exec, a pidfd per child watched by the loop, each task in its own session
+// waiting for the exec, each child held before its exec until its start is saved (StartGate),
+// a pidfd per child watched by the loop, each task in its own session
 // (task_session.h: the stop signal, SIGKILL and "is it gone" all mean the whole session), run
 // as its submitter when the daemon is root. A task stopped with a grace lingers after its main
 // process exits until the rest of its session is gone: one shared 50 ms /proc scan while any
@@ -36,6 +37,7 @@ class LocalExecutor final : public Executor {
   void bind(ExecutorEvents& events) override { events_ = &events; }
   [[nodiscard]] Capabilities capabilities() const override;
   void start(const LaunchSpec& spec) override;
+  void release_started() override;
   void signal(proto::TaskId id, int sig) override;
   void kill(proto::TaskId id) override;
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
@@ -82,6 +84,8 @@ class LocalExecutor final : public Executor {
   // Their leaders' pids: each leads a session of its own, so a scan for another task's leftover
   // processes need not read them.
   std::unordered_set<pid_t> leaders_;
+  // The gate that children started since the last release_started() wait on before exec.
+  std::optional<StartGate> gate_;
   boost::asio::steady_timer linger_timer_;  // Armed while any task is lingering.
   bool linger_armed_ = false;
   // Leaders of abandoned tasks that had not exited: reaped if they ever do.
