@@ -1,7 +1,11 @@
 #include "common/codec.h"
 
 #include <limits>
+#include <optional>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "common/param_reader.h"
 
@@ -92,6 +96,50 @@ IncomingRequest refuse_bad_utf8(std::string_view line, std::size_t at) {
     }
   }
   return in;
+}
+
+// The first key that occurs twice in one object, at any depth. nlohmann keeps the last value,
+// so {"group":"a","group":"b"} would be read as b by us and maybe as a by whatever checked the
+// line before (a proxy, a log reader): a request that says two things is refused instead.
+struct DuplicateKey {
+  std::string key;
+  bool top_level = false;  // In the request object itself.
+};
+
+struct KeyScan {
+  std::vector<std::set<std::string, std::less<>>> open;  // The keys of each object being parsed.
+  std::optional<DuplicateKey> duplicate;
+};
+
+json parse_checking_keys(std::string_view line, KeyScan& scan) {
+  auto on_event = [&scan](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        scan.open.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        scan.open.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!scan.duplicate && !scan.open.empty() &&
+            !scan.open.back().insert(parsed.get_ref<const std::string&>()).second) {
+          scan.duplicate = DuplicateKey{parsed.get<std::string>(), scan.open.size() == 1};
+        }
+        break;
+      case json::parse_event_t::array_start:
+      case json::parse_event_t::array_end:
+      case json::parse_event_t::value:
+        break;
+    }
+    return true;
+  };
+  return json::parse(line, on_event, /*allow_exceptions=*/false);
+}
+
+Error duplicate_key_error(const DuplicateKey& d) {
+  constexpr std::size_t kShown = 64;  // The reply quotes it; a key may be a megabyte long.
+  const std::string shown = d.key.size() > kShown ? d.key.substr(0, kShown) + "…" : d.key;
+  return Error{Errc::kInvalidRequest, "duplicate key '" + shown + "' in an object"};
 }
 
 void read_group_ref(ParamReader& r, std::optional<GroupRef>& out, bool required) {
@@ -246,13 +294,18 @@ IncomingRequest decode_request(std::string_view line) {
   if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos) {
     return refuse_bad_utf8(line, bad);
   }
-  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  KeyScan keys;
+  json j = parse_checking_keys(line, keys);
   if (j.is_discarded()) {
     in.request = Error{Errc::kParse, "not valid JSON"};
     return in;
   }
   if (!j.is_object()) {
     in.request = Error{Errc::kInvalidRequest, "a request must be a JSON object"};
+    return in;
+  }
+  if (keys.duplicate && keys.duplicate->top_level && keys.duplicate->key == "id") {
+    in.request = duplicate_key_error(*keys.duplicate);  // Which id to answer to? Neither.
     return in;
   }
   if (auto id = j.find("id"); id != j.end()) {
@@ -264,6 +317,11 @@ IncomingRequest decode_request(std::string_view line) {
     }
   } else {
     in.notification = true;
+  }
+  if (keys.duplicate) {
+    in.notification = false;  // A malformed request always gets an answer.
+    in.request = duplicate_key_error(*keys.duplicate);
+    return in;
   }
   auto version = j.find("jsonrpc");
   if (version == j.end() || *version != "2.0") {

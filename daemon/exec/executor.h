@@ -42,6 +42,7 @@ struct LaunchSpec {
   const proto::Env* env = nullptr;
   std::int64_t env_id = 0;
   std::string log_path;  // Created by the task's start; stdout and stderr go there.
+  bool no_new_privs = false;  // The task cannot gain privileges by exec (config no_new_privs).
 };
 
 // How a task's main process ended: an exit code or a signal.

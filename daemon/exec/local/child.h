@@ -30,6 +30,8 @@ struct SpawnSpec {
     std::vector<gid_t> groups;
   };
   std::optional<Credentials> credentials;
+  // PR_SET_NO_NEW_PRIVS before exec: setuid, setgid and file capabilities grant nothing.
+  bool no_new_privs = false;
   // Suspend the caller until the child has exec'd (vfork semantics). Cheaper when nothing
   // else could use the time: the child gets the CPU at once instead of queueing behind us.
   bool wait_for_exec = false;

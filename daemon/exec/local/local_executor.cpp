@@ -89,6 +89,7 @@ Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
   // file systems); its failure to do so, like any before exec, arrives through its report.
   s.log_path = spec.log_path;
   s.umask = task_umask_;
+  s.no_new_privs = spec.no_new_privs;
   // With nothing else running there is nothing to overlap with the child's exec: let it have
   // the CPU at once rather than queue behind our commit (measured: docs/performance.md, F1).
   s.wait_for_exec = children_.empty();
