@@ -33,9 +33,9 @@ TEST_CASE("printable: C0 controls, DEL, C1 controls and invisible reorderings ar
 
 TEST_CASE("printable: bytes that are not UTF-8 are escaped one by one") {
   CHECK(printable("\xff\xfe") == "\\xff\\xfe");
-  CHECK(printable("\xc3") == "\\xc3");                  // Truncated sequence.
-  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");         // Overlong '/'.
-  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // A surrogate.
+  CHECK(printable("\xc3") == "\\xc3");                             // Truncated sequence.
+  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");                    // Overlong '/'.
+  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");           // A surrogate.
   CHECK(printable("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // Past U+10FFFF.
   CHECK(printable("ok\xe2\x82") == "ok\\xe2\\x82");
 }

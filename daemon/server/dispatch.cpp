@@ -98,8 +98,8 @@ Result<std::string> read_log(const std::string& path, std::int64_t offset, std::
   return data;
 }
 
-Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
-                    std::string_view line, LogRateLimit* bad_requests) {
+Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer, std::string_view line,
+                    LogRateLimit* bad_requests) {
   auto in = proto::decode_request(line);
   if (in.request.has_error()) {
     if (bad_requests) {  // The message may quote the request: a method or key it names.

@@ -208,7 +208,8 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
     if (ec) co_return;  // EOF, reset, or operation_aborted at shutdown.
     std::string_view line(buf.data(), n - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    Dispatched out = line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line, &logs.bad_requests);
+    Dispatched out =
+        line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line, &logs.bad_requests);
     buf.erase(0, n);
     if (!out.reply.empty()) co_await send(socket, out.reply);
     if (out.pending) {
@@ -217,7 +218,8 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
         co_await serve_wait(socket, engine, peer, std::move(pending));
       } else {
         PendingLogs pending = std::get<PendingLogs>(std::move(*out.pending));
-        co_await serve_logs(socket, engine, watcher, peer, std::move(pending), logs.refused_follows);
+        co_await serve_logs(socket, engine, watcher, peer, std::move(pending),
+                            logs.refused_follows);
       }
     }
   }

@@ -53,8 +53,8 @@ bool timestamped(const std::string& line) {
 void check_log_lines(const std::string& log) {
   for (const auto& line : lines_of(log)) {
     if (line.starts_with("==== test:")) continue;  // The fixture's banner.
-    CHECK_MESSAGE(timestamped(line), "a log line without a timestamp (forged?): '"
-                                         << line.substr(0, 200) << "'");
+    CHECK_MESSAGE(timestamped(line),
+                  "a log line without a timestamp (forged?): '" << line.substr(0, 200) << "'");
     CHECK_MESSAGE(line.size() <= kMaxLineBytes,
                   "a log line of " << line.size() << " bytes: '" << line.substr(0, 200) << "'");
     CHECK_MESSAGE(line.find('\x1b') == std::string::npos,
