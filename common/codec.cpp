@@ -1,5 +1,6 @@
 #include "common/codec.h"
 
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
