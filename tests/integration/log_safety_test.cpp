@@ -113,7 +113,11 @@ TEST_CASE("Logs: a flood of refused connections logs a bounded number of lines a
   wait_until(
       [&] {
         held.emplace(d.socket_path());
-        return held->call("hello").contains("result");
+        if (!held->send_raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\"}\n")) {
+          return false;  // Refused and closed before it read.
+        }
+        const auto reply = held->read_line();
+        return reply && reply->find("\"result\"") != std::string::npos;
       },
       milliseconds(10'000), "a connection of our own");
   const std::size_t lines_before = lines_of(d.log()).size();
