@@ -56,6 +56,11 @@ void check_log_lines(const std::string& log) {
     if (line.starts_with("==== test:")) continue;  // The fixture's banner.
     CHECK_MESSAGE(timestamped(line),
                   "a log line without a timestamp (forged?): '" << line.substr(0, 200) << "'");
+    // A forged line has a timestamp too, but not the one of the daemon's clock, and no
+    // message here is critical.
+    CHECK_MESSAGE(!line.starts_with("2026-12-07T00:00:00.000"), "a forged line: '" << line << "'");
+    CHECK_MESSAGE(line.find(" critical ") != 23,
+                  "a critical line: '" << line.substr(0, 200) << "'");
     CHECK_MESSAGE(line.size() <= kMaxLineBytes,
                   "a log line of " << line.size() << " bytes: '" << line.substr(0, 200) << "'");
     CHECK_MESSAGE(line.find('\x1b') == std::string::npos,

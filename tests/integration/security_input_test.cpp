@@ -484,7 +484,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "Security: a request with a duplicate key is refused, naming the key; the daemon serves on") {
+    "Security: a request with a duplicate key is refused naming the key, and the daemon serves "
+    "on") {
   TestDaemon d({.args = kQuickStop});
   RawClient c(d.socket_path());
   // Last-wins would submit to group b, which a reader of the line (or a proxy that checked

@@ -49,7 +49,7 @@ void configure(const TestDaemon& d, const std::string& toml) {
 
 }  // namespace
 
-TEST_CASE("Security: with no_new_privs a task's setuid program gains nothing; without, it does") {
+TEST_CASE("Security: with no_new_privs a task's setuid program gains nothing, without it it does") {
   tg::test::require_root("tasks must run as another user and a file must be setuid root");
   SharedDaemon s;
   const TestUser& a = s.u.a;
