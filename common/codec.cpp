@@ -1,7 +1,12 @@
 #include "common/codec.h"
 
+#include <functional>
 #include <limits>
+#include <optional>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "common/param_reader.h"
 
@@ -92,6 +97,59 @@ IncomingRequest refuse_bad_utf8(std::string_view line, std::size_t at) {
     }
   }
   return in;
+}
+
+// The first key that occurs twice in one object, at any depth. nlohmann keeps the last value,
+// so {"group":"a","group":"b"} would be read as b by us and maybe as a by whatever checked the
+// line before (a proxy, a log reader): a request that says two things is refused instead.
+struct DuplicateKey {
+  std::string key;
+  bool top_level = false;  // In the request object itself.
+};
+
+// A SAX pass over the line that looks only at keys. Not the parser callback of json::parse,
+// which does the same while building the value: measured on a 1000-task batch, that made
+// decode_request 2.6 times slower; this pass adds about a quarter to the parse.
+class KeyScan final : public nlohmann::json_sax<json> {
+ public:
+  std::optional<DuplicateKey> duplicate;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!open_.back().insert(k).second) {
+      duplicate = DuplicateKey{k, open_.size() == 1};
+      return false;  // The first one is enough: stop here.
+    }
+    return true;
+  }
+  bool end_object() override {
+    open_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;  // json::parse, which runs next, reports it.
+  }
+
+ private:
+  std::vector<std::set<std::string, std::less<>>> open_;  // The keys of each open object.
+};
+
+Error duplicate_key_error(const DuplicateKey& d) {
+  constexpr std::size_t kShown = 64;  // The reply quotes it; a key may be a megabyte long.
+  const std::string shown = d.key.size() > kShown ? d.key.substr(0, kShown) + "…" : d.key;
+  return Error{Errc::kInvalidRequest, "duplicate key '" + shown + "' in an object"};
 }
 
 void read_group_ref(ParamReader& r, std::optional<GroupRef>& out, bool required) {
@@ -246,6 +304,8 @@ IncomingRequest decode_request(std::string_view line) {
   if (const std::size_t bad = invalid_utf8_at(line); bad != std::string_view::npos) {
     return refuse_bad_utf8(line, bad);
   }
+  KeyScan keys;
+  (void)json::sax_parse(line, &keys);  // False for a duplicate, or for what parse() refuses.
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     in.request = Error{Errc::kParse, "not valid JSON"};
@@ -253,6 +313,10 @@ IncomingRequest decode_request(std::string_view line) {
   }
   if (!j.is_object()) {
     in.request = Error{Errc::kInvalidRequest, "a request must be a JSON object"};
+    return in;
+  }
+  if (keys.duplicate && keys.duplicate->top_level && keys.duplicate->key == "id") {
+    in.request = duplicate_key_error(*keys.duplicate);  // Which id to answer to? Neither.
     return in;
   }
   if (auto id = j.find("id"); id != j.end()) {
@@ -264,6 +328,11 @@ IncomingRequest decode_request(std::string_view line) {
     }
   } else {
     in.notification = true;
+  }
+  if (keys.duplicate) {
+    in.notification = false;  // A malformed request always gets an answer.
+    in.request = duplicate_key_error(*keys.duplicate);
+    return in;
   }
   auto version = j.find("jsonrpc");
   if (version == j.end() || *version != "2.0") {

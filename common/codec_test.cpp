@@ -389,6 +389,53 @@ TEST_CASE("decode_request: an unknown method is -32601 and named in the message"
   }
 }
 
+TEST_CASE("decode_request: a key twice in one object is refused, at any depth, naming the key") {
+  SUBCASE("in params") {
+    const Error e = refused(request_line("submit", R"({"group":"a","group":"b","argv":["x"]})"),
+                            Errc::kInvalidRequest);
+    CHECK(e.message == "duplicate key 'group' in an object");
+    CHECK(rpc_code(e.code) == -32600);
+  }
+  SUBCASE("deeper: an env, a task of a batch") {
+    CHECK(refused(request_line("submit", R"({"argv":["x"],"env":{"A":"1","B":"2","A":"3"}})"),
+                  Errc::kInvalidRequest)
+              .message.find("'A'") != std::string::npos);
+    CHECK(refused(request_line("submit", R"({"tasks":[{"argv":["x"]},{"argv":["y"],"argv":[]}]})"),
+                  Errc::kInvalidRequest)
+              .message.find("'argv'") != std::string::npos);
+  }
+  SUBCASE("in the request itself, where the id is still answered to") {
+    auto in = decode_request(R"({"jsonrpc":"2.0","id":7,"method":"status","method":"reload"})");
+    REQUIRE(in.request.has_error());
+    CHECK(in.request.error().message.find("'method'") != std::string::npos);
+    CHECK(in.id == json(7));
+  }
+  SUBCASE("a notification with one gets an answer too") {
+    auto in = decode_request(R"({"jsonrpc":"2.0","method":"status","params":{},"params":{}})");
+    REQUIRE(in.request.has_error());
+    CHECK_FALSE(in.notification);
+  }
+  SUBCASE("two ids: answered with a null id") {
+    auto in = decode_request(R"({"jsonrpc":"2.0","id":1,"id":2,"method":"status"})");
+    REQUIRE(in.request.has_error());
+    CHECK(in.request.error().code == Errc::kInvalidRequest);
+    CHECK(in.id.is_null());
+  }
+  SUBCASE("a long key is quoted only in part") {
+    const std::string key(100'000, 'k');
+    const Error e = refused(R"({"jsonrpc":"2.0","id":1,"method":"status","params":{")" + key +
+                                R"(":1,")" + key + R"(":2}})",
+                            Errc::kInvalidRequest);
+    CHECK(e.message.size() < 200);
+  }
+  SUBCASE("the same key in two objects, or as a value, is no duplicate") {
+    const auto s = decode_as<Submit>(
+        "submit", R"({"group":"group","tasks":[{"argv":["group"]},{"argv":["x"]}]})");
+    CHECK(s.tasks.size() == 2);
+    CHECK(s.group == "group");
+  }
+}
+
 TEST_CASE("decode_request: ids may be strings, integers or null; anything else is refused") {
   SUBCASE("string") {
     auto in = decode_request(R"({"jsonrpc":"2.0","id":"req-1","method":"status"})");

@@ -121,7 +121,7 @@ class TomlReader {
 constexpr const char* kKnownKeys[] = {
     "socket",       "state_dir", "max_running",       "drain_timeout",   "kill_grace",
     "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
-    "idle_timeout", "retention", "retention_count",   "durable"};
+    "idle_timeout", "retention", "retention_count",   "durable",         "no_new_privs"};
 
 // A config file is small, and reading it must never block the daemon: a FIFO (or a device)
 // at its path would freeze a start before it listens, or the loop on SIGHUP. So it is opened
@@ -199,6 +199,7 @@ Result<void> apply_file(Config& c, const fs::path& path) {
   r.duration("retention", c.retention);
   r.integer("retention_count", c.retention_count, 0, 1LL << 40);
   r.boolean("durable", c.durable);
+  r.boolean("no_new_privs", c.no_new_privs);
   return r.finish();
 }
 

@@ -79,6 +79,7 @@ TEST_CASE("load_config: with no file, user mode lives under XDG_RUNTIME_DIR and 
   CHECK(c.max_message_bytes == 1024 * 1024);
   CHECK(c.retention == milliseconds(7LL * 24 * 3600 * 1000));
   CHECK(c.durable);
+  CHECK_FALSE(c.no_new_privs);  // Tasks may run setuid programs, as a login shell may.
 
   SUBCASE("XDG_STATE_HOME unset: ~/.local/state") {
     Environment env = user_env();
@@ -194,6 +195,7 @@ idle_timeout = "90s"
 retention = "1h"
 retention_count = 50
 durable = false
+no_new_privs = true
 )toml");
   Environment env = user_env();
   env.xdg_config_home = dir.path().string();
@@ -214,6 +216,7 @@ durable = false
   CHECK(c.retention == milliseconds(3'600'000));
   CHECK(c.retention_count == 50);
   CHECK_FALSE(c.durable);
+  CHECK(c.no_new_privs);
 
   Flags f;
   f.max_running = 7;
@@ -238,6 +241,7 @@ TEST_CASE("load_config: a bad file is refused naming the file, the line and the 
            Case{"kill_grace = -1\n", "kill_grace invalid duration"},
            Case{"stop_signal = \"NOPE\"\n", "stop_signal is not a signal name"},
            Case{"durable = 1\n", "durable must be true or false"},
+           Case{"no_new_privs = \"yes\"\n", "no_new_privs must be true or false"},
            Case{"socket = 5\n", "socket must be a string"},
            Case{"max_running = [\n", ":"},  // Not TOML at all.
        }) {

@@ -134,6 +134,7 @@ void Engine::start(Task& t) {
   spec.cwd = t.cwd;
   spec.env_id = t.env_id;
   spec.log_path = log_path(t.id);
+  spec.no_new_privs = config_.no_new_privs;  // As configured when the task starts.
   auto env = environment_of(t);
   if (env.has_error()) return on_start_failed(t.id, env.error().message);
   spec.env = *env;

@@ -6,8 +6,17 @@
 #include "common/duration.h"
 #include "daemon/engine/engine.h"
 #include "daemon/log/log_fields.h"
+#include "daemon/log/printable.h"
 
 namespace tg::daemon {
+
+namespace {
+
+// A start failure's reason, as stored, shown by tgctl and logged: an executor's message quotes
+// what the user sent (a path, a cwd), which it caps, but one line of at most 1 KiB either way.
+constexpr std::size_t kMaxStartFailureBytes = 1024;
+
+}  // namespace
 
 void Engine::on_started(proto::TaskId id, const RunHandle& run) {
   Task& t = tasks_.at(id);
@@ -32,12 +41,13 @@ void Engine::on_started(proto::TaskId id, const RunHandle& run) {
 
 void Engine::on_start_failed(proto::TaskId id, const std::string& why) {
   Task& t = tasks_.at(id);
+  std::string shown = printable(why, kMaxStartFailureBytes);
   if (t.state == TaskState::kRunning) {  // It will end soon: on_tree_gone records it.
-    running_.at(id).start_failure = why;
+    running_.at(id).start_failure = std::move(shown);
     return;
   }
-  t.reason = "failed to start: " + why;
-  log_for(t).warn("task {} failed to start: {}", t.id, why);
+  t.reason = "failed to start: " + shown;
+  log_for(t).warn("task {} failed to start: {}", t.id, shown);
   transition(t, TaskEvent::kSpawnFail);
   Group& g = group_of(t);
   scheduler_.finished(g.id);

@@ -42,6 +42,8 @@ struct LaunchSpec {
   const proto::Env* env = nullptr;
   std::int64_t env_id = 0;
   std::string log_path;  // Created by the task's start; stdout and stderr go there.
+  // The task cannot gain privileges by an exec (setuid programs): the config's no_new_privs.
+  bool no_new_privs = false;
 };
 
 // How a task's main process ended: an exit code or a signal.

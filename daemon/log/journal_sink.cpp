@@ -14,6 +14,7 @@
 #include <systemd/sd-journal.h>
 
 #include "daemon/log/log_fields.h"
+#include "daemon/log/printable.h"
 
 namespace tg::daemon {
 
@@ -41,7 +42,10 @@ std::vector<std::string> journal_fields(const spdlog::details::log_msg& msg,
                                         const LogFields* fields, const std::string& identifier) {
   std::vector<std::string> out;
   out.reserve(9);
-  out.push_back("MESSAGE=" + std::string(msg.payload.data(), msg.payload.size()));
+  // The same net as on stderr: journalctl prints a message with a newline as two lines, and
+  // passes escape sequences to the terminal with --all.
+  out.push_back("MESSAGE=" +
+                printable({msg.payload.data(), msg.payload.size()}, kLoggedMessageBytes));
   out.push_back("PRIORITY=" + std::to_string(journal_priority(msg.level)));
   out.push_back("SYSLOG_IDENTIFIER=" + identifier);
   if (!msg.source.empty()) {
@@ -51,7 +55,7 @@ std::vector<std::string> journal_fields(const spdlog::details::log_msg& msg,
   }
   if (fields) {
     if (fields->task_id) out.push_back("TASKGROUPD_TASK_ID=" + std::to_string(*fields->task_id));
-    if (!fields->group.empty()) out.push_back("TASKGROUPD_GROUP=" + std::string(fields->group));
+    if (!fields->group.empty()) out.push_back("TASKGROUPD_GROUP=" + printable(fields->group));
     if (fields->uid) out.push_back("TASKGROUPD_UID=" + std::to_string(*fields->uid));
   }
   return out;

@@ -20,7 +20,7 @@ struct LogFields;
 // The journal fields ("NAME=value") of one message: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER,
 // CODE_FILE/CODE_LINE/CODE_FUNC when the message has a source location, and
 // TASKGROUPD_TASK_ID, TASKGROUPD_GROUP, TASKGROUPD_UID for those of `fields` (may be null) that
-// are set. Values may hold newlines: sd_journal_sendv takes them as they are.
+// are set. MESSAGE and TASKGROUPD_GROUP are passed through printable(): one line each, capped.
 [[nodiscard]] std::vector<std::string> journal_fields(const spdlog::details::log_msg& msg,
                                                       const LogFields* fields,
                                                       const std::string& identifier);

@@ -70,11 +70,21 @@ TEST_CASE("journal_fields: a message about a group has no task id; uid 0 is stil
                       "TASKGROUPD_GROUP=default", "TASKGROUPD_UID=0"});
 }
 
-TEST_CASE("journal_fields: a multi-line message stays one MESSAGE field") {
-  const Fields got = journal_fields(message(spdlog::level::err, "a\nb"), nullptr, "t");
+TEST_CASE("journal_fields: a multi-line message stays one MESSAGE field, escaped and capped") {
+  const Fields got = journal_fields(message(spdlog::level::err, "a\nb\x1b[2J"), nullptr, "t");
   REQUIRE(got.size() == 3);
-  CHECK(got[0] == "MESSAGE=a\nb");
+  CHECK(got[0] == "MESSAGE=a\\nb\\x1b[2J");
   CHECK(got[1] == "PRIORITY=3");
+  const std::string huge(100'000, 'x');
+  const Fields capped = journal_fields(message(spdlog::level::warn, huge), nullptr, "t");
+  CHECK(capped[0].size() < 5000);
+  CHECK(capped[0].ends_with("bytes]"));
+}
+
+TEST_CASE("journal_fields: a group field cannot carry a control character") {
+  const LogFields fields{std::nullopt, "bad\ngroup", 0};
+  const Fields got = journal_fields(message(spdlog::level::info, "m"), &fields, "t");
+  CHECK(got.at(3) == "TASKGROUPD_GROUP=bad\\ngroup");
 }
 
 }  // namespace tg::daemon

@@ -30,6 +30,9 @@ struct Config {
   milliseconds retention{7LL * 24 * 3600 * 1000};
   std::int64_t retention_count = 100'000;  // Finished tasks kept at most.
   bool durable = true;  // fsync each commit (SQLite synchronous=FULL); false: NORMAL.
+  // Tasks start with PR_SET_NO_NEW_PRIVS: a setuid program runs without its owner's rights.
+  // Off by default: a task may do what its submitter's login shell may (docs/security.md).
+  bool no_new_privs = false;
 
   // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
   // itself runs with 077 so its store and logs are private whatever it inherited).

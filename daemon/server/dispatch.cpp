@@ -9,6 +9,7 @@
 #include "common/codec.h"
 #include "common/unique_fd.h"
 #include "common/version.h"
+#include "daemon/log/printable.h"
 
 namespace tg::daemon {
 
@@ -97,11 +98,14 @@ Result<std::string> read_log(const std::string& path, std::int64_t offset, std::
   return data;
 }
 
-Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
-                    std::string_view line) {
+Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer, std::string_view line,
+                    LogRateLimit* bad_requests) {
   auto in = proto::decode_request(line);
   if (in.request.has_error()) {
-    spdlog::debug("uid={} bad request: {}", peer.uid, in.request.error().message);
+    if (bad_requests) {  // The message may quote the request: a method or key it names.
+      bad_requests->debug("uid={} bad request: {}", peer.uid,
+                          printable(in.request.error().message));
+    }
     if (in.notification) return {};
     return {proto::encode_error(in.id, in.request.error()), {}};
   }

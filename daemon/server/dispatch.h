@@ -10,6 +10,7 @@
 
 #include "common/protocol.h"
 #include "daemon/engine/engine.h"
+#include "daemon/log/rate_limit.h"
 #include "daemon/model/peer.h"
 
 namespace tg::daemon {
@@ -36,9 +37,10 @@ struct Dispatched {
 using ReloadFn = std::function<proto::ReloadResult()>;
 
 // Request line -> reply. Plain and synchronous, so it is tested without Asio. Never throws:
-// every bad line gets an error reply.
+// every bad line gets an error reply. A bad line is logged (at debug, escaped) through
+// `bad_requests` if given, else not at all.
 [[nodiscard]] Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
-                                  std::string_view line);
+                                  std::string_view line, LogRateLimit* bad_requests = nullptr);
 
 // Reads up to `max_bytes` of a log file from `offset`; an empty string at its end.
 [[nodiscard]] Result<std::string> read_log(const std::string& path, std::int64_t offset,

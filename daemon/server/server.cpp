@@ -52,7 +52,7 @@ awaitable<void> Server::accept_loop() {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
     if (ec) {
       // Out of fds (EMFILE/ENFILE) or memory: back off instead of spinning, then retry.
-      spdlog::warn("accept failed: {}; retrying in 100ms", ec.message());
+      logs_.accept_failed.warn("accept failed: {}; retrying in 100ms", ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));
       (void)co_await backoff.async_wait(kNoThrow);
       continue;
@@ -60,13 +60,13 @@ awaitable<void> Server::accept_loop() {
     struct ucred cred {};
     socklen_t len = sizeof cred;
     if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-      spdlog::warn("SO_PEERCRED failed: {}; closing the connection", ::strerror(errno));
+      logs_.refused.warn("SO_PEERCRED failed: {}; closing the connection", ::strerror(errno));
       continue;
     }
     const Peer peer{cred.uid, cred.gid, cred.pid};
     // A daemon that is not root cannot run tasks as anyone but itself: serve only its user.
     if (const uid_t self = ::geteuid(); self != 0 && peer.uid != self && peer.uid != 0) {
-      spdlog::warn("uid={} refused: this daemon serves uid {} only", peer.uid, self);
+      logs_.refused.warn("uid={} refused: this daemon serves uid {} only", peer.uid, self);
       refuse(socket, {Errc::kPermissionDenied,
                       "this taskgroupd serves uid " + std::to_string(self) + " only"});
       continue;
@@ -74,7 +74,7 @@ awaitable<void> Server::accept_loop() {
     const Config& config = engine_.config();
     if (connections_ >= config.max_connections ||
         per_uid_[peer.uid] >= config.max_connections_per_uid) {
-      spdlog::warn("uid={} refused: too many connections", peer.uid);
+      logs_.refused.warn("uid={} refused: too many connections", peer.uid);
       refuse(socket, {Errc::kBusy, "too many connections; try again later"});
       continue;
     }
@@ -93,7 +93,7 @@ void Server::spawn_session(Socket socket, const Peer& peer) {
     --connections_;
     if (--per_uid_[uid] == 0) per_uid_.erase(uid);
   };
-  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, watcher_, reload_),
+  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, watcher_, reload_, logs_),
                  asio::bind_cancellation_slot(it->slot(), std::move(done)));
 }
 

@@ -10,6 +10,7 @@
 #include "daemon/engine/engine.h"
 #include "daemon/server/dispatch.h"
 #include "daemon/server/log_watcher.h"
+#include "daemon/server/outsider_logs.h"
 #include "daemon/server/session.h"
 
 namespace tg::daemon {
@@ -38,6 +39,7 @@ class Server {
   std::list<boost::asio::cancellation_signal> signals_;  // One per session; must not move.
   std::map<uid_t, std::int64_t> per_uid_;
   std::int64_t connections_ = 0;
+  OutsiderLogs logs_;  // Outlives the sessions, which hold a reference: run() owns the Server.
 };
 
 }  // namespace tg::daemon

@@ -130,7 +130,7 @@ class FollowGuard {
 };
 
 awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, const Peer& peer,
-                           PendingLogs p) {
+                           PendingLogs p, LogRateLimit& refusals) {
   const proto::TaskId id = p.request.id;
   auto src = engine.log_source(peer, id);
   if (src.has_error()) {
@@ -139,7 +139,7 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
     co_return;
   }
   if (auto admitted = watcher.begin_follow(peer.uid); admitted.has_error()) {
-    spdlog::warn("uid={} refused a logs -f: {}", peer.uid, admitted.error().message);
+    refusals.warn("uid={} refused a logs -f: {}", peer.uid, admitted.error().message);
     const std::string line = proto::encode_error(p.id, admitted.error());
     co_await send(socket, line);
     co_return;
@@ -185,7 +185,7 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
 }  // namespace
 
 awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& watcher,
-                        const ReloadFn& reload) {
+                        const ReloadFn& reload, OutsiderLogs& logs) {
   std::string buf;
   asio::steady_timer idle(socket.get_executor());
   for (;;) {
@@ -198,7 +198,7 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
     auto [ec, n] = std::get<0>(got);
     if (ec == asio::error::not_found) {
       // Over the limit without a newline: it cannot be framed, so answer and hang up.
-      spdlog::warn("uid={} sent a frame over {} bytes; closing", peer.uid, max_frame);
+      logs.oversized.warn("uid={} sent a frame over {} bytes; closing", peer.uid, max_frame);
       const std::string line = proto::encode_error(
           nullptr,
           {Errc::kTooLarge, "request line longer than " + std::to_string(max_frame) + " bytes"});
@@ -208,7 +208,8 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
     if (ec) co_return;  // EOF, reset, or operation_aborted at shutdown.
     std::string_view line(buf.data(), n - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    Dispatched out = line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line);
+    Dispatched out =
+        line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line, &logs.bad_requests);
     buf.erase(0, n);
     if (!out.reply.empty()) co_await send(socket, out.reply);
     if (out.pending) {
@@ -217,7 +218,8 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
         co_await serve_wait(socket, engine, peer, std::move(pending));
       } else {
         PendingLogs pending = std::get<PendingLogs>(std::move(*out.pending));
-        co_await serve_logs(socket, engine, watcher, peer, std::move(pending));
+        co_await serve_logs(socket, engine, watcher, peer, std::move(pending),
+                            logs.refused_follows);
       }
     }
   }

@@ -482,3 +482,32 @@ TEST_CASE(
                           << " KiB, after pass 2 " << rss_kib(pid) << " KiB; fds " << base_fds);
   CHECK(d.log().find("critical") == std::string::npos);
 }
+
+TEST_CASE(
+    "Security: a request with a duplicate key is refused naming the key, and the daemon serves "
+    "on") {
+  TestDaemon d({.args = kQuickStop});
+  RawClient c(d.socket_path());
+  // Last-wins would submit to group b, which a reader of the line (or a proxy that checked
+  // "group":"a") would not expect.
+  c.send_line(R"({"jsonrpc":"2.0","id":1,"method":"submit",)"
+              R"("params":{"group":"a","group":"b","argv":["true"]}})");
+  json r = c.read_json();
+  expect_error(r, -32600, "invalid_request", "duplicate key 'group'");
+  CHECK(r.at("id") == 1);
+  // At any depth: an env of the submit, and the request object itself.
+  c.send_line(R"({"jsonrpc":"2.0","id":2,"method":"submit",)"
+              R"("params":{"argv":["true"],"env":{"PATH":"/bin","PATH":"/tmp/evil"}}})");
+  expect_error(c.read_json(), -32600, "invalid_request", "duplicate key 'PATH'");
+  c.send_line(R"({"jsonrpc":"2.0","id":3,"method":"status","method":"reload"})");
+  expect_error(c.read_json(), -32600, "invalid_request", "duplicate key 'method'");
+  // The same key in two objects is no duplicate.
+  c.send_line(R"({"jsonrpc":"2.0","id":4,"method":"submit","params":{"group":"a",)"
+              R"("tasks":[{"argv":["true"]},{"argv":["true"]}]}})");
+  expect_result(c.read_json());
+  // Nothing was submitted by the refused ones, and the connection still works.
+  const json listed = c.call("list", json::object(), 5);
+  expect_result(listed);
+  CHECK(listed.at("result").at("tasks").size() == 2);
+  require_served(d);
+}

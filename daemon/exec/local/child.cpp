@@ -1,6 +1,7 @@
 #include "daemon/exec/local/child.h"
 
 #include <fcntl.h>
+#include <linux/prctl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include "daemon/exec/local/raw_syscall.h"
 #include "daemon/exec/local/sys_compat.h"
+#include "daemon/log/printable.h"
 
 namespace tg::daemon {
 
@@ -45,6 +47,7 @@ enum class Step : int {
   kSetgroups,
   kSetgid,
   kSetuid,
+  kNoNewPrivs,
   kChdir,
   kDevNull,
   kDup,
@@ -74,6 +77,7 @@ struct Launch::Bundle {
   std::string log_path;
   unsigned umask = 022;
   bool switch_user = false;
+  bool no_new_privs = false;
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
@@ -91,6 +95,7 @@ struct Launch::Bundle {
     const char* log_path;
     long umask;
     bool switch_user;
+    bool no_new_privs;
     long uid;
     long gid;
     long ngroups;
@@ -159,6 +164,10 @@ namespace {
       report_and_exit(b.report_fd, Step::kSetgid, r);
     if ((r = raw_syscall(SYS_setresuid, b.uid, b.uid, b.uid)) < 0)
       report_and_exit(b.report_fd, Step::kSetuid, r);
+  }
+  // Kept across the exec: a setuid or setcap program runs without its extra rights.
+  if (b.no_new_privs && (r = raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0) {
+    report_and_exit(b.report_fd, Step::kNoNewPrivs, r);
   }
   (void)raw_syscall(SYS_umask, b.umask);
   if ((r = raw_syscall(SYS_chdir, arg(b.cwd))) < 0) report_and_exit(b.report_fd, Step::kChdir, r);
@@ -233,10 +242,12 @@ Error describe(const Launch::Bundle& b, const FailureRecord& rec) {
       return invalid("setgid failed: " + why);
     case Step::kSetuid:
       return invalid("setuid failed: " + why);
-    case Step::kChdir:
-      return invalid("cannot enter '" + b.cwd + "': " + why);
+    case Step::kNoNewPrivs:
+      return invalid("setting no_new_privs failed: " + why);
+    case Step::kChdir:  // The user's strings are logged and shown: escaped and capped.
+      return invalid("cannot enter '" + printable(b.cwd) + "': " + why);
     case Step::kExec:
-      return invalid("cannot execute '" + b.path + "': " + why);
+      return invalid("cannot execute '" + printable(b.path) + "': " + why);
     case Step::kSignals:
       return invalid("resetting signals failed: " + why);
     case Step::kSetsid:
@@ -363,6 +374,7 @@ std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
   b.log_path = spec.log_path;
   b.umask = spec.umask;
   b.gate_fd = spec.gate_fd;
+  b.no_new_privs = spec.no_new_privs;
   if (spec.credentials) {
     b.switch_user = true;
     b.uid = spec.credentials->uid;
@@ -378,7 +390,7 @@ std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
 Result<Spawned> spawn_child(const SpawnSpec& spec) {
   if (spec.argv.empty()) return Error{Errc::kInvalidParams, "empty command"};
   const auto path = find_executable(spec.argv[0], env_value(spec.env, "PATH"));
-  if (!path) return Error{Errc::kNotFound, "command not found: " + spec.argv[0]};
+  if (!path) return Error{Errc::kNotFound, "command not found: " + printable(spec.argv[0])};
   std::unique_ptr<Launch> launch = make_launch(spec, *path);
   auto& b = *LaunchAccess::bundle(*launch);
 
@@ -403,6 +415,7 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
            b.log_path.c_str(),
            static_cast<long>(b.umask),
            b.switch_user,
+           b.no_new_privs,
            static_cast<long>(b.uid),
            static_cast<long>(b.gid),
            static_cast<long>(b.groups.size()),

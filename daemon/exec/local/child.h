@@ -33,6 +33,8 @@ struct SpawnSpec {
   // A StartGate's wait_fd(): the child's last step before exec is to wait until the gate is
   // released. -1: no gate, the child execs as soon as it is ready.
   int gate_fd = -1;
+  // PR_SET_NO_NEW_PRIVS before exec: setuid, setgid and file capabilities grant nothing.
+  bool no_new_privs = false;
 };
 
 // Holds children just before their exec until the daemon has saved their start (exactly-once

@@ -274,6 +274,49 @@ TEST_CASE("spawn_child: the command runs in its own session with its output in a
   }
 }
 
+TEST_CASE("spawn_child: with no_new_privs the command starts with NoNewPrivs set") {
+  TempDir dir;
+  for (const bool no_new_privs : {false, true}) {
+    CAPTURE(no_new_privs);
+    auto spec = spec_in(dir, {"grep", "^NoNewPrivs:", "/proc/self/status"});
+    spec.no_new_privs = no_new_privs;
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    CHECK(report_of(*s).has_value());
+    CHECK(reap(*s) == 0);
+    CHECK(read_file(spec.log_path) == (no_new_privs ? "NoNewPrivs:\t1\n" : "NoNewPrivs:\t0\n"));
+  }
+}
+
+TEST_CASE("spawn_child: the user's strings in a failure are escaped and capped") {
+  TempDir dir;
+  SUBCASE("a cwd with a newline and an escape sequence") {
+    auto spec = spec_in(dir, {"true"});
+    spec.cwd = (dir.path / "x\n\x1b[2Jy").string();
+    auto s = spawn_child(spec);
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message ==
+          "cannot enter '" + dir.path.string() + "/x\\n\\x1b[2Jy': No such file or directory");
+    CHECK(reap(*s) == 127);
+  }
+  SUBCASE("a path of 900 KB") {
+    auto s = spawn_child(spec_in(dir, {"/" + std::string(900'000, 'a')}));
+    REQUIRE(s.has_value());
+    const auto r = report_of(*s);
+    REQUIRE(r.has_error());
+    CHECK(r.error().message.size() < 400);
+    CHECK(r.error().message.ends_with("…[+899745 bytes]': File name too long"));
+    CHECK(reap(*s) == 127);
+  }
+  SUBCASE("a command name not in PATH") {
+    auto s = spawn_child(spec_in(dir, {"no\nsuch"}));
+    REQUIRE(s.has_error());
+    CHECK(s.error().message == "command not found: no\\nsuch");
+  }
+}
+
 TEST_CASE("spawn_child: a step that fails before exec is reported by name, and the child exits") {
   TempDir dir;
   SUBCASE("cwd") {

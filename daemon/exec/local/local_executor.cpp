@@ -89,6 +89,7 @@ Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
   // file systems); its failure to do so, like any before exec, arrives through its report.
   s.log_path = spec.log_path;
   s.umask = task_umask_;
+  s.no_new_privs = spec.no_new_privs;
   if (!gate_) {  // The first start since the last release: a gate for this burst's children.
     auto gate = StartGate::open();
     if (gate.has_error()) return gate.error();

@@ -16,33 +16,35 @@ namespace tg::daemon::raw {
 #if defined(__x86_64__) && !defined(TG_SYSCALL_FALLBACK)
 constexpr bool kRawSyscalls = true;
 [[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
-                                               long d = 0) {
+                                               long d = 0, long e = 0) {
   long ret;
   register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
   asm volatile("syscall"
                : "=a"(ret)
-               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
                : "rcx", "r11", "memory");
   return ret;
 }
 #elif defined(__aarch64__) && !defined(TG_SYSCALL_FALLBACK)
 constexpr bool kRawSyscalls = true;
 [[gnu::always_inline]] inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0,
-                                               long d = 0) {
+                                               long d = 0, long e = 0) {
   register long x8 asm("x8") = n;
   register long x0 asm("x0") = a;
   register long x1 asm("x1") = b;
   register long x2 asm("x2") = c;
   register long x3 asm("x3") = d;
-  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  register long x4 asm("x4") = e;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
   return x0;
 }
 #else
 // Elsewhere (and with TG_SYSCALL_FALLBACK, which a unit test builds): plain syscall(2), made
 // safe by always suspending the parent (CLONE_VFORK) until the child has exec'd or died.
 constexpr bool kRawSyscalls = false;
-inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
-  const long r = ::syscall(n, a, b, c, d);
+inline long raw_syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+  const long r = ::syscall(n, a, b, c, d, e);
   return r < 0 ? -errno : r;
 }
 #endif
