@@ -34,7 +34,10 @@ struct Io {
 [[nodiscard]] Result<int> run_group_set(Connection& conn, const GroupSetCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_pause(Connection& conn, const PauseCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_resume(Connection& conn, const ResumeCommand& cmd, Io& io);
-[[nodiscard]] Result<int> run_cancel(Connection& conn, const CancelCommand& cmd, Io& io);
+// From inside a task (TASKGROUPD_TASK_ID in `env`), the stop signal this cancel may send to
+// tgctl itself waits until the result is printed, then ends tgctl with exit 0.
+[[nodiscard]] Result<int> run_cancel(Connection& conn, const CancelCommand& cmd,
+                                     const proto::Env& env, Io& io);
 [[nodiscard]] Result<int> run_wait(Connection& conn, const WaitCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_status(Connection& conn, const StatusCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_reload(Connection& conn, const ReloadCommand& cmd, Io& io);

@@ -1,11 +1,13 @@
 // tgctl groups, group set, pause, resume, cancel and wait: acting on task groups.
 
 #include <chrono>
+#include <optional>
 #include <ostream>
 #include <string_view>
 
 #include "client/commands.h"
 #include "client/format.h"
+#include "client/held_signals.h"
 #include "client/render.h"
 
 namespace tg::client {
@@ -116,10 +118,17 @@ Result<int> run_resume(Connection& conn, const ResumeCommand& cmd, Io& io) {
   return kExitOk;
 }
 
-Result<int> run_cancel(Connection& conn, const CancelCommand& cmd, Io& io) {
+Result<int> run_cancel(Connection& conn, const CancelCommand& cmd, const proto::Env& env, Io& io) {
+  // From inside a task, this cancel may stop tgctl itself: the daemon signals the tasks before
+  // it replies. Hold that signal until the result is out, then act on it: end, the cancel done
+  // (exit 0; no --wait, which would wait for our own task).
+  std::optional<HeldSignals> held;
+  if (env.contains("TASKGROUPD_TASK_ID")) held.emplace();
   auto r = call_as<proto::CancelResult>(conn, proto::Request{cmd.request});
   if (r.has_error()) return r.error();
   io.out << render_cancel(cmd.request, *r) << '\n' << std::flush;
+  if (held && held->take_pending()) return kExitOk;
+  held.reset();
   if (!cmd.wait) return kExitOk;
   // The cancel succeeded once its tasks have ended; that they did not succeed is the point.
   auto waited = wait_for(conn, proto::Wait{cmd.request.group, cmd.request.ids, false}, io);

@@ -32,7 +32,7 @@ struct Dispatch {
   Result<int> operator()(const GroupSetCommand& c) const { return run_group_set(conn, c, io); }
   Result<int> operator()(const PauseCommand& c) const { return run_pause(conn, c, io); }
   Result<int> operator()(const ResumeCommand& c) const { return run_resume(conn, c, io); }
-  Result<int> operator()(const CancelCommand& c) const { return run_cancel(conn, c, io); }
+  Result<int> operator()(const CancelCommand& c) const { return run_cancel(conn, c, env, io); }
   Result<int> operator()(const WaitCommand& c) const { return run_wait(conn, c, io); }
   Result<int> operator()(const StatusCommand& c) const { return run_status(conn, c, io); }
   Result<int> operator()(const ReloadCommand& c) const { return run_reload(conn, c, io); }

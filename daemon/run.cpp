@@ -161,11 +161,7 @@ class Daemon {
       // cancel() cannot stop a handler that was already queued: stopped_ makes sure nothing
       // re-arms after shutdown(), or the loop would never end.
       if (ec || stopped_) return;
-      if (sig == SIGHUP) {
-        (void)reload();
-      } else {
-        on_stop_signal(sig);
-      }
+      on_signal(sig);
       wait_signal();
     });
   }
@@ -178,13 +174,7 @@ class Daemon {
     sigemptyset(&lifecycle);
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
     const timespec no_wait{};
-    for (int sig; (sig = ::sigtimedwait(&lifecycle, nullptr, &no_wait)) > 0;) {
-      if (sig == SIGHUP) {
-        (void)reload();
-      } else {
-        on_stop_signal(sig);
-      }
-    }
+    for (int sig; (sig = ::sigtimedwait(&lifecycle, nullptr, &no_wait)) > 0;) on_signal(sig);
     (void)::sigprocmask(SIG_UNBLOCK, &lifecycle, nullptr);
   }
 
@@ -195,6 +185,18 @@ class Daemon {
     watchdog_.async_wait([this, interval](boost::system::error_code ec) {
       if (!ec && !stopped_) ping_watchdog(interval);
     });
+  }
+
+  // Signals of one number do not queue: two sent back to back may come here as one (usage.md).
+  void on_signal(int sig) {
+    if (sig != SIGHUP) return on_stop_signal(sig);
+    // A reload changes the drain's own timeouts, so one racing a stop is worth a trace.
+    if (engine_.draining()) {
+      spdlog::info("received HUP while draining: reloading the config, the drain goes on");
+    } else {
+      spdlog::info("received HUP: reloading the config");
+    }
+    (void)reload();
   }
 
   void on_stop_signal(int sig) {

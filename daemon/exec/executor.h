@@ -104,7 +104,9 @@ class Executor {
   virtual void release_started() = 0;
   // Sends `sig` (the stop signal) to every process of the task. From then on the task is being
   // stopped: when its main process exits, the rest of it keeps its grace, and on_tree_gone
-  // comes when the last of it is gone (or after kill()).
+  // comes when the last of it is gone (or after kill()). Each process gets SIGCONT right after
+  // `sig` (unless that is SIGKILL or SIGCONT), as under systemd: a stopped one must wake to act
+  // on it, so its TERM trap runs within the grace.
   virtual void signal(proto::TaskId id, int sig) = 0;
   // SIGKILL to every process of the task, now and to any the executor finds later.
   virtual void kill(proto::TaskId id) = 0;

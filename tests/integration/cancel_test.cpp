@@ -948,6 +948,30 @@ TEST_CASE("A task cancels its own group with tgctl cancel \"$TASKGROUPD_GROUP\""
   CHECK(c.at("signalled") == 2);
 }
 
+// The cancel's TERM reaches the task's whole session, tgctl included, before its reply does
+// (the daemon signals, then answers). tgctl holds it until the result is printed, then ends
+// with exit 0 (issue 18, item 9). The shell traps TERM, so it lives on to record both.
+TEST_CASE("tgctl cancel of its own group from inside a task prints the result and exits 0") {
+  TestDaemon d;
+  ForceCancelAtExit guard(d, {"self"});
+  const fs::path work = make_work_dir(d);
+  RunOptions with_tgctl;
+  with_tgctl.env_extra = {{"TGCTL", TG_CLIENT_BIN}};
+  const auto id =
+      submit_sh(d, "self",
+                prologue(work) + "trap 'echo term >> \"$W/trap-$id\"' TERM; " +
+                    "\"$TGCTL\" cancel \"$TASKGROUPD_GROUP\" > \"$W/out\" 2> \"$W/err\"; " +
+                    "echo $? > \"$W/code.tmp\"; mv \"$W/code.tmp\" \"$W/code\"",
+                with_tgctl);
+  wait_for_file(work / "code", "tgctl's exit code");
+  CHECK(tg::test::read_file(work / "code") == "0\n");
+  CHECK(tg::test::read_file(work / "out") == "self: cancelled 0 queued, signalled 1\n");
+  CHECK(tg::test::read_file(work / "err") == "");
+  CHECK(wait_group(d, "self") == 1);
+  CHECK(tg::test::read_file(trap_file(work, id)) == "term\n");  // The TERM was for the task.
+  CHECK(show(d, id).at("state") == "cancelled");
+}
+
 TEST_CASE("tgctl wait exits 0 when all succeeded and 1 otherwise, for groups and task ids") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const auto ok1 = submit(d, {"-g", "good", "--", "true"});

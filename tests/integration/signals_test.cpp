@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -27,6 +28,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/background_process.h"
+#include "support/hand_started_daemon.h"
 #include "support/process.h"
 #include "support/raw_client.h"
 #include "support/task_helpers.h"
@@ -40,6 +43,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+using tg::test::BackgroundProcess;
 using tg::test::ExitStatus;
 using tg::test::RawClient;
 using tg::test::RunOptions;
@@ -194,8 +198,9 @@ TEST_CASE("signal during startup keeps the queue") {
   SUBCASE("SIGTERM") { sig = SIGTERM; }
   SUBCASE("SIGINT") { sig = SIGINT; }
   d.restart();
-  // As early as the signal can be survived: once taskgroupd's main() has blocked it (before
-  // that, the default action would end the process), long before it is ready.
+  // As early as the signal can be survived: once taskgroupd has blocked it (from its
+  // .preinit_array on; before that, the default action would end the process), long before it
+  // is ready.
   const auto blocks = [&](pid_t pid) {
     std::istringstream status(tg::test::read_file("/proc/" + std::to_string(pid) + "/status"));
     for (std::string line; std::getline(status, line);) {
@@ -223,6 +228,42 @@ TEST_CASE("signal during startup keeps the queue") {
   CHECK(stored.at(first).at("state") == "succeeded");
   CHECK(wait_tasks(d, queued) == 0);  // Kept queued through both stops; they run now.
   for (auto id : queued) CHECK(time_ms(show(d, id).at("started_at")) >= restarted_at);
+}
+
+// The window before main() (issue 18, item 9): main() is too late to block the lifecycle signals,
+// the shared libraries' initialisers and our static constructors run before it. A library
+// preloaded for the test stops taskgroupd in the middle of those initialisers (SIGSTOP from its
+// constructor), deterministically; the signal is sent to the stopped process and SIGCONT lets it
+// go on. Unblocked, the signal's default action ends it at once; blocked from the program's
+// .preinit_array on, it waits for the event loop, which drains and exits 0.
+TEST_CASE("A TERM or INT while the libraries initialise, before main(), ends in a clean drain") {
+  int sig = SIGTERM;
+  SUBCASE("SIGTERM") { sig = SIGTERM; }
+  SUBCASE("SIGINT") { sig = SIGINT; }
+  const tg::test::TempDir home;
+  RunOptions opts = tg::test::hand_daemon_options(home.path());
+  opts.env_extra["LD_PRELOAD"] = TG_STOP_AT_INIT_LIB;
+  // Under ASan the runtime wants to be the first library loaded: the preload comes before it.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  opts.env_extra["ASAN_OPTIONS"] =
+      std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "verify_asan_link_order=0";
+  BackgroundProcess daemon({TG_DAEMON_BIN, "--socket", (home.path() / "s").string(), "--state-dir",
+                            (home.path() / "state").string()},
+                           opts);
+  const std::string stat_path = "/proc/" + std::to_string(daemon.pid()) + "/stat";
+  const auto state = [&] {  // The state letter of /proc/PID/stat ('T': stopped).
+    const std::string stat = tg::test::read_file(stat_path);
+    const auto paren = stat.rfind(')');
+    return paren == std::string::npos || paren + 2 >= stat.size() ? '?' : stat[paren + 2];
+  };
+  wait_until([&] { return state() == 'T'; }, kEventTimeout,
+             "taskgroupd stopped by the preloaded library");
+  REQUIRE(::kill(daemon.pid(), sig) == 0);
+  (void)::kill(daemon.pid(), SIGCONT);  // Gone already if the signal killed it.
+  const ExitStatus st = daemon.wait(milliseconds(20'000));
+  CHECK_MESSAGE(st.clean(), "taskgroupd signalled before main(): " << st.describe() << "\n"
+                                                                   << daemon.err());
+  CHECK(daemon.err().find(std::string("received ") + ::sigabbrev_np(sig)) != std::string::npos);
 }
 
 TEST_CASE("A signal while the daemon opens its store: TERM and INT exit 0, HUP is survived") {
@@ -714,4 +755,27 @@ TEST_CASE("A reload during a drain, raising max_running, starts none of the queu
   CHECK(show(d, running).at("state") == "succeeded");
   CHECK(wait_tasks(d, queued) == 0);  // Kept queued through the stop; they run now.
   for (auto id : queued) CHECK(time_ms(show(d, id).at("started_at")) >= restarted_at);
+}
+
+// A SIGHUP during a drain reloads the config as at any time (the test above), and the log says
+// that it came while draining (issue 18, item 9): a `systemctl reload` racing a stop otherwise
+// leaves no trace but the config line.
+TEST_CASE("A SIGHUP during a drain is logged as such, and the drain goes on") {
+  TestDaemon d;
+  const fs::path work = make_work_dir(d);
+  Gate gate(work / "release");
+  const auto running = submit_tracked(d, work, {.body = gate.wait_shell()});
+  wait_started(work, {running});
+  const std::vector<pid_t> pids = task_pids(work, running);
+  d.send_signal(SIGTERM);
+  wait_draining(d);
+  d.send_signal(SIGHUP);
+  wait_until([&] { return d.log().find("received HUP while draining") != std::string::npos; },
+             kEventTimeout, "the SIGHUP during the drain to be logged");
+  CHECK(status(d).at("draining") == true);
+  gate.open();
+  expect_clean_exit(d, milliseconds(20'000));
+  expect_no_task_process(d, pids);
+  d.restart();
+  CHECK(show(d, running).at("state") == "succeeded");
 }

@@ -185,3 +185,38 @@ TEST_CASE("The third SIGTERM exits the daemon although a task's jobs left its pr
   d.restart();
   CHECK(show(d, id).at("state") == "interrupted");
 }
+
+// systemd sends SIGCONT right after the stop signal, and so must we (issue 18, item 9): a TERM
+// only becomes pending in a stopped process, so without the CONT a task stopped by SIGSTOP (a
+// debugger, a user's kill -STOP, ^Z in a shell) would sleep through the whole grace and be
+// SIGKILLed without running its TERM trap.
+TEST_CASE("A stopped task is continued after the stop signal, so its TERM trap runs at once") {
+  TestDaemon d;
+  const fs::path work = make_work_dir(d);
+  const std::string w = "W='" + work.string() + "'; ";
+  const auto id = submit_bash(d, "stopped",
+                              w + "trap 'echo trapped > \"$W/trap\"; exit 3' TERM; " +
+                                  "echo $$ > \"$W/pid.tmp\" && mv \"$W/pid.tmp\" \"$W/pid\"; " +
+                                  "kill -STOP $$; sleep 600");
+  wait_until([&] { return fs::exists(work / "pid"); }, kEventTimeout, "the task's pid file");
+  const auto pids = read_pids(work / "pid");
+  REQUIRE(pids.size() == 1);
+  const auto state = [&] {  // The state letter of /proc/PID/stat ('T': stopped).
+    const std::string stat = tg::test::read_file("/proc/" + std::to_string(pids[0]) + "/stat");
+    const auto paren = stat.rfind(')');
+    return paren == std::string::npos || paren + 2 >= stat.size() ? '?' : stat[paren + 2];
+  };
+  wait_until([&] { return state() == 'T'; }, kEventTimeout, "the task stopped by SIGSTOP");
+
+  // A grace longer than the wait below: only a TERM that the task acts on ends it in time.
+  CHECK(tgctl_ok(d, {"cancel", "stopped", "--grace", "60s"}) ==
+        "stopped: cancelled 0 queued, signalled 1\n");
+  wait_until([&] { return fs::exists(work / "trap"); }, kEventTimeout,
+             "the stopped task's TERM trap to run");
+  CHECK(wait_group(d, "stopped") == 1);
+  const json t = show(d, id);
+  CAPTURE(t.dump());
+  CHECK(t.at("state") == "cancelled");
+  CHECK(t.at("exit_code") == 3);
+  CHECK(group_info(d, "stopped").at("last_cancel").at("killed") == 0);
+}

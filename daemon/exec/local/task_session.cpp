@@ -151,10 +151,18 @@ std::optional<long> read_sysctl(const char* path) {
 
 std::size_t signal_in(const std::vector<pid_t>& sids, int sig, PidRange range) {
   const std::unordered_set<pid_t> wanted(sids.begin(), sids.end());
+  // As systemd does: a stopped process only queues the stop signal, so each target gets
+  // SIGCONT right after it (a process that was running ignores that CONT by default).
+  const bool cont = sig != SIGKILL && sig != SIGCONT;
   for (pid_t sid : wanted) {
     // The leader's group: the usual whole task, in one call. ESRCH: the child has not yet
     // made its group (between clone and setsid); its pending signal is delivered once it can.
-    if (::kill(-sid, sig) != 0 && errno == ESRCH) (void)::kill(sid, sig);
+    pid_t target = -sid;
+    if (::kill(target, sig) != 0 && errno == ESRCH) {
+      target = sid;
+      (void)::kill(target, sig);
+    }
+    if (cont) (void)::kill(target, SIGCONT);  // Failed above: fails the same way.
   }
   ProcDir proc;
   if (wanted.empty() || !proc.dir) return 0;
@@ -178,6 +186,7 @@ std::size_t signal_in(const std::vector<pid_t>& sids, int sig, PidRange range) {
       const auto again = read_stat(proc_fd, name);
       if (!again || ended(*again) || !wanted.contains(again->session)) return true;
       if (::pidfd_send_signal(pidfd.get(), sig, nullptr, 0) == 0) {
+        if (cont) (void)::pidfd_send_signal(pidfd.get(), SIGCONT, nullptr, 0);
         signalled.insert(pid);
         ++fresh;
       }

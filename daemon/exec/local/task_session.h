@@ -24,12 +24,13 @@ namespace tg::daemon {
 // the sid). Zombies do not count: they have ended, only their parent has yet to reap them.
 [[nodiscard]] std::unordered_set<pid_t> sessions_with_members(const std::vector<pid_t>& sids);
 
-// Sends `sig` to every live process of the sessions `sids`: first to each leader's process
-// group (or to the leader itself while it has not yet called setsid()), then to the members in
-// other process groups, each held through a pidfd while its session is checked, so a recycled
-// pid is never signalled. For SIGKILL the scan repeats while it finds new members (a process
-// forking as the signal lands), a few times at most. Returns how many members were signalled
-// outside the leaders' process groups.
+// Sends `sig` to every live process of the sessions `sids`, each followed by SIGCONT unless
+// `sig` is SIGKILL or SIGCONT (so a stopped process acts on it, as under systemd): first to each
+// leader's process group (or to the leader itself while it has not yet called setsid()), then to
+// the members in other process groups, each held through a pidfd while its session is checked,
+// so a recycled pid is never signalled. For SIGKILL the scan repeats while it finds new members
+// (a process forking as the signal lands), a few times at most. Returns how many members were
+// signalled outside the leaders' process groups.
 std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig);
 
 // SIGKILLs what is left of session `sid` once its leader has exited on its own, `lived` after

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -21,6 +24,24 @@ bool empties(pid_t sid) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
+}
+
+void exit_5(int) { ::_exit(5); }
+
+// Polls until `pid` shows as stopped in /proc/PID/stat, for at most 5 s.
+bool stops(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  for (;;) {
+    std::ifstream in(path);
+    const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T') {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 }  // namespace
@@ -148,6 +169,53 @@ TEST_CASE("kill_session_remains kills a short task's leftovers in other process 
     CHECK(empties(leader));
     REQUIRE(::waitpid(leader, nullptr, 0) == leader);
   }
+}
+
+TEST_CASE("signal_sessions continues stopped processes after the stop signal, so they act on it") {
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  // The leader and a member in a process group of its own, both exiting 5 from a TERM handler
+  // (as a shell's TERM trap would), both stopped by SIGSTOP before the stop signal comes.
+  const pid_t leader = ::fork();
+  REQUIRE(leader >= 0);
+  if (leader == 0) {
+    ::signal(SIGTERM, exit_5);
+    ::setsid();
+    const pid_t member = ::fork();
+    if (member == 0) {
+      ::setpgid(0, 0);
+      ::close(ready[0]);
+      ::close(ready[1]);
+      ::raise(SIGSTOP);
+      ::_exit(0);
+    }
+    ::close(ready[0]);
+    (void)!::write(ready[1], &member, sizeof member);
+    ::close(ready[1]);
+    ::raise(SIGSTOP);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  pid_t member = 0;
+  REQUIRE(::read(ready[0], &member, sizeof member) == sizeof member);
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 0);  // Both set up.
+  ::close(ready[0]);
+  REQUIRE(stops(leader));
+  REQUIRE(stops(member));
+
+  CHECK(signal_sessions({leader}, SIGTERM) == 1);  // The member, outside the leader's group.
+  siginfo_t info{};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (::waitid(P_PID, static_cast<id_t>(leader), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK_MESSAGE(info.si_pid == leader, "the stopped leader did not act on its TERM");
+  CHECK(info.si_status == 5);  // Its handler ran: continued, not killed.
+  CHECK_MESSAGE(empties(leader), "the stopped member did not act on its TERM");
+  (void)signal_sessions({leader}, SIGKILL);  // Whatever is left after a failure.
+  REQUIRE(::waitpid(leader, nullptr, 0) == leader);
 }
 
 }  // namespace tg::daemon
