@@ -79,6 +79,7 @@ TEST_CASE("load_config: with no file, user mode lives under XDG_RUNTIME_DIR and 
   CHECK(c.max_message_bytes == 1024 * 1024);
   CHECK(c.retention == milliseconds(7LL * 24 * 3600 * 1000));
   CHECK(c.durable);
+  CHECK(c.max_log_size == std::int64_t{1} << 30);
 
   SUBCASE("XDG_STATE_HOME unset: ~/.local/state") {
     Environment env = user_env();
@@ -194,6 +195,7 @@ idle_timeout = "90s"
 retention = "1h"
 retention_count = 50
 durable = false
+max_log_size = "512M"
 )toml");
   Environment env = user_env();
   env.xdg_config_home = dir.path().string();
@@ -214,6 +216,7 @@ durable = false
   CHECK(c.retention == milliseconds(3'600'000));
   CHECK(c.retention_count == 50);
   CHECK_FALSE(c.durable);
+  CHECK(c.max_log_size == std::int64_t{512} << 20);
 
   Flags f;
   f.max_running = 7;
@@ -222,6 +225,18 @@ durable = false
   CHECK(o.max_running == 7);
   CHECK(o.socket == "/tmp/from-flag/s");
   CHECK(o.state_dir == "/tmp/from-file/st");  // Not overridden: the file's.
+}
+
+TEST_CASE("load_config: max_log_size is a size or a number of bytes; 0 is unlimited") {
+  TempDir dir;
+  Environment env = user_env();
+  env.xdg_config_home = dir.path().string();
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = 4096\n");
+  CHECK(loaded({}, env).max_log_size == 4096);
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = \"0\"\n");
+  CHECK(loaded({}, env).max_log_size == 0);
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = 0\n");
+  CHECK(loaded({}, env).max_log_size == 0);
 }
 
 TEST_CASE("load_config: a bad file is refused naming the file, the line and the key") {
@@ -238,6 +253,9 @@ TEST_CASE("load_config: a bad file is refused naming the file, the line and the 
            Case{"kill_grace = -1\n", "kill_grace invalid duration"},
            Case{"stop_signal = \"NOPE\"\n", "stop_signal is not a signal name"},
            Case{"durable = 1\n", "durable must be true or false"},
+           Case{"max_log_size = \"banana\"\n", "1: max_log_size invalid size 'banana'"},
+           Case{"max_log_size = -1\n", "1: max_log_size invalid size '-1'"},
+           Case{"max_log_size = 1.5\n", "max_log_size must be a size such as \"1G\""},
            Case{"socket = 5\n", "socket must be a string"},
            Case{"max_running = [\n", ":"},  // Not TOML at all.
        }) {

@@ -184,9 +184,11 @@ void Engine::apply_config(const Config& config) {
   config_.task_umask = task_umask;
   scheduler_.set_max_running(config_.max_running);
   store_.set_durable(config_.durable);
-  spdlog::info("config applied: max_running={} drain_timeout={}ms kill_grace={}ms durable={}",
-               config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count(),
-               config_.durable);
+  spdlog::info(
+      "config applied: max_running={} drain_timeout={}ms kill_grace={}ms durable={} "
+      "max_log_size={}",
+      config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count(),
+      config_.durable, config_.max_log_size);
   request_turn();           // Raising max_running starts more at once; lowering only defers.
   if (retention_changed) {  // Not an hour later: whoever lowered it wants the space now.
     boost::asio::post(ex_, [this] {

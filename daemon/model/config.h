@@ -30,6 +30,9 @@ struct Config {
   milliseconds retention{7LL * 24 * 3600 * 1000};
   std::int64_t retention_count = 100'000;  // Finished tasks kept at most.
   bool durable = true;  // fsync each commit (SQLite synchronous=FULL); false: NORMAL.
+  // A task whose log grows past this many bytes is stopped (0: no cap). Also the most a task's
+  // own --max-log may ask for. A reload applies to tasks started after it.
+  std::int64_t max_log_size = std::int64_t{1} << 30;
 
   // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
   // itself runs with 077 so its store and logs are private whatever it inherited).
