@@ -263,7 +263,7 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
   {
     Submit s;
     s.tasks.push_back(
-        TaskSpec{{"make", "-j4"}, "/src", Env{{"PATH", "/bin"}}, true, 7, 1500, true});
+        TaskSpec{{"make", "-j4"}, "/src", Env{{"PATH", "/bin"}}, true, 7, 1500, true, 1 << 20});
     requests.emplace_back(s);
   }
   {
@@ -272,8 +272,8 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
     s.defaults.cwd = "/work";
     s.defaults.env = Env{{"A", "1"}};
     s.defaults.priority = -3;
-    s.tasks.push_back(TaskSpec{{"a"}, {}, {}, {}, {}, {}, {}});
-    s.tasks.push_back(TaskSpec{{"b", "with space"}, "/tmp", {}, false, 1000, 0, false});
+    s.tasks.push_back(TaskSpec{{"a"}, {}, {}, {}, {}, {}, {}, {}});
+    s.tasks.push_back(TaskSpec{{"b", "with space"}, "/tmp", {}, false, 1000, 0, false, 0});
     requests.emplace_back(s);
   }
   requests.emplace_back(List{});
@@ -325,7 +325,7 @@ TEST_CASE("method_name: every request has its wire name") {
 
 TEST_CASE("to_params: unset optionals are left out") {
   Submit s;
-  s.tasks.push_back(TaskSpec{{"true"}, {}, {}, {}, {}, {}, {}});
+  s.tasks.push_back(TaskSpec{{"true"}, {}, {}, {}, {}, {}, {}, {}});
   CHECK(to_params(s) == json{{"group", "default"}, {"argv", {"true"}}});
   CHECK(to_params(Logs{3, 0, false}) == json{{"id", 3}});
   CHECK(to_params(Cancel{{}, {1}, {}, false}) == json{{"ids", {1}}});
