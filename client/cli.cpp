@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/duration.h"
+#include "common/size.h"
 #include "common/version.h"
 
 namespace tg::client {
@@ -29,6 +30,13 @@ const CLI::Validator kDuration(
     [](const std::string& s) -> std::string {
       auto d = parse_duration(s);
       return d.has_error() ? d.error().message : "";
+    },
+    "");
+
+const CLI::Validator kSize(
+    [](const std::string& s) -> std::string {
+      auto n = parse_size(s);
+      return n.has_error() ? n.error().message : "";
     },
     "");
 
@@ -144,6 +152,7 @@ class Parser {
   std::string group_;
   std::string user_;
   std::string duration_;
+  std::string size_;
   std::string text_;
   std::int64_t number_ = 0;
   int priority_ = 0;
@@ -165,6 +174,10 @@ void Parser::add_submit() {
   auto* priority = sub->add_option("--priority", priority_, "higher runs first (default: 0)")
                        ->check(CLI::Range(proto::kMinPriority, proto::kMaxPriority))
                        ->type_name("N");
+  auto* max_log =
+      sub->add_option("--max-log", size_, "stop the task once its log is larger (e.g. 100M)")
+          ->check(kSize)
+          ->type_name("SIZE");
   sub->add_flag("--shell", shell_, "run the command with /bin/sh -c");
   sub->add_flag("--requeue", requeue_, "queue it again if the daemon crashes while it runs");
   auto* batch = sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
@@ -180,6 +193,7 @@ void Parser::add_submit() {
     if (group->count() > 0) c.group = group_;
     c.options.timeout_ms = duration_ms(timeout, duration_);
     c.options.priority = if_given(priority, priority_);
+    if (max_log->count() > 0) c.options.max_log_bytes = *parse_size(size_);  // kSize accepted it.
     if (shell_) c.options.shell = true;
     if (requeue_) c.options.requeue = true;
     c.argv = argv_;

@@ -44,6 +44,19 @@ TEST_CASE("parse_args: submit takes everything after -- as the command, flags in
   CHECK_FALSE(c.batch.has_value());
 }
 
+TEST_CASE("parse_args: submit --max-log takes a size; a bad one is a usage error") {
+  const Parsed p = parse({"submit", "--max-log", "512K", "--", "yes"});
+  CHECK(std::get<SubmitCommand>(p.command()).options.max_log_bytes == 512 * 1024);
+  CHECK_FALSE(std::get<SubmitCommand>(parse({"submit", "--", "yes"}).command())
+                  .options.max_log_bytes.has_value());
+  for (const char* bad : {"banana", "-1", "1.5G"}) {
+    CAPTURE(bad);
+    const Parsed refused = parse({"submit", "--max-log", bad, "--", "yes"});
+    CHECK(refused.exit_code() == 2);
+    CHECK(refused.err.find("invalid size") != std::string::npos);
+  }
+}
+
 TEST_CASE("parse_args: submit --batch reads a file and defaults to the default group") {
   const Parsed p = parse({"submit", "--batch", "-", "--shell"});
   const auto& c = std::get<SubmitCommand>(p.command());

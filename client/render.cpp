@@ -8,6 +8,7 @@
 
 #include "client/format.h"
 #include "common/duration.h"
+#include "common/size.h"
 
 namespace tg::client {
 
@@ -124,6 +125,7 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
   f.emplace_back("timeout", t.timeout_ms > 0
                                 ? format_duration(std::chrono::milliseconds(t.timeout_ms))
                                 : "none");
+  f.emplace_back("max log", t.max_log_bytes > 0 ? format_size(t.max_log_bytes) : "daemon's");
   f.emplace_back("requeue", yes_no(t.requeue));
   if (t.pid) f.emplace_back("pid", std::to_string(*t.pid));
   f.emplace_back("exit", exit_text(t));

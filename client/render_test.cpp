@@ -85,6 +85,9 @@ TEST_CASE("render_task: key: value lines with the reason and the times") {
   CHECK(out.find("reason:     cancelled: group 'nightly' cancelled by uid 1000\n") !=
         std::string::npos);
   CHECK(out.find("timeout:    30s\n") != std::string::npos);
+  CHECK(out.find("max log:    daemon's\n") != std::string::npos);
+  t.max_log_bytes = 100 << 20;
+  CHECK(render_task(t, kNow).find("max log:    100M\n") != std::string::npos);
   CHECK(out.find("submitted:  2023-11-14T22:14:00.000Z\n") != std::string::npos);
   CHECK(out.find("started:    -\n") != std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/param_reader.h"
+#include "common/size.h"
 
 namespace tg::proto {
 
@@ -177,6 +178,7 @@ void read_spec(ParamReader& r, TaskSpec& t, bool argv_required) {
   r.integer("priority", t.priority, kMinPriority, kMaxPriority);
   r.integer("timeout_ms", t.timeout_ms, 0, kMaxDurationMs);
   r.boolean("requeue", t.requeue);
+  r.integer("max_log_bytes", t.max_log_bytes, 0, kMaxSizeBytes);
 }
 
 Result<Request> decode_submit(ParamReader& r) {

@@ -97,7 +97,7 @@ TEST_CASE("decode_request: a single submit with every field") {
   const auto s = decode_as<Submit>(
       "submit",
       R"({"group":"nightly","argv":["sh"],"cwd":"/src","env":{"PATH":"/usr/bin","EMPTY":""},)"
-      R"("shell":true,"priority":-1000,"timeout_ms":30000,"requeue":false})");
+      R"("shell":true,"priority":-1000,"timeout_ms":30000,"requeue":false,"max_log_bytes":1024})");
   CHECK(s.group == "nightly");
   REQUIRE(s.tasks.size() == 1);
   const TaskSpec& t = s.tasks[0];
@@ -108,6 +108,7 @@ TEST_CASE("decode_request: a single submit with every field") {
   CHECK(t.priority == -1000);
   CHECK(t.timeout_ms == 30000);
   CHECK(t.requeue == false);
+  CHECK(t.max_log_bytes == 1024);
 }
 
 TEST_CASE("decode_request: a batch submit keeps top-level fields as defaults for its tasks") {
@@ -262,7 +263,7 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
   {
     Submit s;
     s.tasks.push_back(
-        TaskSpec{{"make", "-j4"}, "/src", Env{{"PATH", "/bin"}}, true, 7, 1500, true});
+        TaskSpec{{"make", "-j4"}, "/src", Env{{"PATH", "/bin"}}, true, 7, 1500, true, 1 << 20});
     requests.emplace_back(s);
   }
   {
@@ -271,8 +272,8 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
     s.defaults.cwd = "/work";
     s.defaults.env = Env{{"A", "1"}};
     s.defaults.priority = -3;
-    s.tasks.push_back(TaskSpec{{"a"}, {}, {}, {}, {}, {}, {}});
-    s.tasks.push_back(TaskSpec{{"b", "with space"}, "/tmp", {}, false, 1000, 0, false});
+    s.tasks.push_back(TaskSpec{{"a"}, {}, {}, {}, {}, {}, {}, {}});
+    s.tasks.push_back(TaskSpec{{"b", "with space"}, "/tmp", {}, false, 1000, 0, false, 0});
     requests.emplace_back(s);
   }
   requests.emplace_back(List{});
@@ -324,7 +325,7 @@ TEST_CASE("method_name: every request has its wire name") {
 
 TEST_CASE("to_params: unset optionals are left out") {
   Submit s;
-  s.tasks.push_back(TaskSpec{{"true"}, {}, {}, {}, {}, {}, {}});
+  s.tasks.push_back(TaskSpec{{"true"}, {}, {}, {}, {}, {}, {}, {}});
   CHECK(to_params(s) == json{{"group", "default"}, {"argv", {"true"}}});
   CHECK(to_params(Logs{3, 0, false}) == json{{"id", 3}});
   CHECK(to_params(Cancel{{}, {1}, {}, false}) == json{{"ids", {1}}});
@@ -605,6 +606,17 @@ TEST_CASE("decode_request: numbers out of range or of the wrong type are refused
     CHECK(decode_as<Submit>("submit", R"({"argv":["a"],"timeout_ms":8640000000})")
               .tasks[0]
               .timeout_ms == 8'640'000'000);
+  }
+  SUBCASE("max_log_bytes is 0..1P") {
+    refused_params("submit", R"({"argv":["a"],"max_log_bytes":-1})", "params.max_log_bytes");
+    refused_params("submit", R"({"argv":["a"],"max_log_bytes":1125899906842625})",
+                   "params.max_log_bytes");
+    refused_params("submit", R"({"argv":["a"],"max_log_bytes":"1G"})", "params.max_log_bytes");
+    refused_params("submit", R"({"tasks":[{"argv":["a"],"max_log_bytes":1.5}]})",
+                   "params.tasks[0].max_log_bytes");
+    CHECK(decode_as<Submit>("submit", R"({"argv":["a"],"max_log_bytes":1125899906842624})")
+              .tasks[0]
+              .max_log_bytes == 1'125'899'906'842'624);
   }
   SUBCASE("booleans must be true or false") {
     refused_params("submit", R"({"argv":["a"],"shell":"yes"})", "params.shell");

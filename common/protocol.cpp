@@ -135,6 +135,7 @@ void put_spec(nlohmann::json& j, const TaskSpec& t) {
   put(j, "priority", t.priority);
   put(j, "timeout_ms", t.timeout_ms);
   put(j, "requeue", t.requeue);
+  put(j, "max_log_bytes", t.max_log_bytes);
 }
 
 struct Params {

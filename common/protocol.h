@@ -71,10 +71,13 @@ struct TaskSpec {
   std::optional<int> priority;             // Higher first; default 0.
   std::optional<std::int64_t> timeout_ms;  // 0 or absent: none.
   std::optional<bool> requeue;             // Queue again (instead of lost) after a daemon crash.
+  // Stop the task once its log is larger; 0 or absent: the daemon's max_log_size, which also
+  // bounds this one.
+  std::optional<std::int64_t> max_log_bytes;
 };
 
 // One task ({"argv": [...], ...}) or a batch ({"tasks": [{...}, ...]}), one round trip.
-// Top-level cwd/env/shell/priority/timeout_ms/requeue are the batch's defaults.
+// Top-level cwd/env/shell/priority/timeout_ms/requeue/max_log_bytes are the batch's defaults.
 struct Submit {
   std::string group = "default";
   TaskSpec defaults;            // argv unused.
@@ -149,6 +152,7 @@ struct TaskInfo {
   int priority = 0;
   std::int64_t timeout_ms = 0;
   bool requeue = false;
+  std::int64_t max_log_bytes = 0;  // As submitted; 0: the daemon's max_log_size.
   std::optional<int> pid;
   std::optional<int> exit_code;
   std::optional<int> signal;
@@ -159,9 +163,9 @@ struct TaskInfo {
   std::string log_path;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
-                                                shell, priority, timeout_ms, requeue, pid,
-                                                exit_code, signal, reason, submitted_at, started_at,
-                                                ended_at, log_path)
+                                                shell, priority, timeout_ms, requeue, max_log_bytes,
+                                                pid, exit_code, signal, reason, submitted_at,
+                                                started_at, ended_at, log_path)
 
 // Tasks counted by state: the body of wait results, progress and group summaries.
 struct StateCounts {

@@ -16,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "common/duration.h"
+#include "common/size.h"
 #include "common/unique_fd.h"
 #include "common/version.h"
 
@@ -96,6 +97,22 @@ class TomlReader {
     if (parsed.has_error()) return fail(key, parsed.error().message);
     out = *parsed;
   }
+  // A size: "1G"-style string or a number of bytes.
+  void size(const char* key, std::int64_t& out) {
+    auto n = table_.get(key);
+    if (!n) return;
+    std::string text;
+    if (auto s = n->value<std::string>(); s && n->is_string()) {
+      text = *s;
+    } else if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+      text = std::to_string(*i);
+    } else {
+      return fail(key, "must be a size such as \"1G\"");
+    }
+    auto parsed = parse_size(text);
+    if (parsed.has_error()) return fail(key, parsed.error().message);
+    out = *parsed;
+  }
   void boolean(const char* key, bool& out) {
     if (auto n = table_.get(key)) {
       if (auto v = n->value<bool>(); v && n->is_boolean()) {
@@ -121,7 +138,8 @@ class TomlReader {
 constexpr const char* kKnownKeys[] = {
     "socket",       "state_dir", "max_running",       "drain_timeout",   "kill_grace",
     "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
-    "idle_timeout", "retention", "retention_count",   "durable",         "no_new_privs"};
+    "idle_timeout", "retention", "retention_count",   "durable",         "no_new_privs",
+    "max_log_size"};
 
 // A config file is small, and reading it must never block the daemon: a FIFO (or a device)
 // at its path would freeze a start before it listens, or the loop on SIGHUP. So it is opened
@@ -200,6 +218,7 @@ Result<void> apply_file(Config& c, const fs::path& path) {
   r.integer("retention_count", c.retention_count, 0, 1LL << 40);
   r.boolean("durable", c.durable);
   r.boolean("no_new_privs", c.no_new_privs);
+  r.size("max_log_size", c.max_log_size);
   return r.finish();
 }
 

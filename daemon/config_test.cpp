@@ -80,6 +80,7 @@ TEST_CASE("load_config: with no file, user mode lives under XDG_RUNTIME_DIR and 
   CHECK(c.retention == milliseconds(7LL * 24 * 3600 * 1000));
   CHECK(c.durable);
   CHECK_FALSE(c.no_new_privs);  // Tasks may run setuid programs, as a login shell may.
+  CHECK(c.max_log_size == std::int64_t{1} << 30);
 
   SUBCASE("XDG_STATE_HOME unset: ~/.local/state") {
     Environment env = user_env();
@@ -196,6 +197,7 @@ retention = "1h"
 retention_count = 50
 durable = false
 no_new_privs = true
+max_log_size = "512M"
 )toml");
   Environment env = user_env();
   env.xdg_config_home = dir.path().string();
@@ -217,6 +219,7 @@ no_new_privs = true
   CHECK(c.retention_count == 50);
   CHECK_FALSE(c.durable);
   CHECK(c.no_new_privs);
+  CHECK(c.max_log_size == std::int64_t{512} << 20);
 
   Flags f;
   f.max_running = 7;
@@ -225,6 +228,18 @@ no_new_privs = true
   CHECK(o.max_running == 7);
   CHECK(o.socket == "/tmp/from-flag/s");
   CHECK(o.state_dir == "/tmp/from-file/st");  // Not overridden: the file's.
+}
+
+TEST_CASE("load_config: max_log_size is a size or a number of bytes; 0 is unlimited") {
+  TempDir dir;
+  Environment env = user_env();
+  env.xdg_config_home = dir.path().string();
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = 4096\n");
+  CHECK(loaded({}, env).max_log_size == 4096);
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = \"0\"\n");
+  CHECK(loaded({}, env).max_log_size == 0);
+  dir.write("taskgroupd/taskgroupd.toml", "max_log_size = 0\n");
+  CHECK(loaded({}, env).max_log_size == 0);
 }
 
 TEST_CASE("load_config: a bad file is refused naming the file, the line and the key") {
@@ -242,6 +257,9 @@ TEST_CASE("load_config: a bad file is refused naming the file, the line and the 
            Case{"stop_signal = \"NOPE\"\n", "stop_signal is not a signal name"},
            Case{"durable = 1\n", "durable must be true or false"},
            Case{"no_new_privs = \"yes\"\n", "no_new_privs must be true or false"},
+           Case{"max_log_size = \"banana\"\n", "1: max_log_size invalid size 'banana'"},
+           Case{"max_log_size = -1\n", "1: max_log_size invalid size '-1'"},
+           Case{"max_log_size = 1.5\n", "max_log_size must be a size such as \"1G\""},
            Case{"socket = 5\n", "socket must be a string"},
            Case{"max_running = [\n", ":"},  // Not TOML at all.
        }) {

@@ -135,10 +135,17 @@ void Engine::start(Task& t) {
   spec.env_id = t.env_id;
   spec.log_path = log_path(t.id);
   spec.no_new_privs = config_.no_new_privs;  // As configured when the task starts.
+  spec.max_log_bytes = log_cap(t);
   auto env = environment_of(t);
   if (env.has_error()) return on_start_failed(t.id, env.error().message);
   spec.env = *env;
   executor_.start(spec);  // Reports on_started or on_start_failed.
+}
+
+std::int64_t Engine::log_cap(const Task& t) const {
+  const std::int64_t mine = t.max_log_bytes, daemon = config_.max_log_size;
+  if (mine == 0 || daemon == 0) return std::max(mine, daemon);
+  return std::min(mine, daemon);
 }
 
 void Engine::notify(const Task& t) {

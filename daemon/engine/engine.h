@@ -116,9 +116,12 @@ class Engine final : private ExecutorEvents {
 
   // How long after SIGKILL a task that is still not gone is recorded ended anyway.
   static constexpr std::chrono::seconds kKillWait{5};
+  // What a task stopped at its log cap may still write during its grace (a cleanup's messages)
+  // beyond the size it was stopped at; more, and it gets SIGKILL without waiting for the grace.
+  static constexpr std::int64_t kLogStopSlack = 1 << 20;
 
  private:
-  enum class StopCause { kNone, kTimeout, kCancel, kDrain };
+  enum class StopCause { kNone, kTimeout, kCancel, kDrain, kLogLimit };
   // What the engine keeps about a started task until it has ended.
   struct Run {
     std::unique_ptr<Timer> timeout;  // The task's own timeout.
@@ -129,6 +132,8 @@ class Engine final : private ExecutorEvents {
     bool stopped = false;                      // The stop signal was sent.
     bool killed = false;                       // SIGKILL was sent.
     std::optional<std::string> start_failure;  // It never got to run its command: why.
+    std::int64_t log_cap = 0;                  // As given to the executor at its start.
+    std::optional<std::int64_t> log_over;      // Its log size at the first on_log_limit.
   };
 
   // ExecutorEvents (events.cpp).
@@ -136,6 +141,7 @@ class Engine final : private ExecutorEvents {
   void on_start_failed(proto::TaskId id, const std::string& why) override;
   void on_exited(proto::TaskId id, const ExitStatus& status) override;
   void on_tree_gone(proto::TaskId id) override;
+  void on_log_limit(proto::TaskId id, std::int64_t size) override;
   // kKillWait after SIGKILL the task is still not gone: records it ended, saying what is left.
   void give_up(proto::TaskId id);
   // Records how the task ended, frees its slot and acts on it (fail-fast, cancel, drain).
@@ -158,6 +164,8 @@ class Engine final : private ExecutorEvents {
   void request_turn();
   void turn();
   void start(Task& t);
+  // The cap on the task's log: the smaller of its own and max_log_size, 0 meaning none.
+  [[nodiscard]] std::int64_t log_cap(const Task& t) const;
   // The submitted environment of a task, loaded once per batch (env_id); nullptr for none.
   [[nodiscard]] Result<const proto::Env*> environment_of(const Task& t);
   void after_end(Task& t, Group& g);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/duration.h"
+#include "common/size.h"
 #include "daemon/engine/engine.h"
 #include "daemon/log/log_fields.h"
 #include "daemon/log/printable.h"
@@ -27,6 +28,7 @@ void Engine::on_started(proto::TaskId id, const RunHandle& run) {
   transition(t, TaskEvent::kStart);
   log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
   Run& r = running_[id];
+  r.log_cap = log_cap(t);  // What start() gave the executor: the same config, the same turn.
   if (t.timeout.count() > 0) {
     r.timeout = clock_.make_timer();
     r.timeout->arm(t.timeout, [this, id] {
@@ -77,6 +79,26 @@ void Engine::on_tree_gone(proto::TaskId id) {
   close_task(id, end_event(r.stop, t.exit_code && *t.exit_code == 0));
 }
 
+void Engine::on_log_limit(proto::TaskId id, std::int64_t size) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Run& r = it->second;
+  Task& t = tasks_.at(id);
+  if (!r.log_over) {
+    r.log_over = size;
+    log_for(t).warn("task {} log exceeded {} ({} bytes)", id, format_size(r.log_cap), size);
+    if (r.stopped) return;  // Already stopping (cancel, timeout, drain): that stop stands.
+    t.reason = "log exceeded " + format_size(r.log_cap);
+    return stop(t, StopCause::kLogLimit, config_.kill_grace);
+  }
+  // The grace is for cleaning up, not for filling the disk: the cap's overshoot stays bounded
+  // even for a task that ignores the stop signal.
+  if (!r.killed && size > *r.log_over + kLogStopSlack) {
+    log_for(t).warn("task {} log grew to {} bytes after its stop signal", id, size);
+    kill_now(t);
+  }
+}
+
 TaskEvent Engine::end_event(StopCause cause, bool succeeded) {
   switch (cause) {
     case StopCause::kNone:
@@ -87,6 +109,8 @@ TaskEvent Engine::end_event(StopCause cause, bool succeeded) {
       return TaskEvent::kExitAfterCancel;
     case StopCause::kDrain:
       return TaskEvent::kExitAfterDrain;
+    case StopCause::kLogLimit:  // The task's own doing, whatever its exit: failed.
+      return TaskEvent::kExitFailure;
   }
   return TaskEvent::kExitFailure;
 }

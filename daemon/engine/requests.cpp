@@ -186,9 +186,9 @@ void Engine::apply_config(const Config& config) {
   store_.set_durable(config_.durable);
   spdlog::info(
       "config applied: max_running={} drain_timeout={}ms kill_grace={}ms durable={} "
-      "no_new_privs={}",
+      "no_new_privs={} max_log_size={}",
       config_.max_running, config_.drain_timeout.count(), config_.kill_grace.count(),
-      config_.durable, config_.no_new_privs);
+      config_.durable, config_.no_new_privs, config_.max_log_size);
   request_turn();           // Raising max_running starts more at once; lowering only defers.
   if (retention_changed) {  // Not an hour later: whoever lowered it wants the space now.
     boost::asio::post(ex_, [this] {

@@ -34,6 +34,7 @@ NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
     t.priority = spec.priority.value_or(d.priority.value_or(0));
     t.timeout = std::chrono::milliseconds(spec.timeout_ms.value_or(d.timeout_ms.value_or(0)));
     t.requeue = spec.requeue.value_or(d.requeue.value_or(false));
+    t.max_log_bytes = spec.max_log_bytes.value_or(d.max_log_bytes.value_or(0));
     t.submitted_at = now;
     if (spec.env) out.env_bodies.push_back(proto::dump_json(*spec.env));
     out.tasks.push_back(std::move(t));

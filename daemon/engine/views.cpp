@@ -21,6 +21,7 @@ proto::TaskInfo Engine::info(const Task& t) const {
   i.priority = t.priority;
   i.timeout_ms = t.timeout.count();
   i.requeue = t.requeue;
+  i.max_log_bytes = t.max_log_bytes;
   if (t.pid != 0) i.pid = t.pid;
   i.exit_code = t.exit_code;
   i.signal = t.signal;

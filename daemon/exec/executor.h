@@ -44,6 +44,8 @@ struct LaunchSpec {
   std::string log_path;  // Created by the task's start; stdout and stderr go there.
   // The task cannot gain privileges by an exec (setuid programs): the config's no_new_privs.
   bool no_new_privs = false;
+  // The task's log may grow to this many bytes (0: no cap); past it, on_log_limit.
+  std::int64_t max_log_bytes = 0;
 };
 
 // How a task's main process ended: an exit code or a signal.
@@ -67,6 +69,12 @@ class ExecutorEvents {
   virtual void on_exited(proto::TaskId id, const ExitStatus& status) = 0;
   // Nothing of the task is left: it has ended. No further report about it follows.
   virtual void on_tree_gone(proto::TaskId id) = 0;
+  // Its log has `size` bytes, more than LaunchSpec::max_log_bytes. Reported when a check finds
+  // the log over the cap and larger than at the last report, until on_tree_gone: the first
+  // report says the cap is crossed, later ones that the task goes on writing. How soon a check
+  // follows a write is the executor's to state (LocalExecutor: log_watch.h); the executor
+  // itself stops nothing.
+  virtual void on_log_limit(proto::TaskId id, std::int64_t size) = 0;
 
  protected:
   ~ExecutorEvents() = default;

@@ -33,6 +33,9 @@ struct Config {
   // Tasks start with PR_SET_NO_NEW_PRIVS: a setuid program runs without its owner's rights.
   // Off by default: a task may do what its submitter's login shell may (docs/security.md).
   bool no_new_privs = false;
+  // A task whose log grows past this many bytes is stopped (0: no cap). Also the most a task's
+  // own --max-log may ask for. A reload applies to tasks started after it.
+  std::int64_t max_log_size = std::int64_t{1} << 30;
 
   // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
   // itself runs with 077 so its store and logs are private whatever it inherited).

@@ -30,6 +30,7 @@ struct Task {
   int priority = 0;
   std::chrono::milliseconds timeout{0};  // 0: none.
   bool requeue = false;
+  std::int64_t max_log_bytes = 0;  // As submitted; 0: the daemon's max_log_size.
 
   TaskState state = TaskState::kQueued;
   pid_t pid = 0;

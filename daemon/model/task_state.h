@@ -15,7 +15,7 @@ enum class TaskEvent {
   kSpawnFail,         // The child could not be spawned (exec, cwd, credentials).
   kCancel,            // Cancelled before it started (group cancel, task cancel, fail-fast).
   kExitSuccess,       // Exited 0 on its own.
-  kExitFailure,       // Exited non-zero or died of a signal we did not send.
+  kExitFailure,       // Exited non-zero, died of a signal not ours, or stopped at its log cap.
   kExitAfterTimeout,  // Ended after we stopped it for exceeding its timeout.
   kExitAfterCancel,   // Ended after we stopped it for a cancel.
   kExitAfterDrain,    // Ended after the daemon's drain stopped it.

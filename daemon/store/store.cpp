@@ -63,6 +63,10 @@ constexpr const char* kMigrations[] = {
     R"sql(
       ALTER TABLE tasks ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
     )sql",
+    // A task's own cap on its log (0: the daemon's max_log_size, as for every older task).
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -159,8 +163,9 @@ Result<void> Store::prepare() {
   auto insert_task = Stmt::prepare(db_.get(), R"sql(
       INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,
                          state, pid, pid_start, exit_code, signal, reason, submitted_at_ms,
-                         started_at_ms, ended_at_ms)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+                         started_at_ms, ended_at_ms, max_log_bytes)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+              ?20)
   )sql");
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
@@ -212,7 +217,7 @@ Result<std::vector<Task>> Store::load_tasks() {
   auto st = Stmt::prepare(db_.get(), R"sql(
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
-             ended_at_ms, boot_id
+             ended_at_ms, boot_id, max_log_bytes
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
@@ -249,6 +254,7 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.started_at = st->int64(18);
     t.ended_at = st->int64(19);
     t.boot_id = st->text(20);
+    t.max_log_bytes = st->int64(21);
     tasks.push_back(std::move(t));
   }
   return tasks;
@@ -366,7 +372,8 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
         .bind(16, t.reason)
         .bind(17, t.submitted_at)
         .bind(18, std::int64_t{0})
-        .bind(19, std::int64_t{0});
+        .bind(19, std::int64_t{0})
+        .bind(20, t.max_log_bytes);
     if (auto r = insert_task_.run(); r.has_error()) return r.error();
     ids.push_back(sqlite3_last_insert_rowid(db_.get()));
   }

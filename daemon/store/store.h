@@ -24,7 +24,7 @@ class Store {
     // are safe against a daemon crash, not against a power cut.
     bool durable = true;
   };
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the database and migrates it. Refuses, leaving the file untouched, a file
   // that is not a database, is corrupt, or has a newer schema than this binary.

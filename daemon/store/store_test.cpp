@@ -63,6 +63,7 @@ TEST_CASE("Store: insert assigns increasing ids and stores every field") {
   first[1].priority = -1000;
   first[1].timeout = std::chrono::milliseconds(8'640'000'000);
   first[1].requeue = true;
+  first[1].max_log_bytes = std::int64_t{1} << 50;
   first[1].uid = 4'000'000'000U;  // uid_t is unsigned: above INT32_MAX must survive.
   first[1].gid = 4'000'000'001U;
   first[1].group = std::string(64, 'g');
@@ -87,6 +88,8 @@ TEST_CASE("Store: insert assigns increasing ids and stores every field") {
   CHECK(t.priority == -1000);
   CHECK(t.timeout == std::chrono::milliseconds(8'640'000'000));
   CHECK(t.requeue);
+  CHECK(t.max_log_bytes == std::int64_t{1} << 50);
+  CHECK(loaded[0].max_log_bytes == 0);
   CHECK(t.state == TaskState::kQueued);
   CHECK(t.pid == 0);
   CHECK_FALSE(t.exit_code.has_value());
@@ -394,7 +397,8 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   }
   // Back to schema 1, as an older taskgroupd left it.
   shared.exec(
-      "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; PRAGMA user_version = 1");
+      "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; "
+      "ALTER TABLE tasks DROP COLUMN max_log_bytes; PRAGMA user_version = 1");
 
   auto store = Store::open(shared.name(), {});
   REQUIRE(store.has_value());
@@ -405,6 +409,7 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   CHECK(loaded[0].pid == 4242);
   CHECK(loaded[0].pid_start == 987654);
   CHECK(loaded[0].boot_id.empty());  // Unknown: recovery will not kill by it.
+  CHECK(loaded[0].max_log_bytes == 0);  // The daemon's max_log_size, as before.
 
   // And from now on the boot id is stored with the pid.
   loaded[1].state = TaskState::kRunning;

@@ -70,6 +70,15 @@ void FakeExecutor::leader_exits(proto::TaskId id, ExitStatus status) {
   events_->on_exited(id, status);
 }
 
+void FakeExecutor::log_grows(proto::TaskId id, std::int64_t size) {
+  auto it = running.find(id);
+  if (it == running.end()) return;
+  FakeTask& t = it->second;
+  if (t.spec.max_log_bytes == 0 || size <= t.spec.max_log_bytes || size <= t.log_reported) return;
+  t.log_reported = size;
+  events_->on_log_limit(id, size);
+}
+
 void FakeExecutor::gone(proto::TaskId id, std::optional<ExitStatus> status) {
   auto it = running.find(id);
   const bool reported = it->second.leader_exited;

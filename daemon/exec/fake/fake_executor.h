@@ -26,6 +26,7 @@ class FakeExecutor final : public Executor {
     bool ignores_stop = false;   // Lives on after the stop signal.
     bool unkillable = false;     // Lives on after SIGKILL too (uninterruptible sleep).
     bool leader_exited = false;  // leader_exits() ran: the rest of the tree lives on.
+    std::int64_t log_reported = 0;  // The log size last reported by on_log_limit.
   };
 
   void bind(ExecutorEvents& events) override { events_ = &events; }
@@ -48,6 +49,9 @@ class FakeExecutor final : public Executor {
   void fail_exec(proto::TaskId id, const std::string& why);
   // Only its main process exits; the rest stays until finish() or SIGKILL.
   void leader_exits(proto::TaskId id, ExitStatus status);
+  // Its log now has `size` bytes: on_log_limit if that is over its max_log_bytes and more than
+  // at the last report, as LocalExecutor's checks report it.
+  void log_grows(proto::TaskId id, std::int64_t size);
 
   // --- What the test sets up.
   std::set<proto::TaskId> refuse;        // start() reports start_failed at once.

@@ -58,7 +58,10 @@ LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, uns
       users_(users),
       task_umask_(task_umask),
       boot_id_(current_boot_id()),
-      linger_timer_(ex) {}
+      linger_timer_(ex),
+      log_watch_(ex, [this](proto::TaskId id, std::int64_t size) {
+        report(&ExecutorEvents::on_log_limit, id, size);
+      }) {}
 
 LocalExecutor::~LocalExecutor() = default;
 
@@ -111,6 +114,8 @@ void LocalExecutor::start(const LaunchSpec& spec) {
   auto& c = children_[id] = std::make_unique<Child>(ex_, spawned->pidfd.release());
   c->pid = spawned->pid;
   c->spawned_at = std::chrono::steady_clock::now();
+  c->log_path = spec.log_path;
+  c->max_log_bytes = spec.max_log_bytes;
   leaders_.insert(c->pid);
   c->report.assign(spawned->report.release());
   c->launch = std::move(spawned->launch);
@@ -139,6 +144,8 @@ void LocalExecutor::await_report(proto::TaskId id, Child& c) {
                         if (outcome->has_value()) {  // Exec'd: it no longer runs on our memory.
                           child.launch.reset();
                           child.report.close();
+                          // Its log exists now, and only the task writes to it.
+                          log_watch_.add(id, std::move(child.log_path), child.max_log_bytes);
                         }
                         // A failure: the child exits now; on_exit reports it.
                       });
@@ -175,6 +182,7 @@ void LocalExecutor::finish(proto::TaskId id, const std::optional<Error>& spawn_e
   auto node = children_.extract(id);
   Child& c = *node.mapped();
   leaders_.erase(c.pid);
+  log_watch_.remove(id);
   // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
   // is left of its session now, leaving nothing of the task behind.
   (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at, leaders_);
@@ -235,6 +243,7 @@ Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
   auto it = children_.find(id);
   if (it == children_.end()) return {};
   Child& c = *it->second;
+  log_watch_.remove(id);
   Abandoned out;
   if (wait_pidfd(c.pidfd.native_handle(), WNOHANG | WNOWAIT)) {
     // Only members of its session are left, in uninterruptible sleep: they die when they wake.
@@ -287,6 +296,7 @@ bool LocalExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
 
 void LocalExecutor::shutdown() {
   linger_timer_.cancel();
+  log_watch_.shutdown();
   for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
 }
 

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "daemon/exec/executor.h"
 #include "daemon/exec/local/child.h"
+#include "daemon/exec/local/log_watch.h"
 #include "daemon/exec/task_env.h"
 #include "daemon/exec/users.h"
 
@@ -26,7 +27,8 @@ namespace tg::daemon {
 // (task_session.h: the stop signal, SIGKILL and "is it gone" all mean the whole session), run
 // as its submitter when the daemon is root. A task stopped with a grace lingers after its main
 // process exits until the rest of its session is gone: one shared 50 ms /proc scan while any
-// task lingers, none otherwise. Owned by run(); used on the loop's thread only.
+// task lingers, none otherwise. A task's log is watched against its cap (log_watch.h) from its
+// exec on. Owned by run(); used on the loop's thread only.
 class LocalExecutor final : public Executor {
  public:
   LocalExecutor(boost::asio::any_io_executor ex, UserDirectory& users, unsigned task_umask);
@@ -55,6 +57,8 @@ class LocalExecutor final : public Executor {
     boost::asio::posix::stream_descriptor report;
     pid_t pid = 0;  // Also its session id and process group id, once it has called setsid().
     std::chrono::steady_clock::time_point spawned_at;
+    std::string log_path;  // Watched against max_log_bytes from its exec on (log_watch_).
+    std::int64_t max_log_bytes = 0;
     bool stopping = false;  // signal() was called: the rest of the session keeps its grace.
     bool killed = false;    // kill() was called.
     // The leader exited (and was reported) while others of its session live on: it stays an
@@ -90,6 +94,7 @@ class LocalExecutor final : public Executor {
   bool linger_armed_ = false;
   // Leaders of abandoned tasks that had not exited: reaped if they ever do.
   std::list<boost::asio::posix::stream_descriptor> unreaped_;
+  LogWatch log_watch_;  // The logs of exec'd tasks with a cap: on_log_limit.
 };
 
 }  // namespace tg::daemon
