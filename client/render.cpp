@@ -186,6 +186,7 @@ std::string render_status(const proto::StatusResult& s) {
               {"state_dir", s.state_dir},
               {"config", s.config_path.value_or("(none)")}};
   if (s.config_error) f.emplace_back("config_error", printable(*s.config_error));
+  if (s.store_error) f.emplace_back("store_error", printable(*s.store_error));
   return render_fields(f);
 }
 

@@ -4,9 +4,10 @@
 // becomes an Error with the JSON-RPC code to answer it with.
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/protocol.h"

@@ -733,10 +733,10 @@ TEST_CASE("decode_request: invalid UTF-8 is invalid params naming the byte, with
 // ------------------------------------------------------------------ encoding replies
 
 TEST_CASE("encode_error carries the code, the message and data.kind") {
-  for (Errc c :
-       {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
-        Errc::kInternal, Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining,
-        Errc::kPermissionDenied, Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kUnavailable}) {
+  for (Errc c : {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
+                 Errc::kInternal, Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining,
+                 Errc::kPermissionDenied, Errc::kTooLarge, Errc::kBusy, Errc::kIo,
+                 Errc::kOutcomeUnknown, Errc::kUnavailable}) {
     CAPTURE(kind_name(c));
     const std::string line = without_newline(encode_error(json(9), {c, "what happened"}));
     const json j = json::parse(line);

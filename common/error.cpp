@@ -21,6 +21,7 @@ int rpc_code(Errc code) {
     case Errc::kTooLarge:
     case Errc::kBusy:
     case Errc::kIo:
+    case Errc::kOutcomeUnknown:
     case Errc::kUnavailable:
       return -32000;
   }
@@ -53,6 +54,8 @@ std::string_view kind_name(Errc code) {
       return "busy";
     case Errc::kIo:
       return "io";
+    case Errc::kOutcomeUnknown:
+      return "outcome_unknown";
     case Errc::kUnavailable:
       return "unavailable";
   }
@@ -60,10 +63,10 @@ std::string_view kind_name(Errc code) {
 }
 
 Errc errc_from_kind(std::string_view kind) {
-  for (Errc c : {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
-                 Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining,
-                 Errc::kPermissionDenied, Errc::kTooLarge, Errc::kBusy, Errc::kIo,
-                 Errc::kUnavailable}) {
+  for (Errc c :
+       {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
+        Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining, Errc::kPermissionDenied,
+        Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kOutcomeUnknown, Errc::kUnavailable}) {
     if (kind_name(c) == kind) return c;
   }
   return Errc::kInternal;

@@ -1,9 +1,10 @@
 #pragma once
 
-#include <boost/system/result.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include <boost/system/result.hpp>
 
 namespace tg {
 
@@ -22,7 +23,10 @@ enum class Errc {
   kTooLarge,          // A frame or a batch is over its limit.
   kBusy,              // Too many connections, or a resource is exhausted for now.
   kIo,                // The store or the file system failed (disk full, read-only).
-  kUnavailable,       // Client side: the daemon cannot be reached.
+  // The store may or may not have kept the change: its fsync failed after the commit was
+  // written. Only a restart tells (docs/protocol.md); the daemon saves nothing more meanwhile.
+  kOutcomeUnknown,
+  kUnavailable,  // Client side: the daemon cannot be reached.
 };
 
 struct Error {

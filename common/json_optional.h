@@ -1,7 +1,8 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
+
+#include <nlohmann/json.hpp>
 
 // nlohmann_json 3.11 has no std::optional mapping: absent or null <-> std::nullopt.
 namespace nlohmann {

@@ -67,7 +67,8 @@ void ParamReader::integer(std::string_view key, std::int64_t& out, std::int64_t 
   std::int64_t v = 0;
   if (j->is_number_integer()) {
     if (j->is_number_unsigned() &&
-        j->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        j->get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return fail(where(key) + ": out of range");
     }
     v = j->get<std::int64_t>();
@@ -81,8 +82,8 @@ void ParamReader::integer(std::string_view key, std::int64_t& out, std::int64_t 
   out = v;
 }
 
-void ParamReader::integer(std::string_view key, std::optional<std::int64_t>& out,
-                          std::int64_t min, std::int64_t max) {
+void ParamReader::integer(std::string_view key, std::optional<std::int64_t>& out, std::int64_t min,
+                          std::int64_t max) {
   if (!has(key)) return;
   if (object_.at(key).is_null()) {
     (void)find(key);

@@ -29,9 +29,9 @@ std::string_view to_string(TaskState s) {
 }
 
 TaskState task_state_from_string(std::string_view s) {
-  for (TaskState st : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded,
-                       TaskState::kFailed, TaskState::kTimedOut, TaskState::kCancelled,
-                       TaskState::kInterrupted, TaskState::kLost}) {
+  for (TaskState st :
+       {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
+        TaskState::kTimedOut, TaskState::kCancelled, TaskState::kInterrupted, TaskState::kLost}) {
     if (to_string(st) == s) return st;
   }
   return TaskState::kInvalid;

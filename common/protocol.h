@@ -231,10 +231,13 @@ struct StatusResult {
   std::string state_dir;
   std::optional<std::string> config_path;
   std::optional<std::string> config_error;  // Why the last reload was refused.
+  // Why nothing is saved any more (a failed fsync): the daemon exits for a restart once no task
+  // runs. Absent while all is well.
+  std::optional<std::string> store_error;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StatusResult, version, protocol, pid, uptime_ms,
                                                 max_running, running, queued, draining, socket,
-                                                state_dir, config_path, config_error)
+                                                state_dir, config_path, config_error, store_error)
 
 struct SubmitResult {
   std::vector<TaskId> ids;

@@ -88,7 +88,8 @@ Result<UniqueFd> lock_state_dir(const fs::path& dir) {
 std::string summary(const proto::StatusResult& s) {
   return std::to_string(s.running) + " running, " + std::to_string(s.queued) + " queued" +
          (s.draining ? ", draining" : "") +
-         (s.config_error ? "; config error: " + *s.config_error : "");
+         (s.config_error ? "; config error: " + *s.config_error : "") +
+         (s.store_error ? "; not saving, restarts when idle: " + *s.store_error : "");
 }
 
 // The whole running daemon: what run() owns, in construction order.
@@ -122,6 +123,12 @@ class Daemon {
     if (!listener->path.empty()) engine_.set_socket_path(listener->path);
     engine_.on_counts_changed(
         [this](const proto::StatusResult& s) { notifier_.status(summary(s)); });
+    engine_.on_saving_stopped([this] {
+      spdlog::critical("exiting for a restart: nothing can be saved in this run (status 75)");
+      notifier_.stopping();
+      exit_code_ = kExitForRestart;
+      shutdown();
+    });
     server_.start(std::move(listener->acceptor));
     wait_signal();
     if (auto interval = watchdog_interval()) ping_watchdog(*interval);
@@ -142,6 +149,10 @@ class Daemon {
       }
       (void)engine_.flush();  // Logged; we exit 1 either way.
       return 1;
+    }
+    if (exit_code_ == kExitForRestart) {
+      if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());
+      return exit_code_;
     }
     const bool saved = engine_.flush().has_value();
     if (!owned_socket_.empty()) (void)::unlink(owned_socket_.c_str());  // Gone is fine too.
@@ -252,6 +263,10 @@ class Daemon {
   asio::steady_timer watchdog_{ioc_};
   std::string owned_socket_;
   bool stopped_ = false;  // shutdown() ran: timers and signals must not re-arm.
+  // EX_TEMPFAIL: saving stopped (a failed fsync) and the daemon exits so that a new process
+  // recovers from the disk; systemd's Restart=on-failure starts it again.
+  static constexpr int kExitForRestart = 75;
+  int exit_code_ = 0;
 };
 
 }  // namespace

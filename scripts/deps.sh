@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config systemd python3
+  strace  # tests: fault injection (a failing fsync) into the running daemon.
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libsystemd-dev libsqlite3-dev
   libcli11-dev libtomlplusplus-dev doctest-dev
   clang-14 libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers' clang runtimes.

@@ -56,6 +56,13 @@ void Engine::stop_all(StopCause cause, const std::string& reason) {
 }
 
 void Engine::check_drained() {
+  if (drain_level_ == 0 && saving_stop_noted_ && running_.empty() && on_saving_stopped_) {
+    stopped_ = true;  // As after a drain: nothing may keep the loop alive.
+    executor_.shutdown();
+    prune_timer_->cancel();
+    asio::post(ex_, std::exchange(on_saving_stopped_, nullptr));
+    return;
+  }
   if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
   drain_timer_->cancel();
   stopped_ = true;

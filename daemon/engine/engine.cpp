@@ -99,7 +99,9 @@ void Engine::request_turn() {
 
 void Engine::turn() {
   turn_posted_ = false;
-  if (!draining()) {  // While draining, queued tasks wait for the next start.
+  // While draining, queued tasks wait for the next start; once saving has stopped, for the
+  // next process (a start it cannot record could run twice).
+  if (!draining() && !saving_stopped()) {
     while (auto next = scheduler_.next()) start(tasks_.at(next->second));
   }
   // Starts and exits of this burst in one commit; a started child is on disk as running

@@ -97,6 +97,11 @@ class Engine final : private ExecutorEvents {
     on_counts_changed_ = std::move(f);
   }
   void set_config_error(std::optional<std::string> error) { config_error_ = std::move(error); }
+  // The store refuses writes since an fsync failed (Store::write_failure()): the engine starts
+  // nothing more, refuses changes, lets running tasks run, and calls `exit` once none is left
+  // (unless a drain ends the daemon first), so that a new process recovers from the disk.
+  void on_saving_stopped(std::function<void()> exit) { on_saving_stopped_ = std::move(exit); }
+  [[nodiscard]] bool saving_stopped() const { return store_.write_failure().has_value(); }
   // First SIGTERM/SIGINT: refuse submits, start nothing, give running tasks drain_timeout.
   // Second: stop them now. Third: SIGKILL them now. `on_idle` runs once nothing is running.
   void drain(std::function<void()> on_idle);
@@ -178,9 +183,11 @@ class Engine final : private ExecutorEvents {
   void forget(proto::TaskId id);  // A pruned task: out of memory, its log unlinked.
   // Commits the group's settings with whatever else is pending, before a request's reply.
   [[nodiscard]] Result<void> save(const Group& g);
-  // The `io` reply to a request whose change took effect in memory but could not be committed
-  // (it stays dirty and flush() retries it).
-  [[nodiscard]] static Error not_saved(const std::string& what, const Error& why);
+  // The reply to a request whose change took effect in memory but could not be committed: `io`
+  // (it stays dirty and flush() retries it), or, once saving has stopped, why it never will be.
+  [[nodiscard]] Error not_saved(const std::string& what, const Error& why) const;
+  // Saving has just stopped: says so once, and exits when nothing runs (check_drained()).
+  void note_saving_stopped();
 
   // recover.cpp
   void recover_running(Task& t);
@@ -246,6 +253,8 @@ class Engine final : private ExecutorEvents {
   std::function<void()> on_idle_;
   bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;
+  std::function<void()> on_saving_stopped_;
+  bool saving_stop_noted_ = false;
   std::pair<std::int64_t, std::size_t> last_counts_{-1, 0};  // (running, queued) last reported.
 
   // A batch shares one environment: the last one loaded.

@@ -25,7 +25,12 @@ Result<void> Engine::flush(bool sync) {
     const Group& g = *groups_by_id_.at(gid);
     groups.push_back({g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel});
   }
+  if (saving_stopped()) return Error{Errc::kIo, *store_.write_failure()};  // Said once.
   if (auto r = store_.update(changed, cancelled_queued_, groups, sync); r.has_error()) {
+    if (saving_stopped()) {
+      note_saving_stopped();
+      return r.error();
+    }
     // Memory stays ahead; everything still dirty is retried in a second.
     spdlog::error("saving {} task and {} group change(s) failed: {}; will retry", changed.size(),
                   groups.size(), r.error().message);
@@ -48,9 +53,27 @@ Result<void> Engine::flush(bool sync) {
   return {};
 }
 
-Error Engine::not_saved(const std::string& what, const Error& why) {
+Error Engine::not_saved(const std::string& what, const Error& why) const {
+  if (saving_stopped()) {
+    // kOutcomeUnknown for the request whose commit met the failed fsync, kIo after it.
+    return Error{why.code == Errc::kOutcomeUnknown ? Errc::kOutcomeUnknown : Errc::kIo,
+                 what + " took effect in this run of the daemon, but saving has stopped (" +
+                     *store_.write_failure() +
+                     "): after the restart it may be as if it never happened"};
+  }
   return Error{Errc::kIo,
                what + " took effect but is not yet saved: " + why.message + "; will retry"};
+}
+
+void Engine::note_saving_stopped() {
+  if (std::exchange(saving_stop_noted_, true)) return;
+  retry_timer_->cancel();
+  spdlog::critical(
+      "saving stopped: {}. Nothing more is saved or started in this run of the daemon; {} "
+      "running task(s) go on, and the daemon exits (status 75) for a restart once none is left",
+      *store_.write_failure(), running_.size());
+  if (on_counts_changed_) on_counts_changed_(status());  // systemd's STATUS= says so.
+  check_drained();
 }
 
 void Engine::prune() {

@@ -120,6 +120,7 @@ proto::StatusResult Engine::status() const {
   s.state_dir = config_.state_dir.string();
   if (!config_.config_path.empty()) s.config_path = config_.config_path.string();
   s.config_error = config_error_;
+  s.store_error = store_.write_failure();
   return s;
 }
 

@@ -61,6 +61,10 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
     return Error{Errc::kGroupCancelling,
                  "group '" + req.group + "' is being cancelled; submit again when it is idle"};
   }
+  if (saving_stopped()) {
+    return Error{Errc::kIo, "submits are refused until the daemon restarts: saving stopped (" +
+                                *store_.write_failure() + ")"};
+  }
   NewTasks made = build_tasks(peer, req, now_ms());
   std::vector<const Task*> pending;
   for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
@@ -68,6 +72,13 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
   if (auto r = store_.insert(made.tasks, made.env_of, pending); r.has_error()) {
     spdlog::error("submit of {} tasks by uid={} failed: {}", made.tasks.size(), peer.uid,
                   r.error().message);
+    if (r.error().code == Errc::kOutcomeUnknown) {
+      note_saving_stopped();
+      return Error{Errc::kOutcomeUnknown,
+                   "the tasks may or may not have been saved (" + r.error().message +
+                       "): the daemon restarts once its running tasks have ended, and then "
+                       "`tgctl list` shows whether they are there; they do not run before"};
+    }
     return Error{r.error().code, "could not save the tasks: " + r.error().message};
   }
   dirty_.clear();

@@ -28,6 +28,11 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
     default:
       break;
   }
+  // The commit's frames were written but not made durable: the kernel may write them later,
+  // or drop them (fsyncgate). SQLite itself reads them back after a restart.
+  if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {
+    return Error{Errc::kOutcomeUnknown, std::string(what) + ": fsync failed: " + detail};
+  }
   return Error{Errc::kIo, std::string(what) + ": " + detail};
 }
 

@@ -151,6 +151,21 @@ Result<void> Store::set_sync(bool sync) {
   return {};
 }
 
+Result<Txn> Store::begin(bool sync) {
+  if (write_failure_) {
+    return Error{Errc::kIo, "nothing is saved any more in this run of the daemon: " +
+                                *write_failure_ + " (a restart recovers)"};
+  }
+  if (auto r = set_sync(sync); r.has_error()) return r.error();
+  return Txn::begin(db_.get());
+}
+
+Result<void> Store::commit(Txn& txn) {
+  auto r = txn.commit();
+  if (r.has_error() && r.error().code == Errc::kOutcomeUnknown) write_failure_ = r.error().message;
+  return r;
+}
+
 Result<std::int64_t> Store::synchronous() {
   auto st = Stmt::prepare(db_.get(), "PRAGMA synchronous");
   if (st.has_error()) return st.error();
@@ -331,8 +346,8 @@ Result<std::int64_t> Store::intern_env(const std::string& body) {
 
 Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string* const> envs,
                            std::span<const Task* const> updates) {
-  if (auto r = set_sync(true); r.has_error()) return r.error();
-  auto txn = Txn::begin(db_.get());
+  auto txn = begin(true);
+  if (txn.has_error()) return txn.error();
   if (txn.has_error()) return txn.error();
   if (auto r = write_updates(updates); r.has_error()) return r.error();
   std::vector<TaskId> ids;
@@ -377,7 +392,7 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
     if (auto r = insert_task_.run(); r.has_error()) return r.error();
     ids.push_back(sqlite3_last_insert_rowid(db_.get()));
   }
-  if (auto r = txn->commit(); r.has_error()) return r.error();
+  if (auto r = commit(*txn); r.has_error()) return r.error();
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     tasks[i].id = ids[i];
     tasks[i].env_id = env_ids[i];
@@ -389,8 +404,8 @@ Result<void> Store::update(std::span<const Task* const> tasks,
                            std::span<const QueuedCancel> cancels, std::span<const GroupRow> groups,
                            bool sync) {
   if (tasks.empty() && cancels.empty() && groups.empty()) return {};
-  if (auto r = set_sync(sync); r.has_error()) return r.error();
-  auto txn = Txn::begin(db_.get());
+  auto txn = begin(sync);
+  if (txn.has_error()) return txn.error();
   if (txn.has_error()) return txn.error();
   for (const QueuedCancel& c : cancels) {
     cancel_queued_.bind(1, c.first)
@@ -405,7 +420,7 @@ Result<void> Store::update(std::span<const Task* const> tasks,
     if (auto r = write_group(g); r.has_error()) return r.error();
   }
   if (auto r = write_updates(tasks); r.has_error()) return r.error();
-  return txn->commit();
+  return commit(*txn);
 }
 
 Result<void> Store::write_group(const GroupRow& g) {
@@ -445,8 +460,8 @@ Result<Store::PruneCutoff> Store::prune_cutoff(TimeMs ended_before, std::int64_t
 
 Result<std::vector<TaskId>> Store::prune_slice(const PruneCutoff& upto, std::int64_t max_rows) {
   last_prune_steps_ = 0;
-  if (auto r = set_sync(false); r.has_error()) return r.error();
-  auto txn = Txn::begin(db_.get());
+  auto txn = begin(false);
+  if (txn.has_error()) return txn.error();
   if (txn.has_error()) return txn.error();
   prune_slice_.bind(1, upto.ended_at).bind(2, upto.id).bind(3, max_rows);
   std::vector<TaskId> ids;
@@ -466,7 +481,7 @@ Result<std::vector<TaskId>> Store::prune_slice(const PruneCutoff& upto, std::int
     if (auto r = drop_env_.bind(1, env).run(); r.has_error()) return r.error();
     last_prune_steps_ += drop_env_.take_vm_steps();
   }
-  if (auto r = txn->commit(); r.has_error()) return r.error();
+  if (auto r = commit(*txn); r.has_error()) return r.error();
   return ids;
 }
 

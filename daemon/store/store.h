@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,6 +35,14 @@ class Store {
   void set_durable(bool durable) { options_.durable = durable; }
   // PRAGMA synchronous as the last transaction ran (2: FULL, 1: NORMAL); for tests.
   [[nodiscard]] Result<std::int64_t> synchronous();
+
+  // Why this Store refuses every write from now on, once a commit's fsync has failed (that
+  // commit returned Errc::kOutcomeUnknown). After a failed fsync the kernel may have dropped
+  // the pages it could not write while reporting success for later ones (PostgreSQL's
+  // "fsyncgate"): nothing written by this process afterwards could be trusted to be on disk,
+  // so nothing is. Reads go on. Only a new process, recovering from what the disk holds, writes
+  // again. nullopt while all is well.
+  [[nodiscard]] const std::optional<std::string>& write_failure() const { return write_failure_; }
 
   [[nodiscard]] Result<std::vector<Task>> load_tasks();
   [[nodiscard]] Result<std::vector<GroupRow>> load_groups();
@@ -92,6 +101,10 @@ class Store {
   Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
   // Sets PRAGMA synchronous for the next transaction (no I/O).
   [[nodiscard]] Result<void> set_sync(bool sync);
+  // Every write transaction begins (with set_sync(sync)) and commits through these: they
+  // refuse after a failed fsync, and note one.
+  [[nodiscard]] Result<Txn> begin(bool sync);
+  [[nodiscard]] Result<void> commit(Txn& txn);
   [[nodiscard]] Result<void> prepare();
   [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
   [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
@@ -109,6 +122,7 @@ class Store {
   Stmt prune_slice_;
   Stmt drop_env_;
   std::int64_t last_prune_steps_ = 0;
+  std::optional<std::string> write_failure_;
 };
 
 }  // namespace tg::daemon

@@ -408,7 +408,7 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   CHECK(loaded[0].state == TaskState::kRunning);
   CHECK(loaded[0].pid == 4242);
   CHECK(loaded[0].pid_start == 987654);
-  CHECK(loaded[0].boot_id.empty());  // Unknown: recovery will not kill by it.
+  CHECK(loaded[0].boot_id.empty());     // Unknown: recovery will not kill by it.
   CHECK(loaded[0].max_log_bytes == 0);  // The daemon's max_log_size, as before.
 
   // And from now on the boot id is stored with the pid.

@@ -310,6 +310,9 @@ TEST_CASE("Security: one user's logs -f followers cannot use up root's inotify i
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
   const pid_t pid = d.pid();
+  // Without log caps: their watcher has an instance of its own while a capped task runs.
+  tg::test::write_file(d.dir() / "taskgroupd.toml", "max_log_size = 0\n");
+  ok_as(root_user(), d, {"reload"});
   const auto watched = inotify_fds(pid);
   REQUIRE_MESSAGE(watched.size() == 1, "the daemon's inotify instances: " << watched.size());
   const std::string ifd = watched.front();

@@ -51,6 +51,12 @@ void LogWatch::remove(proto::TaskId id) {
     timer_.cancel();
     timer_at_.reset();
   }
+  if (logs_.empty() && inotify_.is_open()) {
+    // Nor an fd, nor an instance of root's inotify limit: an idle daemon holds none of ours.
+    boost::system::error_code ignored;
+    (void)inotify_.close(ignored);
+    wds_.clear();
+  }
 }
 
 void LogWatch::shutdown() {

@@ -28,7 +28,8 @@ namespace tg::daemon {
 // as its log nears its cap; while over it, every 10 ms. Where inotify is unavailable (no
 // instance, no watch left: fs.inotify.max_user_watches) a log is polled every 100 ms instead.
 //
-// Owned by LocalExecutor; used on the loop's thread only. It reports through `over_cap` and
+// Its inotify instance exists only while some log is watched. Owned by LocalExecutor; used on
+// the loop's thread only. It reports through `over_cap` and
 // stops nothing itself.
 class LogWatch {
  public:
