@@ -68,6 +68,9 @@ Error Engine::not_saved(const std::string& what, const Error& why) const {
 void Engine::note_saving_stopped() {
   if (std::exchange(saving_stop_noted_, true)) return;
   retry_timer_->cancel();
+  // Tasks started in the failed commit's turn wait for a save that will not come: they end
+  // without running (failed in memory; queued still on disk, so the next process runs them).
+  executor_.abandon_started();
   spdlog::critical(
       "saving stopped: {}. Nothing more is saved or started in this run of the daemon; {} "
       "running task(s) go on, and the daemon exits (status 75) for a restart once none is left",

@@ -110,6 +110,10 @@ class Executor {
   // either never run its command or is on record as started. A task whose start is never
   // released (the daemon died first) ends without running its command.
   virtual void release_started() = 0;
+  // The starts reported since the last release_started() will never be saved (the store has
+  // stopped saving): those tasks end without running their command, reported as
+  // on_start_failed and then their exit, like any child that fails before its exec.
+  virtual void abandon_started() = 0;
   // Sends `sig` (the stop signal) to every process of the task. From then on the task is being
   // stopped: when its main process exits, the rest of it keeps its grace, and on_tree_gone
   // comes when the last of it is gone (or after kill()). Each process gets SIGCONT right after

@@ -42,13 +42,6 @@ using namespace tg::test::helpers;
 constexpr milliseconds kEventTimeout{15'000};
 constexpr milliseconds kExitTimeout{10'000};
 
-// SIGKILL the daemon and reap it: a crash, as far as the store can tell.
-void crash(TestDaemon& d) {
-  d.send_signal(SIGKILL);
-  const ExitStatus st = d.wait_exit(kExitTimeout);
-  REQUIRE_MESSAGE(st.signal == SIGKILL, "taskgroupd after SIGKILL: " << st.describe());
-}
-
 // The daemon's children right now (/proc/PID/task/PID/children).
 std::vector<pid_t> children_of(pid_t pid) {
   const std::string file =
@@ -144,7 +137,7 @@ void crash_loop(int max_running, int cycles) {
       BackgroundShell c(client, work / "client.log");
       wait_until([&] { return count_lines(runs) >= crash_at; }, milliseconds(30'000),
                  "tasks to run");
-      crash(d);
+      d.crash();
       CHECK(c.wait(kExitTimeout).code == 0);
     }
     d.restart();
@@ -177,7 +170,8 @@ void crash_loop(int max_running, int cycles) {
   }
   MESSAGE(tasks.size() << " tasks, " << cycles << " crashes: " << lost << " lost, " << duplicates
                        << " ran twice, " << lost_acks << " acknowledged and lost");
-  CHECK(acked.size() == tasks.size());
+  // More may be stored than acknowledged: a crash between a submit's commit and its reply.
+  CHECK(acked.size() <= tasks.size());
   CHECK(lost_acks == 0);
   CHECK(duplicates == 0);
 }
@@ -210,7 +204,7 @@ TEST_CASE("A start that is not yet committed runs nothing, and after kill -9 the
         },
         kEventTimeout, "the second task's child");
     CHECK_FALSE(fs::exists(runs));  // Not yet: its start is not on disk.
-    crash(d);
+    d.crash();
   }
   // Its gate hung up with the daemon: the child exits without running the command.
   wait_until([&] { return !process_alive(held); }, kEventTimeout, "the held child to exit");

@@ -53,13 +53,6 @@ constexpr milliseconds kEventTimeout{15'000};
 constexpr milliseconds kExitTimeout{10'000};
 constexpr const char* kPython = "/usr/bin/python3";
 
-// SIGKILL the daemon and reap it: a crash, as far as the store can tell.
-void crash(TestDaemon& d) {
-  d.send_signal(SIGKILL);
-  const ExitStatus st = d.wait_exit(kExitTimeout);
-  REQUIRE_MESSAGE(st.signal == SIGKILL, "taskgroupd after SIGKILL: " << st.describe());
-}
-
 // A clean stop (SIGTERM, exit 0) that leaves the daemon reaped, for tests that work on the
 // store while no daemon runs.
 void stop(TestDaemon& d) {
@@ -275,7 +268,7 @@ TEST_CASE("Every submit acknowledged right before a kill -9 is there after resta
         break;
       }
     }
-    crash(d);  // Right after the reply: no time for anything else to reach the disk.
+    d.crash();  // Right after the reply: no time for anything else to reach the disk.
     d.restart();
     for (auto id : now) {
       CHECK_MESSAGE((acked.empty() || id > acked.back()), "id " << id << " reused or out of order");
@@ -330,7 +323,7 @@ TEST_CASE("Clients submitting while the daemon is kill -9ed at random moments lo
       BackgroundShell b(batches, work / "client.log");
       wait_until([&] { return count_lines(acked_file) >= kill_after; }, milliseconds(60'000),
                  "clients to be acknowledged " + std::to_string(kill_after) + " ids");
-      crash(d);
+      d.crash();
       CHECK(a.wait(kExitTimeout).code == 0);  // They stop at their first failed submit.
       CHECK(b.wait(kExitTimeout).code == 0);
     }
@@ -394,7 +387,7 @@ TEST_CASE("Queued tasks keep their order across a restart") {
     queue("other", "negative", -3);
     CHECK(status(d).at("queued") == 6);
 
-    crash(d);
+    d.crash();
     d.restart();
     CHECK(wait_tasks(d, ids) == 0);
     CHECK(show(d, blocker).at("state") == "lost");
@@ -437,7 +430,7 @@ TEST_CASE("A task running at a crash is lost, and one submitted with --requeue r
   for (pid_t p : task_pids(work, again)) first_run.push_back(p);
   const auto started_before = time_ms(show(d, again).at("started_at"));
 
-  crash(d);
+  d.crash();
   CHECK(alive_of(first_run) == first_run);  // The daemon's death alone kills no task.
   d.restart();
 
@@ -479,7 +472,7 @@ TEST_CASE("Processes left by tasks running at a crash, grandchildren too, are ki
   }
   REQUIRE(pids.size() == 4);
 
-  crash(d);
+  d.crash();
   CHECK(alive_of(pids) == pids);  // Leader and grandchild of each: alive, orphaned.
   d.restart();
   wait_until([&] { return alive_of(pids).empty(); }, kEventTimeout,
@@ -507,7 +500,7 @@ TEST_CASE("A group cancel of queued tasks is in the store when it returns: kill 
   }
   const std::string out = tgctl_ok(d, {"cancel", "doomed"});
   CHECK_MESSAGE(out.find("cancelled 50 queued") != std::string::npos, out);
-  crash(d);
+  d.crash();
   d.restart();
   const auto all = list_all(d);
   for (auto id : doomed) {
@@ -552,7 +545,7 @@ TEST_CASE(
   gate.open();
   CHECK(wait_tasks(d, {id}) == 0);
   // The lock goes with the process, even with kill -9: the next start takes it.
-  crash(d);
+  d.crash();
   d.restart();
   CHECK(show(d, id).at("state") == "succeeded");
 }
@@ -564,7 +557,7 @@ TEST_CASE("A pid reused by an unrelated process after a crash is not killed on r
   const auto id = submit(d, {"--", "sh", "-c", tracked_script(work, {.body = gate.wait_shell()})});
   wait_started(work, {id});
   const auto task_group = task_pids(work, id).front();
-  crash(d);
+  d.crash();
   REQUIRE(::kill(-task_group, SIGKILL) == 0);  // The task dies with its daemon...
   wait_until([&] { return alive_of(task_pids(work, id)).empty(); }, kEventTimeout,
              "the task's processes to die");
@@ -621,7 +614,7 @@ TEST_CASE("A task's processes from another boot are not killed, even with pid an
     pid_t group;
     ~Reap() { (void)::kill(-group, SIGKILL); }  // Test teardown: best effort.
   } reap{pids.front()};
-  crash(d);
+  d.crash();
   // As after a reboot that happened to give the leader the same pid and start time: the
   // store's boot id is another one.
   python(
@@ -919,7 +912,7 @@ TEST_CASE("On a full disk cancel, pause and group set say they are not yet saved
   fs::remove(disk.path() / "filler");
   wait_until([&] { return d.log().find("after the earlier failure") != std::string::npos; },
              kEventTimeout, "the retry to succeed");
-  crash(d);
+  d.crash();
   d.restart();
   CHECK(show(d, failed).at("state") == "cancelled");
   CHECK(show(d, queued.back()).at("state") == "queued");

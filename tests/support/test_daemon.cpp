@@ -159,6 +159,12 @@ void TestDaemon::send_signal(int sig) {
   REQUIRE_MESSAGE(::kill(pid_, sig) == 0, "kill: " << last_error());
 }
 
+void TestDaemon::crash() {
+  send_signal(SIGKILL);
+  const ExitStatus st = wait_exit(milliseconds(10'000));
+  REQUIRE_MESSAGE(st.signal == SIGKILL, "taskgroupd after SIGKILL: " << st.describe());
+}
+
 ExitStatus TestDaemon::wait_exit(milliseconds timeout) {
   REQUIRE_MESSAGE(pid_ > 0, "taskgroupd is not running");
   const ExitStatus st = wait_for_exit(pid_, timeout);

@@ -42,6 +42,9 @@ class TestDaemon {
   void send_signal(int sig);  // kill(2) the daemon; REQUIREs it to be running.
   // Waits for the daemon to exit and reaps it; a timeout leaves it running.
   [[nodiscard]] ExitStatus wait_exit(milliseconds timeout);
+  // SIGKILL and reap it, REQUIREing that it died of that within 10 s: a crash, as far as the
+  // store can tell.
+  void crash();
   // Stops the daemon (SIGTERM, REQUIRE exit 0 within 5 s) unless it has already been reaped,
   // then starts a new one on the same socket path, state dir and flags.
   void restart();

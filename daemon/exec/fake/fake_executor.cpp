@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <utility>
+
 namespace tg::daemon {
 
 void FakeExecutor::start(const LaunchSpec& spec) {
@@ -19,6 +21,12 @@ void FakeExecutor::start(const LaunchSpec& spec) {
 void FakeExecutor::release_started() {
   if (on_release) on_release();
   held.clear();
+}
+
+void FakeExecutor::abandon_started() {
+  const std::set<proto::TaskId> ids = std::exchange(held, {});
+  for (proto::TaskId id : ids)
+    fail_exec(id, "the daemon stopped before the task's start was saved");
 }
 
 void FakeExecutor::signal(proto::TaskId id, int sig) {

@@ -35,6 +35,7 @@ class FakeExecutor final : public Executor {
   }
   void start(const LaunchSpec& spec) override;
   void release_started() override;
+  void abandon_started() override;
   void signal(proto::TaskId id, int sig) override;
   void kill(proto::TaskId id) override;
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;

@@ -40,6 +40,7 @@ class LocalExecutor final : public Executor {
   [[nodiscard]] Capabilities capabilities() const override;
   void start(const LaunchSpec& spec) override;
   void release_started() override;
+  void abandon_started() override { gate_.reset(); }  // Hung up: its children exit 127.
   void signal(proto::TaskId id, int sig) override;
   void kill(proto::TaskId id) override;
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
