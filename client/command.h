@@ -20,8 +20,8 @@ inline constexpr int kExitUnreachable = 3;
 
 struct SubmitCommand {
   std::string group = "default";
-  proto::TaskSpec options;        // All but argv; cwd and env are filled in at run time.
-  std::vector<std::string> argv;  // Empty with --batch.
+  proto::TaskSpec options;           // All but argv; cwd and env are filled in at run time.
+  std::vector<std::string> argv;     // Empty with --batch.
   std::optional<std::string> batch;  // A file of commands, or "-" for stdin.
 };
 struct ListCommand {

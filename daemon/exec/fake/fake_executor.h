@@ -22,10 +22,10 @@ class FakeExecutor final : public Executor {
   // One task as the fake runs it.
   struct FakeTask {
     LaunchSpec spec;
-    std::vector<int> signals;    // Every signal sent, in order (SIGKILL included).
-    bool ignores_stop = false;   // Lives on after the stop signal.
-    bool unkillable = false;     // Lives on after SIGKILL too (uninterruptible sleep).
-    bool leader_exited = false;  // leader_exits() ran: the rest of the tree lives on.
+    std::vector<int> signals;       // Every signal sent, in order (SIGKILL included).
+    bool ignores_stop = false;      // Lives on after the stop signal.
+    bool unkillable = false;        // Lives on after SIGKILL too (uninterruptible sleep).
+    bool leader_exited = false;     // leader_exits() ran: the rest of the tree lives on.
     std::int64_t log_reported = 0;  // The log size last reported by on_log_limit.
   };
 
