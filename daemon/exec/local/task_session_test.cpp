@@ -26,7 +26,13 @@ bool empties(pid_t sid) {
   return true;
 }
 
-void exit_5(int) { ::_exit(5); }
+// Waits for its children, then exits 5. A leader that exited first would orphan its member's
+// stopped process group, and the kernel would end the member with SIGHUP before we signal it.
+void reap_then_exit_5(int) {
+  while (::wait(nullptr) > 0) {
+  }
+  ::_exit(5);
+}
 
 // Polls until `pid` shows as stopped in /proc/PID/stat, for at most 5 s.
 bool stops(pid_t pid) {
@@ -179,7 +185,7 @@ TEST_CASE("signal_sessions continues stopped processes after the stop signal, so
   const pid_t leader = ::fork();
   REQUIRE(leader >= 0);
   if (leader == 0) {
-    ::signal(SIGTERM, exit_5);
+    ::signal(SIGTERM, reap_then_exit_5);
     ::setsid();
     const pid_t member = ::fork();
     if (member == 0) {
