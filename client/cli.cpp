@@ -323,6 +323,10 @@ void Parser::add_status_and_reload() {
 
   CLI::App* reload = app_.add_subcommand("reload", "make the daemon re-read its config file");
   reload->callback([this] { command_ = ReloadCommand{}; });
+
+  CLI::App* reexec = app_.add_subcommand(
+      "reexec", "make the daemon re-execute its binary in place (after an upgrade); tasks run on");
+  reexec->callback([this] { command_ = ReexecCommand{}; });
 }
 
 }  // namespace

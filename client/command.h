@@ -60,10 +60,11 @@ struct StatusCommand {
   bool json = false;
 };
 struct ReloadCommand {};
+struct ReexecCommand {};
 
 using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
                              GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
-                             WaitCommand, StatusCommand, ReloadCommand>;
+                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

@@ -1,4 +1,4 @@
-// tgctl status and reload: the daemon itself.
+// tgctl status, reload and reexec: the daemon itself.
 
 #include <ostream>
 
@@ -28,6 +28,22 @@ Result<int> run_reload(Connection& conn, const ReloadCommand&, Io& io) {
   if (!r->ok)
     return Error{Errc::kInvalidParams, "reload failed: " + r->error.value_or("unknown error")};
   io.out << "ok\n";
+  return kExitOk;
+}
+
+Result<int> run_reexec(Connection& conn, const ReexecCommand&, Io& io) {
+  auto r = call_as<proto::ReexecResult>(conn, proto::Request{proto::Reexec{}});
+  if (r.has_error()) return r.error();
+  io.out << "re-executing " << r->exe << " (" << r->running << " running)\n";
+  io.out.flush();
+  // The program that answered closes every connection just before its exec; what connects
+  // from then on is answered by the next one, once it has adopted the running tasks.
+  conn.wait_closed();
+  if (auto c = conn.reconnect(); c.has_error()) return c.error();
+  auto s = call_as<proto::StatusResult>(conn, proto::Request{proto::Status{}});
+  if (s.has_error()) return s.error();
+  io.out << "re-executed: taskgroupd " << s->version << ", pid " << s->pid << ", " << s->running
+         << " running, " << s->queued << " queued\n";
   return kExitOk;
 }
 

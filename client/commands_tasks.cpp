@@ -1,5 +1,6 @@
 // tgctl list, show and logs: reading tasks and their output.
 
+#include <chrono>
 #include <ostream>
 
 #include "client/commands.h"
@@ -56,20 +57,32 @@ Result<int> print_log(Connection& conn, proto::TaskId id, Io& io) {
 }
 
 // The daemon pushes "logs.data" until the task ends, then replies; the reply carries any bytes
-// not pushed yet.
+// not pushed yet. A re-exec of the daemon ends the follow with Errc::kRestarting: it goes on
+// with the next program from the bytes already shown.
 Result<int> follow_log(Connection& conn, proto::TaskId id, Io& io) {
-  const NotificationHandler write = [&io](std::string_view method, const nlohmann::json& params) {
+  std::int64_t offset = 0;
+  const NotificationHandler write = [&](std::string_view method, const nlohmann::json& params) {
     if (method != proto::kLogsData || !params.is_object()) return;
     auto data = params.find("data");
     if (data == params.end() || !data->is_string()) return;
-    io.out << data->get_ref<const std::string&>();
+    const auto& bytes = data->get_ref<const std::string&>();
+    io.out << bytes;
     io.out.flush();  // Streamed as it comes, also into a pipe.
+    offset += static_cast<std::int64_t>(bytes.size());
   };
-  auto r = call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, 0, true}}, &write);
-  if (r.has_error()) return r.error();
-  io.out << r->data;
-  io.out.flush();
-  return kExitOk;
+  const auto deadline = std::chrono::steady_clock::now() + Connection::kRestartWait;
+  for (;;) {
+    auto r = call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true}}, &write);
+    if (r.has_error() && r.error().code == Errc::kRestarting &&
+        std::chrono::steady_clock::now() < deadline) {
+      if (auto c = conn.reconnect(); c.has_error()) return c.error();
+      continue;
+    }
+    if (r.has_error()) return r.error();
+    io.out << r->data;
+    io.out.flush();
+    return kExitOk;
+  }
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <utility>
+#include <variant>
 
 #include "common/codec.h"
 
@@ -50,6 +52,41 @@ Result<Connection> Connection::connect(const std::string& path) {
 Result<nlohmann::json> Connection::call(const proto::Request& request,
                                         const NotificationHandler* on_notification,
                                         const IdleHandler* on_idle) {
+  const auto* logs = std::get_if<proto::Logs>(&request);
+  const bool resend = !(logs && logs->follow);
+  const auto deadline = std::chrono::steady_clock::now() + kRestartWait;
+  for (;;) {
+    auto r = call_once(request, on_notification, on_idle);
+    if (!resend || !r.has_error() || r.error().code != Errc::kRestarting ||
+        std::chrono::steady_clock::now() > deadline) {
+      return r;
+    }
+    // The program that answered is about to be replaced; the socket stays, and what connects
+    // meanwhile waits for the next program. Briefly, so as not to ask the old one again.
+    ::poll(nullptr, 0, 50);
+    if (auto c = reconnect(); c.has_error()) return c.error();
+  }
+}
+
+Result<void> Connection::reconnect() {
+  auto fresh = connect(path_);
+  if (fresh.has_error()) return fresh.error();
+  fd_ = std::move(fresh->fd_);
+  lines_.clear();  // What the old connection still had buffered was not for this one.
+  return {};
+}
+
+void Connection::wait_closed() {
+  char chunk[kReadChunkBytes];
+  for (;;) {
+    const ssize_t n = ::read(fd_.get(), chunk, sizeof chunk);
+    if (n == 0 || (n < 0 && errno != EINTR)) return;
+  }
+}
+
+Result<nlohmann::json> Connection::call_once(const proto::Request& request,
+                                             const NotificationHandler* on_notification,
+                                             const IdleHandler* on_idle) {
   const std::int64_t id = next_id_++;
   const std::string line = proto::encode_request(id, request);
   if (auto sent = send_all(line); sent.has_error()) {

@@ -35,15 +35,28 @@ class Connection {
   static constexpr std::chrono::milliseconds kIdleTick{1000};
 
   // Sends one request and blocks until its reply; notifications go to `on_notification` (or are
-  // dropped if it is null). Returns the reply's result body.
+  // dropped if it is null). Returns the reply's result body. A daemon that answers
+  // Errc::kRestarting is re-executing: the request is sent again, on a new connection, until
+  // the next program answers it (for up to kRestartWait), except a `logs -f`, whose caller
+  // knows the offset to go on from.
   [[nodiscard]] Result<nlohmann::json> call(const proto::Request& request,
                                             const NotificationHandler* on_notification = nullptr,
                                             const IdleHandler* on_idle = nullptr);
+
+  // A new connection to the same socket in place of this one.
+  [[nodiscard]] Result<void> reconnect();
+  // Blocks until the daemon closes this connection (whatever it still sends is dropped).
+  void wait_closed();
+
+  static constexpr std::chrono::seconds kRestartWait{30};
 
  private:
   Connection(UniqueFd fd, std::string path)
       : fd_(std::move(fd)), path_(std::move(path)), lines_(kMaxReplyBytes) {}
 
+  [[nodiscard]] Result<nlohmann::json> call_once(const proto::Request& request,
+                                                 const NotificationHandler* on_notification,
+                                                 const IdleHandler* on_idle);
   [[nodiscard]] Result<void> send_all(std::string_view bytes);
   [[nodiscard]] Result<std::string> read_line(std::size_t sent_bytes, const IdleHandler* on_idle);
 

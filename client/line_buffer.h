@@ -19,6 +19,12 @@ class LineBuffer {
   [[nodiscard]] std::optional<std::string> next_line();
   // Meaningful after next_line() returned nullopt: the partial line is over the limit.
   [[nodiscard]] bool overflowed() const;
+  // Forgets everything: a new stream begins.
+  void clear() {
+    buf_.clear();
+    start_ = 0;
+    scanned_ = 0;
+  }
 
  private:
   // Constant after construction.

@@ -36,6 +36,7 @@ struct Dispatch {
   Result<int> operator()(const WaitCommand& c) const { return run_wait(conn, c, io); }
   Result<int> operator()(const StatusCommand& c) const { return run_status(conn, c, io); }
   Result<int> operator()(const ReloadCommand& c) const { return run_reload(conn, c, io); }
+  Result<int> operator()(const ReexecCommand& c) const { return run_reexec(conn, c, io); }
 };
 
 int fail(Io& io, const Error& error) {

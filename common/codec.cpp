@@ -233,6 +233,7 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
   }
   if (method == "status") return finish_with(r, Status{});
   if (method == "reload") return finish_with(r, Reload{});
+  if (method == "reexec") return finish_with(r, Reexec{});
   if (method == "submit") return decode_submit(r);
   if (method == "list") {
     List l;

@@ -736,7 +736,7 @@ TEST_CASE("encode_error carries the code, the message and data.kind") {
   for (Errc c : {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
                  Errc::kInternal, Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining,
                  Errc::kPermissionDenied, Errc::kTooLarge, Errc::kBusy, Errc::kIo,
-                 Errc::kOutcomeUnknown, Errc::kUnavailable}) {
+                 Errc::kOutcomeUnknown, Errc::kUnavailable, Errc::kRestarting}) {
     CAPTURE(kind_name(c));
     const std::string line = without_newline(encode_error(json(9), {c, "what happened"}));
     const json j = json::parse(line);

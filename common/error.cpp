@@ -23,6 +23,7 @@ int rpc_code(Errc code) {
     case Errc::kIo:
     case Errc::kOutcomeUnknown:
     case Errc::kUnavailable:
+    case Errc::kRestarting:
       return -32000;
   }
   return -32603;
@@ -58,6 +59,8 @@ std::string_view kind_name(Errc code) {
       return "outcome_unknown";
     case Errc::kUnavailable:
       return "unavailable";
+    case Errc::kRestarting:
+      return "restarting";
   }
   return "internal";
 }
@@ -66,7 +69,8 @@ Errc errc_from_kind(std::string_view kind) {
   for (Errc c :
        {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
         Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining, Errc::kPermissionDenied,
-        Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kOutcomeUnknown, Errc::kUnavailable}) {
+        Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kOutcomeUnknown, Errc::kUnavailable,
+        Errc::kRestarting}) {
     if (kind_name(c) == kind) return c;
   }
   return Errc::kInternal;

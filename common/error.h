@@ -27,6 +27,9 @@ enum class Errc {
   // written. Only a restart tells (docs/protocol.md); the daemon saves nothing more meanwhile.
   kOutcomeUnknown,
   kUnavailable,  // Client side: the daemon cannot be reached.
+  // The daemon is re-executing itself (tgctl reexec): the same request, sent again to the new
+  // program in a moment, is answered (tgctl wait and logs -f do so themselves).
+  kRestarting,
 };
 
 struct Error {

@@ -115,6 +115,7 @@ struct MethodName {
   std::string_view operator()(const Pause&) const { return "pause"; }
   std::string_view operator()(const Resume&) const { return "resume"; }
   std::string_view operator()(const Reload&) const { return "reload"; }
+  std::string_view operator()(const Reexec&) const { return "reexec"; }
 };
 
 template <class T>
@@ -212,6 +213,7 @@ struct Params {
     return j;
   }
   nlohmann::json operator()(const Reload&) const { return nlohmann::json::object(); }
+  nlohmann::json operator()(const Reexec&) const { return nlohmann::json::object(); }
 };
 
 }  // namespace

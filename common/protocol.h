@@ -130,9 +130,11 @@ struct Resume {
   GroupRef group;
 };
 struct Reload {};
+// Re-execute the daemon's binary in place (root or the daemon's user), as SIGUSR2 does.
+struct Reexec {};
 
 using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Logs, Groups,
-                             GroupSet, Pause, Resume, Reload>;
+                             GroupSet, Pause, Resume, Reload, Reexec>;
 
 [[nodiscard]] std::string_view method_name(const Request& r);
 // Params as the client sends them: unset optionals are left out.
@@ -290,6 +292,14 @@ struct ReloadResult {
   std::optional<std::string> error;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReloadResult, ok, error)
+
+// A re-exec the daemon has begun: `exe` passed its check and runs as soon as no task is being
+// stopped; the connection then closes. `running`: the tasks it will hand over as things stand.
+struct ReexecResult {
+  std::string exe;
+  std::int64_t running = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReexecResult, exe, running)
 
 // Notification methods pushed by the daemon during a wait or a logs follow.
 inline constexpr std::string_view kWaitProgress = "wait.progress";  // params: WaitResult

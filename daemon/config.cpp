@@ -268,6 +268,9 @@ Flags parse_args(int argc, char** argv) {
   auto* o_drain = app.add_option("--drain-timeout", drain, "time running tasks get on SIGTERM");
   auto* o_grace = app.add_option("--kill-grace", grace, "time between stop signal and SIGKILL");
   auto* o_level = app.add_option("--log-level", level, "trace, debug, info, warn or error");
+  app.add_flag("--check-reexec", f.check_reexec,
+               "load the config, print the handover version a re-exec needs, and exit")
+      ->group("");  // For the daemon's own use (sys/handover.h), not for people.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "daemon/sys/handover.h"
 #include "daemon/model/config.h"
 
 namespace tg::daemon {
@@ -22,6 +23,9 @@ struct Flags {
   std::optional<milliseconds> drain_timeout;
   std::optional<milliseconds> kill_grace;
   std::optional<std::string> log_level;
+  // Load the config as a start would, print the handover version and exit: the check a
+  // re-exec runs on the new binary before it hands anything over (sys/handover.h).
+  bool check_reexec = false;
 };
 
 // Facts about the environment that main() reads once (getenv lives only there).
@@ -33,6 +37,8 @@ struct Environment {
   std::string home;
   std::string notify_socket;  // NOTIFY_SOCKET: systemd's, for readiness and the watchdog.
   std::int64_t cpus = 1;
+  SelfExec self;          // What a re-exec runs: our binary's path and arguments.
+  int handover_fd = -1;   // TASKGROUPD_HANDOVER_FD: we are a re-exec, adopting this handover.
 };
 
 // Parses argv; exits 2 on usage errors and 0 after --version / --help.

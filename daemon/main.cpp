@@ -2,6 +2,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,6 +18,24 @@ namespace {
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
+}
+
+// The handover a re-exec left us (sys/handover.h), out of the environment so that nothing we
+// start sees it; -1 if we are a first start.
+int take_handover_fd() {
+  const std::string text = env_or_empty("TASKGROUPD_HANDOVER_FD");
+  ::unsetenv("TASKGROUPD_HANDOVER_FD");
+  int fd = -1;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), fd);
+  return ec == std::errc() && end == text.data() + text.size() && fd >= 0 ? fd : -1;
+}
+
+// Our binary's path as it was when we started: a re-exec runs whatever is there by then (the
+// package's new version). Read now, before an upgrade can replace the file.
+std::string own_path() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
 }
 
 // JOURNAL_STREAM is "dev:inode" of the journal's stream; it is ours only if stderr is it.
@@ -34,7 +55,7 @@ bool stderr_is_journal(const std::string& journal_stream) {
 void block_lifecycle_signals(int, char**, char**) {
   sigset_t lifecycle;
   sigemptyset(&lifecycle);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&lifecycle, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&lifecycle, sig);
   (void)::sigprocmask(SIG_BLOCK, &lifecycle, nullptr);  // Cannot fail with valid arguments.
 }
 
@@ -48,6 +69,9 @@ void block_lifecycle_signals(int, char**, char**) {
 int main(int argc, char** argv) {
   const auto flags = tg::daemon::parse_args(argc, argv);  // Exits 2 on usage errors.
   tg::daemon::Environment env;
+  env.handover_fd = take_handover_fd();
+  env.self.exe = own_path();
+  env.self.argv.assign(argv, argv + argc);
   env.root = ::geteuid() == 0;
   env.xdg_runtime_dir = env_or_empty("XDG_RUNTIME_DIR");
   env.xdg_state_home = env_or_empty("XDG_STATE_HOME");
@@ -60,6 +84,10 @@ int main(int argc, char** argv) {
   if (config.has_error()) {
     std::fprintf(stderr, "taskgroupd: %s\n", config.error().message.c_str());
     return 1;
+  }
+  if (flags.check_reexec) {
+    std::printf("%s\n", tg::daemon::reexec_check_line().c_str());
+    return 0;
   }
   tg::daemon::set_log_level(config->log_level);
   return tg::daemon::run(flags, env, *config);

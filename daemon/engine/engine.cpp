@@ -101,7 +101,7 @@ void Engine::turn() {
   turn_posted_ = false;
   // While draining, queued tasks wait for the next start; once saving has stopped, for the
   // next process (a start it cannot record could run twice).
-  if (!draining() && !saving_stopped()) {
+  if (!draining() && !saving_stopped() && !starts_held_) {
     while (auto next = scheduler_.next()) start(tasks_.at(next->second));
   }
   // Starts and exits of this burst in one commit; a started child is on disk as running
@@ -166,7 +166,7 @@ void Engine::watch(Waiter& w) { waiters_.push_back(&w); }
 void Engine::unwatch(Waiter& w) { waiters_.remove(&w); }
 
 void Engine::abort_waiters() {
-  for (Waiter* w : waiters_) w->abort();
+  for (Waiter* w : waiters_) w->abort(handed_over_);
 }
 
 void Engine::after_end(Task& t, Group& g) {

@@ -57,7 +57,9 @@ class Engine final : private ExecutorEvents {
   // Rebuilds memory from the store: queued tasks queue again in order; tasks that were running
   // when the daemon died become lost (or queued again with requeue) and the executor kills
   // what they left when it can prove it is theirs. Then starts what may start.
-  [[nodiscard]] Result<void> recover();
+  // `adopt`: tasks the previous program of this pid handed over at a re-exec; each one the
+  // executor can adopt() keeps running (its timeout counted from its start), not lost.
+  [[nodiscard]] Result<void> recover(const std::unordered_set<proto::TaskId>& adopt = {});
 
   // --- Requests (requests.cpp, submit.cpp, cancel.cpp). Each checks that the peer may act on
   // what it names.
@@ -106,8 +108,20 @@ class Engine final : private ExecutorEvents {
   // Second: stop them now. Third: SIGKILL them now. `on_idle` runs once nothing is running.
   void drain(std::function<void()> on_idle);
   [[nodiscard]] bool draining() const { return drain_level_ > 0; }
-  // Wakes every waiter with an error; called just before the loop is shut down.
+  // Wakes every waiter with an error; called just before the loop is shut down. After
+  // hand_over(), the error says to ask again (Errc::kRestarting).
   void abort_waiters();
+
+  // --- Re-exec (run.cpp, sys/handover.h).
+  // While held, nothing starts: so that the executor settles for a re-exec.
+  void hold_starts(bool held);
+  // Nothing is being stopped and the executor is settled: every running task is fully
+  // described by the store, and can be handed over once flush() has written it.
+  [[nodiscard]] bool ready_to_hand_over() const;
+  // Stops every timer and the executor's watching, refuses every change from now on
+  // (handed_over()), and returns the running tasks: the loop may stop, nothing is lost.
+  std::vector<proto::TaskId> hand_over();
+  [[nodiscard]] bool handed_over() const { return handed_over_; }
   // Writes what is pending (tasks and groups) in one transaction; `sync` to fsync it
   // (acknowledged changes, and the last call before the store closes). On failure it logs,
   // everything stays dirty and a timer retries it every second (until the drain is over).
@@ -191,6 +205,10 @@ class Engine final : private ExecutorEvents {
 
   // recover.cpp
   void recover_running(Task& t);
+  // A task handed over by a re-exec that the executor adopted: running again in memory.
+  void readopt(Task& t, Group& g);
+  // Arms the task's timeout to fire `after` from now (0: at once).
+  void arm_timeout(proto::TaskId id, std::chrono::milliseconds after);
 
   // cancel.cpp
   void cancel_group(Group& g, uid_t by, std::string reason, std::chrono::milliseconds grace,
@@ -252,6 +270,8 @@ class Engine final : private ExecutorEvents {
   std::int64_t pruned_in_pass_ = 0;
   std::function<void()> on_idle_;
   bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
+  bool starts_held_ = false;  // hold_starts().
+  bool handed_over_ = false;  // hand_over() ran: this program is about to be replaced.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;
   std::function<void()> on_saving_stopped_;
   bool saving_stop_noted_ = false;

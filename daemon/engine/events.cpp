@@ -29,16 +29,19 @@ void Engine::on_started(proto::TaskId id, const RunHandle& run) {
   log_for(t).info("task {} running pid={} group='{}'", t.id, t.pid, t.group);
   Run& r = running_[id];
   r.log_cap = log_cap(t);  // What start() gave the executor: the same config, the same turn.
-  if (t.timeout.count() > 0) {
-    r.timeout = clock_.make_timer();
-    r.timeout->arm(t.timeout, [this, id] {
-      Run& run = running_.at(id);
-      if (run.stopped) return;  // Already stopping for a cancel, which wins.
-      Task& task = tasks_.at(id);
-      task.reason = "timed_out: exceeded " + format_duration(task.timeout);
-      stop(task, StopCause::kTimeout, config_.kill_grace);
-    });
-  }
+  if (t.timeout.count() > 0) arm_timeout(id, t.timeout);
+}
+
+void Engine::arm_timeout(proto::TaskId id, std::chrono::milliseconds after) {
+  Run& r = running_.at(id);
+  r.timeout = clock_.make_timer();
+  r.timeout->arm(after, [this, id] {
+    Run& run = running_.at(id);
+    if (run.stopped) return;  // Already stopping for a cancel, which wins.
+    Task& task = tasks_.at(id);
+    task.reason = "timed_out: exceeded " + format_duration(task.timeout);
+    stop(task, StopCause::kTimeout, config_.kill_grace);
+  });
 }
 
 void Engine::on_start_failed(proto::TaskId id, const std::string& why) {

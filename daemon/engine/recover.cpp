@@ -1,4 +1,6 @@
 // Engine: rebuilding memory from the store at start (DESIGN.md "Crash").
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/engine/engine.h"
@@ -23,7 +25,19 @@ void Engine::recover_running(Task& t) {
   }
 }
 
-Result<void> Engine::recover() {
+void Engine::readopt(Task& t, Group& g) {
+  Run& r = running_[t.id];
+  r.log_cap = log_cap(t);  // As adopt() was given it.
+  scheduler_.add_running(g.id);
+  if (t.timeout.count() > 0) {
+    // Counted from its start, as if the daemon had never changed program.
+    const auto ran = std::chrono::milliseconds(std::max<TimeMs>(0, now_ms() - t.started_at));
+    arm_timeout(t.id, std::max(std::chrono::milliseconds(0), t.timeout - ran));
+  }
+  log_for(t).info("task {} running on after the re-exec, pid={}", t.id, t.pid);
+}
+
+Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
   auto rows = store_.load_groups();
   if (rows.has_error()) return rows.error();
   for (const GroupRow& row : *rows) {
@@ -38,7 +52,7 @@ Result<void> Engine::recover() {
   auto loaded = store_.load_tasks();
   if (loaded.has_error()) return loaded.error();
   std::map<GroupId, TimeMs> last_end;  // Per group, for finding where its current run began.
-  std::int64_t lost = 0, requeued = 0, queued = 0;
+  std::int64_t lost = 0, requeued = 0, queued = 0, adopted = 0;
   for (Task& loaded_task : *loaded) {
     const proto::TaskId id = loaded_task.id;
     Task& t = tasks_.emplace(id, std::move(loaded_task)).first->second;
@@ -51,7 +65,11 @@ Result<void> Engine::recover() {
     g.counts.add(t.state);
     g.run_counts.add(t.state);
     last_end[g.id] = std::max(last_end[g.id], t.ended_at);
-    if (t.state == TaskState::kRunning) {
+    if (t.state == TaskState::kRunning && adopt.contains(id) &&
+        executor_.adopt(id, RunHandle{t.pid, t.pid_start, t.boot_id}, log_path(id), log_cap(t))) {
+      readopt(t, g);
+      ++adopted;
+    } else if (t.state == TaskState::kRunning) {
       recover_running(t);
       if (t.state == TaskState::kQueued) {
         ++requeued;
@@ -69,8 +87,8 @@ Result<void> Engine::recover() {
   if (auto r = flush(); r.has_error()) {
     return Error{Errc::kIo, "could not record the tasks found lost: " + r.error().message};
   }
-  spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again", tasks_.size(), queued,
-               lost, requeued);
+  spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again, {} running on",
+               tasks_.size(), queued, lost, requeued, adopted);
   request_turn();
   prune();
   return {};

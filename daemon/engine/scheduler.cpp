@@ -77,6 +77,13 @@ void Scheduler::finished(GroupId g) {
   refresh(g, q);
 }
 
+void Scheduler::add_running(GroupId g) {
+  auto& q = group(g);
+  ++q.running;
+  ++running_;
+  refresh(g, q);
+}
+
 std::int64_t Scheduler::running_in(GroupId g) const {
   auto it = groups_.find(g);
   return it == groups_.end() ? 0 : it->second.running;

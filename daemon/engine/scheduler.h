@@ -39,6 +39,9 @@ class Scheduler {
   [[nodiscard]] std::optional<std::pair<GroupId, TaskId>> next();
   // A running task of the group has ended: frees its slots.
   void finished(GroupId g);
+  // A task that runs without next() having picked it (adopted after a re-exec): takes its
+  // slots, even beyond a limit lowered meanwhile, as a running task keeps running.
+  void add_running(GroupId g);
 
   [[nodiscard]] std::int64_t running() const { return running_; }
   [[nodiscard]] std::int64_t max_running() const { return max_running_; }

@@ -28,12 +28,15 @@ class Waiter {
     pending_ = true;
     timer_.cancel();
   }
-  // Called by the Engine at shutdown: the session answers with an error and ends.
-  void abort() {
+  // Called by the Engine at shutdown: the session answers with an error and ends. With
+  // `restarting` (a re-exec), an error that tells the client to ask the next program again.
+  void abort(bool restarting = false) {
     aborted_ = true;
+    restarting_ = restarting;
     wake();
   }
   [[nodiscard]] bool aborted() const { return aborted_; }
+  [[nodiscard]] bool restarting() const { return restarting_; }
 
   // Returns after the next wake() (at once if one came since the last call), or when the
   // wait is cancelled; callers re-check their condition either way.
@@ -43,6 +46,7 @@ class Waiter {
   boost::asio::steady_timer timer_;
   bool pending_ = false;
   bool aborted_ = false;
+  bool restarting_ = false;
 };
 
 }  // namespace tg::daemon

@@ -131,6 +131,19 @@ class Executor {
   virtual bool reclaim(proto::TaskId id, const RunHandle& run) = 0;
   // The daemon has drained: stop anything that would keep the event loop alive.
   virtual void shutdown() = 0;
+
+  // --- Re-exec (sys/handover.h): running tasks outlive the program that started them.
+  // No task is between its start and its command, and none lingers after a stop: what a task
+  // is, is then all in the store (RunHandle), so another program can take it over.
+  [[nodiscard]] virtual bool settled() const = 0;
+  // This program is about to be replaced: stop watching every task and report nothing more.
+  // Kills nothing: each task stays a child of this pid for the next program to adopt().
+  virtual void hand_over() = 0;
+  // A task the previous program of this pid handed over: watched from now on as if started
+  // here (its exit, its log's cap). False if `run` is not a child of ours: then it is
+  // recovered like any task found running after a crash.
+  [[nodiscard]] virtual bool adopt(proto::TaskId id, const RunHandle& run,
+                                   const std::string& log_path, std::int64_t max_log_bytes) = 0;
   // The socket tasks reach the daemon at (TASKGROUPD_SOCKET), known once it listens.
   virtual void set_socket_path(std::string path) = 0;
 };

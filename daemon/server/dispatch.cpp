@@ -26,7 +26,7 @@ std::string reply(const json& id, const Result<T>& r) {
 
 struct Handler {
   Engine& engine;
-  const ReloadFn& reload;
+  const DaemonControl& control;
   const Peer& peer;
   const json& id;
 
@@ -66,7 +66,18 @@ struct Handler {
                   id, {Errc::kPermissionDenied, "only root or the daemon's user may reload it"}),
               {}};
     }
-    return {proto::encode_result(id, json(reload())), {}};
+    return {proto::encode_result(id, json(control.reload())), {}};
+  }
+  Dispatched operator()(const proto::Reexec&) const {
+    if (!peer.root() && peer.uid != ::getuid()) {
+      return {proto::encode_error(id, {Errc::kPermissionDenied,
+                                       "only root or the daemon's user may re-execute it"}),
+              {}};
+    }
+    if (!control.reexec) {
+      return {proto::encode_error(id, {Errc::kInternal, "this daemon cannot re-execute"}), {}};
+    }
+    return {reply(id, control.reexec()), {}};
   }
   Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
   Dispatched operator()(const proto::Logs& r) const {
@@ -83,6 +94,15 @@ struct Handler {
   }
 };
 
+// Requests whose effect a handed-over engine could no longer save or carry out.
+bool changes_state(const proto::Request& r) {
+  return std::holds_alternative<proto::Submit>(r) || std::holds_alternative<proto::Cancel>(r) ||
+         std::holds_alternative<proto::GroupSet>(r) || std::holds_alternative<proto::Pause>(r) ||
+         std::holds_alternative<proto::Resume>(r) || std::holds_alternative<proto::Reload>(r) ||
+         std::holds_alternative<proto::Reexec>(r) || std::holds_alternative<proto::Wait>(r) ||
+         std::holds_alternative<proto::Logs>(r);
+}
+
 }  // namespace
 
 Result<std::string> read_log(const std::string& path, std::int64_t offset, std::size_t max_bytes) {
@@ -98,8 +118,8 @@ Result<std::string> read_log(const std::string& path, std::int64_t offset, std::
   return data;
 }
 
-Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer, std::string_view line,
-                    LogRateLimit* bad_requests) {
+Dispatched dispatch(Engine& engine, const DaemonControl& control, const Peer& peer,
+                    std::string_view line, LogRateLimit* bad_requests) {
   auto in = proto::decode_request(line);
   if (in.request.has_error()) {
     if (bad_requests) {  // The message may quote the request: a method or key it names.
@@ -110,7 +130,13 @@ Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer, st
     return {proto::encode_error(in.id, in.request.error()), {}};
   }
   spdlog::debug("uid={} {}", peer.uid, proto::method_name(*in.request));
-  Dispatched out = std::visit(Handler{engine, reload, peer, in.id}, *in.request);
+  if (engine.handed_over() && changes_state(*in.request)) {  // The next program will answer.
+    if (in.notification) return {};
+    return {proto::encode_error(in.id, {Errc::kRestarting, "the daemon is re-executing itself; "
+                                                           "ask again in a moment"}),
+            {}};
+  }
+  Dispatched out = std::visit(Handler{engine, control, peer, in.id}, *in.request);
   if (in.notification) {  // JSON-RPC: notifications get no reply.
     out.reply.clear();
     out.pending.reset();

@@ -33,13 +33,19 @@ struct Dispatched {
   std::optional<Pending> pending;
 };
 
-// Re-reads the config file and applies it; the same path SIGHUP takes.
-using ReloadFn = std::function<proto::ReloadResult()>;
+// What a request may ask of the daemon itself (run.cpp), beyond the engine.
+struct DaemonControl {
+  // Re-reads the config file and applies it; the same path SIGHUP takes.
+  std::function<proto::ReloadResult()> reload;
+  // Begins a re-exec of the daemon's binary; the same path SIGUSR2 takes.
+  std::function<Result<proto::ReexecResult>()> reexec;
+};
 
 // Request line -> reply. Plain and synchronous, so it is tested without Asio. Never throws:
 // every bad line gets an error reply. A bad line is logged (at debug, escaped) through
 // `bad_requests` if given, else not at all.
-[[nodiscard]] Dispatched dispatch(Engine& engine, const ReloadFn& reload, const Peer& peer,
+[[nodiscard]] Dispatched dispatch(Engine& engine, const DaemonControl& control,
+                                  const Peer& peer,
                                   std::string_view line, LogRateLimit* bad_requests = nullptr);
 
 // Reads up to `max_bytes` of a log file from `offset`; an empty string at its end.

@@ -23,4 +23,9 @@ struct Listener {
 // (root) or 0700.
 [[nodiscard]] Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& config);
 
+// The socket a re-exec handed over (sys/handover.h): already bound and listening, with what
+// connected meanwhile waiting in its backlog. Closes `fd` on error.
+[[nodiscard]] Result<Listener> adopt_listener(boost::asio::io_context& ioc, int fd,
+                                              std::string path, std::string owned_path);
+
 }  // namespace tg::daemon

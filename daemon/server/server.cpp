@@ -18,12 +18,16 @@ namespace tg::daemon {
 namespace asio = boost::asio;
 using asio::awaitable;
 
-Server::Server(asio::io_context& ioc, Engine& engine, LogWatcher& watcher, ReloadFn reload)
-    : ioc_(ioc), engine_(engine), watcher_(watcher), reload_(std::move(reload)) {}
+Server::Server(asio::io_context& ioc, Engine& engine, LogWatcher& watcher, DaemonControl control)
+    : ioc_(ioc), engine_(engine), watcher_(watcher), control_(std::move(control)) {}
 
 void Server::start(Acceptor acceptor) {
   acceptor_.emplace(std::move(acceptor));
   asio::co_spawn(ioc_, accept_loop(), RethrowExit{"accept loop"});
+}
+
+int Server::listening_fd() {
+  return acceptor_ && acceptor_->is_open() ? acceptor_->native_handle() : -1;
 }
 
 void Server::stop() {
@@ -93,7 +97,7 @@ void Server::spawn_session(Socket socket, const Peer& peer) {
     --connections_;
     if (--per_uid_[uid] == 0) per_uid_.erase(uid);
   };
-  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, watcher_, reload_, logs_),
+  asio::co_spawn(ioc_, session(std::move(socket), peer, engine_, watcher_, control_, logs_),
                  asio::bind_cancellation_slot(it->slot(), std::move(done)));
 }
 

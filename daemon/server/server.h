@@ -23,9 +23,12 @@ using Acceptor = boost::asio::local::stream_protocol::acceptor;
 // acceptor and cancels every session; the loop ends once they have returned.
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, Engine& engine, LogWatcher& watcher, ReloadFn reload);
+  Server(boost::asio::io_context& ioc, Engine& engine, LogWatcher& watcher,
+         DaemonControl control);
   void start(Acceptor acceptor);
   void stop();
+  // The listening socket's fd (-1 once stopped): what a re-exec hands over, duplicated.
+  [[nodiscard]] int listening_fd();
 
  private:
   boost::asio::awaitable<void> accept_loop();
@@ -34,7 +37,7 @@ class Server {
   boost::asio::io_context& ioc_;
   Engine& engine_;
   LogWatcher& watcher_;
-  const ReloadFn reload_;
+  const DaemonControl control_;
   std::optional<Acceptor> acceptor_;
   std::list<boost::asio::cancellation_signal> signals_;  // One per session; must not move.
   std::map<uid_t, std::int64_t> per_uid_;

@@ -24,6 +24,14 @@ namespace {
 
 constexpr std::size_t kLogChunkBytes = 64 * 1024;
 
+// What a parked request answers when the daemon ends its wait.
+Error aborted_error(const Waiter& w) {
+  if (w.restarting()) {
+    return {Errc::kRestarting, "the daemon is re-executing itself; ask again in a moment"};
+  }
+  return {Errc::kDraining, "the daemon is stopping"};
+}
+
 // Keeps a waiter registered with the engine for the life of a long request.
 class WatchGuard {
  public:
@@ -82,8 +90,7 @@ awaitable<void> serve_wait(Socket& socket, Engine& engine, const Peer& peer, Pen
       co_return;
     }
     if (w.aborted()) {
-      const std::string line =
-          proto::encode_error(p.id, {Errc::kDraining, "the daemon is stopping"});
+      const std::string line = proto::encode_error(p.id, aborted_error(w));
       co_await send(socket, line);
       co_return;
     }
@@ -170,6 +177,11 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
       co_await send(socket, line);
       co_return;
     }
+    if (w.aborted() && w.restarting()) {  // The client follows on with the next program.
+      const std::string line = proto::encode_error(p.id, aborted_error(w));
+      co_await send(socket, line);
+      co_return;
+    }
     if (ended || w.aborted()) {
       const std::string line =
           proto::encode_result(p.id, json(proto::LogsResult{"", offset, ended}));
@@ -185,7 +197,7 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
 }  // namespace
 
 awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& watcher,
-                        const ReloadFn& reload, OutsiderLogs& logs) {
+                        const DaemonControl& control, OutsiderLogs& logs) {
   std::string buf;
   asio::steady_timer idle(socket.get_executor());
   for (;;) {
@@ -209,7 +221,7 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
     std::string_view line(buf.data(), n - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     Dispatched out =
-        line.empty() ? Dispatched{} : dispatch(engine, reload, peer, line, &logs.bad_requests);
+        line.empty() ? Dispatched{} : dispatch(engine, control, peer, line, &logs.bad_requests);
     buf.erase(0, n);
     if (!out.reply.empty()) co_await send(socket, out.reply);
     if (out.pending) {

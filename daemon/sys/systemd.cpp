@@ -25,6 +25,10 @@ std::optional<int> listen_fd_from_systemd() {
   return SD_LISTEN_FDS_START;
 }
 
+bool is_listening_unix_socket(int fd) {
+  return sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) > 0;
+}
+
 namespace {
 
 // A STATUS= value is one line: a newline in it (a config error can quote the file) would start

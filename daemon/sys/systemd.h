@@ -19,6 +19,9 @@ namespace tg::daemon {
 // environment so tasks never inherit them. Logs and returns nullopt for a wrong kind of fd.
 [[nodiscard]] std::optional<int> listen_fd_from_systemd();
 
+// True if `fd` is a listening Unix stream socket (sd_is_socket_unix).
+[[nodiscard]] bool is_listening_unix_socket(int fd);
+
 // systemd's notification socket (NOTIFY_SOCKET, given by main()), written without ever
 // blocking. sd_notify() blocks while the manager's queue is full (net.unix.max_dgram_qlen, 10
 // by default): a busy or stuck manager, or a test that reads late, would stall our event loop

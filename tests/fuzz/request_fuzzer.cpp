@@ -95,8 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // both the root and the per-user paths (visibility, --user) are explored.
   const std::string_view line = bytes.substr(0, bytes.find('\n'));
   const tg::daemon::Peer peer{size > 0 && (data[0] & 1) ? 0u : 1000u, 1000u, 4242};
-  const tg::daemon::ReloadFn reload = [] { return tg::proto::ReloadResult{}; };
-  const tg::daemon::Dispatched out = tg::daemon::dispatch(*world->engine, reload, peer, line);
+  const tg::daemon::DaemonControl control{[] { return tg::proto::ReloadResult{}; }, nullptr};
+  const tg::daemon::Dispatched out = tg::daemon::dispatch(*world->engine, control, peer, line);
   check_reply(out.reply);
   return 0;
 }

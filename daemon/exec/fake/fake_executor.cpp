@@ -60,6 +60,25 @@ bool FakeExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
   return reclaim_finds;
 }
 
+bool FakeExecutor::settled() const {
+  if (!held.empty()) return false;
+  for (const auto& [id, t] : running) {
+    if (t.leader_exited) return false;  // Lingering: the rest of it keeps its grace.
+  }
+  return true;
+}
+
+bool FakeExecutor::adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
+                         std::int64_t max_log_bytes) {
+  if (!adoptable.contains(id)) return false;
+  adopted.emplace_back(id, run);
+  FakeTask& t = running[id];
+  t.spec.id = id;
+  t.spec.log_path = log_path;
+  t.spec.max_log_bytes = max_log_bytes;
+  return true;
+}
+
 void FakeExecutor::finish(proto::TaskId id, ExitStatus status) {
   if (!running.contains(id)) return;
   gone(id, status);

@@ -41,6 +41,10 @@ class FakeExecutor final : public Executor {
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
   bool reclaim(proto::TaskId id, const RunHandle& run) override;
   void shutdown() override { shut_down = true; }
+  [[nodiscard]] bool settled() const override;
+  void hand_over() override { handed_over = true; }
+  [[nodiscard]] bool adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
+                           std::int64_t max_log_bytes) override;
   void set_socket_path(std::string path) override { socket = std::move(path); }
 
   // --- What the test makes happen.
@@ -59,6 +63,7 @@ class FakeExecutor final : public Executor {
   std::set<proto::TaskId> ignores_stop;  // Applied when the task starts.
   std::set<proto::TaskId> unkillable;    // Likewise.
   bool reclaim_finds = false;            // What reclaim() answers.
+  std::set<proto::TaskId> adoptable;     // adopt() takes these over (children of this pid).
 
   // --- What the engine did.
   std::map<proto::TaskId, FakeTask> running;  // Started and not yet reported gone.
@@ -70,6 +75,8 @@ class FakeExecutor final : public Executor {
   std::vector<std::pair<proto::TaskId, RunHandle>> reclaimed;
   std::string socket;
   bool shut_down = false;
+  bool handed_over = false;
+  std::vector<std::pair<proto::TaskId, RunHandle>> adopted;
   [[nodiscard]] bool is_running(proto::TaskId id) const { return running.contains(id); }
   // Signals the task got so far ({} if it never ran).
   [[nodiscard]] std::vector<int> signals_of(proto::TaskId id) const;

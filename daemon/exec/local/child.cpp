@@ -7,8 +7,11 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -344,6 +347,18 @@ std::uint64_t process_start_time(pid_t pid) {
   // p is at the space before field 3; step to the one before field 22 (starttime).
   for (int field = 3; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
   return p ? std::strtoull(p + 1, nullptr, 10) : 0;
+}
+
+std::chrono::nanoseconds process_age(std::uint64_t start_time) {
+  UniqueFd fd(::open("/proc/uptime", O_RDONLY | O_CLOEXEC));
+  char buf[64];
+  const ssize_t n = fd.valid() ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
+  if (n <= 0) return {};
+  buf[n] = '\0';
+  const double uptime_s = std::strtod(buf, nullptr);
+  const double started_s = double(start_time) / double(::sysconf(_SC_CLK_TCK));
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(std::max(0.0, uptime_s - started_s)));
 }
 
 std::string current_boot_id() {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -104,6 +105,8 @@ struct Spawned {
 
 // /proc/PID/stat starttime; 0 if the process is gone.
 [[nodiscard]] std::uint64_t process_start_time(pid_t pid);
+// How long ago a process with that start time started (0 if /proc/uptime cannot be read).
+[[nodiscard]] std::chrono::nanoseconds process_age(std::uint64_t start_time);
 
 // This boot's id (/proc/sys/kernel/random/boot_id, no newline); "" if it cannot be read.
 // Start times count from boot: with the boot id, pid + start time name one process for good.

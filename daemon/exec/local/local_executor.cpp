@@ -120,10 +120,7 @@ void LocalExecutor::start(const LaunchSpec& spec) {
   c->report.assign(spawned->report.release());
   c->launch = std::move(spawned->launch);
   await_report(id, *c);
-  c->pidfd.async_wait(asio::posix::descriptor_base::wait_read,
-                      [this, id](boost::system::error_code ec) {
-                        if (!ec) on_exit(id);
-                      });
+  await_exit(id, *c);
   report(&ExecutorEvents::on_started, id, RunHandle{spawned->pid, spawned->start_time, boot_id_});
 }
 
@@ -149,6 +146,13 @@ void LocalExecutor::await_report(proto::TaskId id, Child& c) {
                         }
                         // A failure: the child exits now; on_exit reports it.
                       });
+}
+
+void LocalExecutor::await_exit(proto::TaskId id, Child& c) {
+  c.pidfd.async_wait(asio::posix::descriptor_base::wait_read,
+                     [this, id](boost::system::error_code ec) {
+                       if (!ec) on_exit(id);
+                     });
 }
 
 void LocalExecutor::on_exit(proto::TaskId id) {
@@ -291,6 +295,40 @@ bool LocalExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
   // Its leader lives (just checked), so no other session can have its pid as id.
   (void)signal_sessions({run.pid}, SIGKILL);
   (void)::pidfd_send_signal(pidfd.get(), SIGKILL, nullptr, 0);  // In case it left its session.
+  return true;
+}
+
+bool LocalExecutor::settled() const {
+  if (gate_) return false;  // Started, not yet released.
+  for (const auto& [id, c] : children_) {
+    if (c->launch || c->lingering) return false;
+  }
+  return true;
+}
+
+void LocalExecutor::hand_over() {
+  for (auto& [id, c] : children_) c->pidfd.cancel();  // Their handlers see operation_aborted.
+  shutdown();
+}
+
+bool LocalExecutor::adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
+                          std::int64_t max_log_bytes) {
+  if (run.pid <= 0 || run.boot_id != boot_id_) return false;
+  UniqueFd pidfd(::pidfd_open(run.pid, 0));  // A zombie too: it ended during the exec.
+  if (!pidfd.valid() || process_start_time(run.pid) != run.start_time) return false;
+  // Only a child of ours can be waited for; waitid says ECHILD for anyone else's.
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info,
+               WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return false;
+  }
+  auto& c = children_[id] = std::make_unique<Child>(ex_, pidfd.release());
+  c->pid = run.pid;
+  c->spawned_at = std::chrono::steady_clock::now() - process_age(run.start_time);
+  leaders_.insert(c->pid);
+  log_watch_.add(id, log_path, max_log_bytes);
+  await_exit(id, *c);
+  task_log(id).info("task {}: pid {} adopted from the program before the re-exec", id, run.pid);
   return true;
 }
 

@@ -46,6 +46,10 @@ class LocalExecutor final : public Executor {
   [[nodiscard]] Abandoned abandon(proto::TaskId id) override;
   bool reclaim(proto::TaskId id, const RunHandle& run) override;
   void shutdown() override;
+  [[nodiscard]] bool settled() const override;
+  void hand_over() override;
+  [[nodiscard]] bool adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
+                           std::int64_t max_log_bytes) override;
   void set_socket_path(std::string path) override { socket_ = std::move(path); }
 
  private:
@@ -72,6 +76,7 @@ class LocalExecutor final : public Executor {
   void report(Event event, Args&&... args);
   [[nodiscard]] Result<SpawnSpec> prepare(const LaunchSpec& spec);
   void await_report(proto::TaskId id, Child& c);
+  void await_exit(proto::TaskId id, Child& c);
   void on_exit(proto::TaskId id);
   // Kills what is left of the session, reaps the leader, reports its exit (unless lingering
   // already did) and that the tree is gone; forgets the child.
