@@ -72,7 +72,8 @@ Result<int> follow_log(Connection& conn, proto::TaskId id, Io& io) {
   };
   const auto deadline = std::chrono::steady_clock::now() + Connection::kRestartWait;
   for (;;) {
-    auto r = call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true}}, &write);
+    auto r =
+        call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true}}, &write);
     if (r.has_error() && r.error().code == Errc::kRestarting &&
         std::chrono::steady_clock::now() < deadline) {
       if (auto c = conn.reconnect(); c.has_error()) return c.error();

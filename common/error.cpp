@@ -66,11 +66,10 @@ std::string_view kind_name(Errc code) {
 }
 
 Errc errc_from_kind(std::string_view kind) {
-  for (Errc c :
-       {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
-        Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining, Errc::kPermissionDenied,
-        Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kOutcomeUnknown, Errc::kUnavailable,
-        Errc::kRestarting}) {
+  for (Errc c : {Errc::kParse, Errc::kInvalidRequest, Errc::kMethodNotFound, Errc::kInvalidParams,
+                 Errc::kNotFound, Errc::kGroupCancelling, Errc::kDraining, Errc::kPermissionDenied,
+                 Errc::kTooLarge, Errc::kBusy, Errc::kIo, Errc::kOutcomeUnknown, Errc::kUnavailable,
+                 Errc::kRestarting}) {
     if (kind_name(c) == kind) return c;
   }
   return Errc::kInternal;

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "common/error.h"
-#include "daemon/sys/handover.h"
 #include "daemon/model/config.h"
+#include "daemon/sys/handover.h"
 
 namespace tg::daemon {
 
@@ -37,8 +37,8 @@ struct Environment {
   std::string home;
   std::string notify_socket;  // NOTIFY_SOCKET: systemd's, for readiness and the watchdog.
   std::int64_t cpus = 1;
-  SelfExec self;          // What a re-exec runs: our binary's path and arguments.
-  int handover_fd = -1;   // TASKGROUPD_HANDOVER_FD: we are a re-exec, adopting this handover.
+  SelfExec self;         // What a re-exec runs: our binary's path and arguments.
+  int handover_fd = -1;  // TASKGROUPD_HANDOVER_FD: we are a re-exec, adopting this handover.
 };
 
 // Parses argv; exits 2 on usage errors and 0 after --version / --help.

@@ -1,8 +1,7 @@
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <limits.h>
 
 #include <charconv>
 #include <cstdio>

@@ -92,11 +92,12 @@ Result<UniqueFd> lock_state_dir(const fs::path& dir) {
 Result<UniqueFd> adopt_lock(int raw_fd, const fs::path& dir) {
   UniqueFd fd(raw_fd);
   const fs::path file = dir / "taskgroupd.lock";
-  struct stat held {}, named {};
+  struct stat held {
+  }, named{};
   if (raw_fd < 0 || ::fstat(fd.get(), &held) != 0 || ::stat(file.c_str(), &named) != 0 ||
       held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
-    return Error{Errc::kIo, "the handed-over lock (fd " + std::to_string(raw_fd) +
-                                ") is not '" + file.string() + "'"};
+    return Error{Errc::kIo, "the handed-over lock (fd " + std::to_string(raw_fd) + ") is not '" +
+                                file.string() + "'"};
   }
   (void)::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
   return fd;
@@ -413,7 +414,6 @@ class Daemon {
   int exit_code_ = 0;
 };
 
-
 // One program's life: a first start (`handover` nullptr) or the one after a re-exec.
 Ending run_program(const Flags& flags, const Environment& env, const Config& given,
                    const Handover* handover) {
@@ -429,8 +429,8 @@ Ending run_program(const Flags& flags, const Environment& env, const Config& giv
     spdlog::critical("{}", r.error().message);
     return {1, {}};
   }
-  auto lock = handover ? adopt_lock(handover->lock_fd, config.state_dir)
-                       : lock_state_dir(config.state_dir);
+  auto lock =
+      handover ? adopt_lock(handover->lock_fd, config.state_dir) : lock_state_dir(config.state_dir);
   if (lock.has_error()) {
     spdlog::critical("{}", lock.error().message);
     return {1, {}};

@@ -269,7 +269,7 @@ class Engine final : private ExecutorEvents {
   bool prune_posted_ = false;                     // Its next slice is posted.
   std::int64_t pruned_in_pass_ = 0;
   std::function<void()> on_idle_;
-  bool stopped_ = false;  // Drained and told run(): no timer may re-arm.
+  bool stopped_ = false;      // Drained and told run(): no timer may re-arm.
   bool starts_held_ = false;  // hold_starts().
   bool handed_over_ = false;  // hand_over() ran: this program is about to be replaced.
   std::function<void(const proto::StatusResult&)> on_counts_changed_;

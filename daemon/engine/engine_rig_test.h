@@ -9,7 +9,9 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -78,11 +80,16 @@ inline CachedUsers::Source fake_users() {
 
 class EngineRig {
  public:
-  explicit EngineRig(Config config = rig_config(), Store* shared_store = nullptr)
+  // `handed_over`: the rig starts as the program after a re-exec, given these running tasks,
+  // of which the executor can adopt those in `adoptable`.
+  explicit EngineRig(Config config = rig_config(), Store* shared_store = nullptr,
+                     const std::unordered_set<proto::TaskId>& handed_over = {},
+                     const std::set<proto::TaskId>& adoptable = {})
       : store_(shared_store ? nullptr : open_store()),
         store(shared_store ? *shared_store : *store_),
         engine(std::make_unique<Engine>(ioc.get_executor(), store, exec, users, clock, config)) {
-    REQUIRE_FALSE(engine->recover().has_error());
+    exec.adoptable = adoptable;
+    REQUIRE_FALSE(engine->recover(handed_over).has_error());
     settle();
   }
   ~EngineRig() {

@@ -1,4 +1,6 @@
 // Engine: handing running tasks over to the next program of this pid (a re-exec).
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/engine/engine.h"
@@ -32,6 +34,7 @@ std::vector<proto::TaskId> Engine::hand_over() {
   std::vector<proto::TaskId> ids;
   ids.reserve(running_.size());
   for (const auto& [id, r] : running_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
   spdlog::info("handing {} running task(s) over to the re-executed program", ids.size());
   return ids;
 }

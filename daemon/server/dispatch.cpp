@@ -132,8 +132,9 @@ Dispatched dispatch(Engine& engine, const DaemonControl& control, const Peer& pe
   spdlog::debug("uid={} {}", peer.uid, proto::method_name(*in.request));
   if (engine.handed_over() && changes_state(*in.request)) {  // The next program will answer.
     if (in.notification) return {};
-    return {proto::encode_error(in.id, {Errc::kRestarting, "the daemon is re-executing itself; "
-                                                           "ask again in a moment"}),
+    return {proto::encode_error(in.id, {Errc::kRestarting,
+                                        "the daemon is re-executing itself; "
+                                        "ask again in a moment"}),
             {}};
   }
   Dispatched out = std::visit(Handler{engine, control, peer, in.id}, *in.request);

@@ -44,8 +44,7 @@ struct DaemonControl {
 // Request line -> reply. Plain and synchronous, so it is tested without Asio. Never throws:
 // every bad line gets an error reply. A bad line is logged (at debug, escaped) through
 // `bad_requests` if given, else not at all.
-[[nodiscard]] Dispatched dispatch(Engine& engine, const DaemonControl& control,
-                                  const Peer& peer,
+[[nodiscard]] Dispatched dispatch(Engine& engine, const DaemonControl& control, const Peer& peer,
                                   std::string_view line, LogRateLimit* bad_requests = nullptr);
 
 // Reads up to `max_bytes` of a log file from `offset`; an empty string at its end.

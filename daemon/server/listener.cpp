@@ -71,15 +71,13 @@ Result<void> remove_stale_socket(const std::string& path) {
 Result<Listener> adopt_listener(boost::asio::io_context& ioc, int fd, std::string path,
                                 std::string owned_path) {
   // Close-on-exec again: it is ours now, until the next re-exec hands it on.
-  if (fd < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
-      !is_listening_unix_socket(fd)) {
+  if (fd < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || !is_listening_unix_socket(fd)) {
     if (fd >= 0) ::close(fd);
     return Error{Errc::kInternal, "the handed-over fd " + std::to_string(fd) +
                                       " is not a listening Unix stream socket"};
   }
   spdlog::info("listening on the handed-over socket (fd {}) '{}'", fd, path);
-  return Listener{Protocol::acceptor(ioc, Protocol(), fd), std::move(owned_path),
-                  std::move(path)};
+  return Listener{Protocol::acceptor(ioc, Protocol(), fd), std::move(owned_path), std::move(path)};
 }
 
 Result<Listener> open_listener(boost::asio::io_context& ioc, const Config& config) {

@@ -23,8 +23,7 @@ using Acceptor = boost::asio::local::stream_protocol::acceptor;
 // acceptor and cancels every session; the loop ends once they have returned.
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, Engine& engine, LogWatcher& watcher,
-         DaemonControl control);
+  Server(boost::asio::io_context& ioc, Engine& engine, LogWatcher& watcher, DaemonControl control);
   void start(Acceptor acceptor);
   void stop();
   // The listening socket's fd (-1 once stopped): what a re-exec hands over, duplicated.

@@ -22,12 +22,12 @@ struct Handover {
   static constexpr int kVersion = 1;
 
   int version = kVersion;
-  int listen_fd = -1;        // The listening control socket.
-  std::string socket_path;   // Where clients connect (empty: abstract or unnamed).
-  std::string owned_socket;  // The file we bound and remove at exit; empty under activation.
-  int lock_fd = -1;          // The state directory's lock, held across the exec.
-  unsigned task_umask = 022;  // The umask tasks get: ours is 0077 by now.
-  std::int64_t watchdog_usec = 0;  // systemd's watchdog interval (0: none); WATCHDOG_* is gone.
+  int listen_fd = -1;               // The listening control socket.
+  std::string socket_path;          // Where clients connect (empty: abstract or unnamed).
+  std::string owned_socket;         // The file we bound and remove at exit; empty under activation.
+  int lock_fd = -1;                 // The state directory's lock, held across the exec.
+  unsigned task_umask = 022;        // The umask tasks get: ours is 0077 by now.
+  std::int64_t watchdog_usec = 0;   // systemd's watchdog interval (0: none); WATCHDOG_* is gone.
   std::vector<std::int64_t> tasks;  // The running tasks, each a child of this pid.
 };
 

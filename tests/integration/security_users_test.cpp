@@ -123,6 +123,7 @@ TEST_CASE("Security: a user cannot see, show, wait on, follow, read or cancel an
     refused_as(b, d, args, "only root");
   }
   refused_as(b, d, {"reload"}, "only root");
+  refused_as(b, d, {"reexec"}, "only root or the daemon's user may re-execute it");
 
   // Nothing a request says about identity is taken: extra identity params are refused.
   auto fds = tg::test::connect_as(b, d.socket_path(), 1);

@@ -115,7 +115,7 @@ void TestDaemon::start() {
   REQUIRE(null_fd.valid());
   REQUIRE(log_fd.valid());
 
-  std::vector<std::string> args = {TG_DAEMON_BIN,
+  std::vector<std::string> args = {options_.binary.value_or(TG_DAEMON_BIN).string(),
                                    "--socket",
                                    socket_path(),
                                    "--state-dir",

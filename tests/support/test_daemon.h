@@ -19,6 +19,8 @@ struct DaemonOptions {
   std::vector<std::string> args = {};
   // A state dir to reuse, which the caller keeps alive; by default a fresh one in the temp dir.
   std::optional<std::filesystem::path> state_dir = std::nullopt;
+  // The taskgroupd binary to run; by default the one this build made.
+  std::optional<std::filesystem::path> binary = std::nullopt;
 };
 
 // Owns one temp dir and, at any time, at most one taskgroupd child. The constructor binds and
