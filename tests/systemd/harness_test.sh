@@ -16,7 +16,8 @@
 # journal through its own sink (sd_journal_sendv), and a task's lines carry the fields
 # TASKGROUPD_TASK_ID, TASKGROUPD_GROUP, TASKGROUPD_UID and CODE_FILE/CODE_LINE, so
 # `journalctl -u taskgroupd TASKGROUPD_TASK_ID=N` finds them (a group's own lines carry the
-# group and uid); `systemctl reload` keeps MainPID and the running task;
+# group and uid); `systemctl reload` keeps MainPID and the running task; so does `tgctl reexec`
+# (the socket systemd passed is handed over, and the re-executed daemon is the one that drains);
 # `systemctl stop` drains (the task gets TERM from the daemon's drain and runs its trap) and
 # ends with Result=success, exit 0, nothing left running, the socket still there; the task is
 # recorded `interrupted`; the next tgctl connection starts the service again through the socket
@@ -206,6 +207,19 @@ shown=$(tg show "$id" --json)
 [[ $(json_task state <<<"$shown") == running && $(json_task pid <<<"$shown") == "$task_pid" ]] ||
   fail "task $id was disturbed by the reload: $shown"
 inside kill -0 "$task_pid" || fail "task $id's process $task_pid is gone after the reload"
+
+step "tgctl reexec (an upgrade): same MainPID, still active, the task runs on"
+out=$(tg reexec) || fail "tgctl reexec failed: $out"
+[[ $out == *"re-executed: taskgroupd"*"pid $main_pid,"* ]] || fail "tgctl reexec said: $out"
+"$harness" wait-state taskgroupd.service active 10 || fail "not active again after the re-exec"
+[[ $(prop taskgroupd.service MainPID) == "$main_pid" ]] || fail "MainPID changed across the re-exec"
+[[ $(prop taskgroupd.service NRestarts) == 0 ]] || fail "systemd restarted the service"
+"$harness" journal taskgroupd.service | grep -q "ready: .*(re-executed)" ||
+  fail "the daemon never said it was ready after the re-exec"
+shown=$(tg show "$id" --json)
+[[ $(json_task state <<<"$shown") == running && $(json_task pid <<<"$shown") == "$task_pid" ]] ||
+  fail "task $id was disturbed by the re-exec: $shown"
+inside kill -0 "$task_pid" || fail "task $id's process $task_pid is gone after the re-exec"
 
 step "systemctl stop: drain, Result=success"
 t_stop=$SECONDS
