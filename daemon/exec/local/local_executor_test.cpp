@@ -1,0 +1,115 @@
+// LocalExecutor's side of a re-exec (docs/design.md "Re-exec"): adopt() takes over a child of
+// this process that the previous program started, and only such a child.
+#include "daemon/exec/local/local_executor.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <doctest/doctest.h>
+
+#include "daemon/exec/local/child.h"
+
+namespace tg::daemon {
+
+namespace {
+
+// Records what the executor reports.
+class Recorder final : public ExecutorEvents {
+ public:
+  void on_started(proto::TaskId id, const RunHandle&) override {
+    events.push_back("started " + s(id));
+  }
+  void on_start_failed(proto::TaskId id, const std::string&) override {
+    events.push_back("start_failed " + s(id));
+  }
+  void on_exited(proto::TaskId id, const ExitStatus& st) override {
+    events.push_back("exited " + s(id) + " " +
+                     (st.exit_code ? "code " + s(*st.exit_code) : "signal " + s(*st.signal)));
+  }
+  void on_tree_gone(proto::TaskId id) override { events.push_back("gone " + s(id)); }
+  void on_log_limit(proto::TaskId id, std::int64_t) override {
+    events.push_back("log_limit " + s(id));
+  }
+  std::vector<std::string> events;
+
+ private:
+  static std::string s(std::int64_t v) { return std::to_string(v); }
+};
+
+// Runs the loop until `n` events have come, for at most 10 s.
+void run_until(boost::asio::io_context& ioc, const Recorder& r, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (r.events.size() < n && std::chrono::steady_clock::now() < deadline) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("LocalExecutor::adopt: a child that ended during the exec reports its exit code") {
+  boost::asio::io_context ioc;
+  CachedUsers users;
+  LocalExecutor exec(ioc.get_executor(), users, 022);
+  Recorder events;
+  exec.bind(events);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(5);
+  siginfo_t info{};  // Ended, not reaped: what the exec leaves for the next program.
+  REQUIRE(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) == 0);
+  const RunHandle run{child, process_start_time(child), current_boot_id()};
+  REQUIRE(run.start_time != 0);
+
+  CHECK(exec.adopt(7, run, "/nonexistent/7.log", 0));
+  run_until(ioc, events, 2);
+  CHECK(events.events == std::vector<std::string>{"exited 7 code 5", "gone 7"});
+  CHECK(::waitpid(child, nullptr, WNOHANG) < 0);  // Reaped by the executor.
+}
+
+TEST_CASE("LocalExecutor::adopt: a running child is watched until it ends; others are refused") {
+  boost::asio::io_context ioc;
+  CachedUsers users;
+  LocalExecutor exec(ioc.get_executor(), users, 022);
+  Recorder events;
+  exec.bind(events);
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGTERM, SIG_DFL);  // Not the test framework's handler.
+    ::setsid();                  // A task leads its own session, as spawn_child() makes it.
+    ::close(ready[0]);
+    ::close(ready[1]);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 0);  // Set up.
+  ::close(ready[0]);
+  const RunHandle run{child, process_start_time(child), current_boot_id()};
+  REQUIRE(run.start_time != 0);
+
+  // Not this process: another start time, another boot, or not our child at all.
+  CHECK_FALSE(exec.adopt(1, RunHandle{child, run.start_time + 1, run.boot_id}, "", 0));
+  CHECK_FALSE(exec.adopt(1, RunHandle{child, run.start_time, "another-boot"}, "", 0));
+  const pid_t parent = ::getppid();
+  CHECK_FALSE(exec.adopt(1, RunHandle{parent, process_start_time(parent), run.boot_id}, "", 0));
+  CHECK(events.events.empty());
+
+  REQUIRE(exec.adopt(2, run, "/nonexistent/2.log", 0));
+  CHECK(exec.settled());
+  exec.signal(2, SIGTERM);  // Stopped as any task: through its session.
+  run_until(ioc, events, 2);
+  CHECK(events.events == std::vector<std::string>{"exited 2 signal 15", "gone 2"});
+}
+
+}  // namespace tg::daemon
