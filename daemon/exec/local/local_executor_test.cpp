@@ -52,14 +52,20 @@ void run_until(boost::asio::io_context& ioc, const Recorder& r, std::size_t n) {
   }
 }
 
+// An executor on a loop of its own, reporting to a Recorder.
+struct Rig {
+  Rig() { exec.bind(events); }
+  boost::asio::io_context ioc;
+  CachedUsers users;
+  LocalExecutor exec{ioc.get_executor(), users, 022};
+  Recorder events;
+};
+
 }  // namespace
 
 TEST_CASE("LocalExecutor::adopt: a child that ended during the exec reports its exit code") {
-  boost::asio::io_context ioc;
-  CachedUsers users;
-  LocalExecutor exec(ioc.get_executor(), users, 022);
-  Recorder events;
-  exec.bind(events);
+  Rig rig;
+  auto& [ioc, users, exec, events] = rig;
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) ::_exit(5);
@@ -75,11 +81,8 @@ TEST_CASE("LocalExecutor::adopt: a child that ended during the exec reports its 
 }
 
 TEST_CASE("LocalExecutor::adopt: a running child is watched until it ends; others are refused") {
-  boost::asio::io_context ioc;
-  CachedUsers users;
-  LocalExecutor exec(ioc.get_executor(), users, 022);
-  Recorder events;
-  exec.bind(events);
+  Rig rig;
+  auto& [ioc, users, exec, events] = rig;
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
   const pid_t child = ::fork();
