@@ -1,6 +1,7 @@
 // tgctl list, show and logs: reading tasks and their output.
 
 #include <chrono>
+#include <optional>
 #include <ostream>
 
 #include "client/commands.h"
@@ -70,12 +71,14 @@ Result<int> follow_log(Connection& conn, proto::TaskId id, Io& io) {
     io.out.flush();  // Streamed as it comes, also into a pipe.
     offset += static_cast<std::int64_t>(bytes.size());
   };
-  const auto deadline = std::chrono::steady_clock::now() + Connection::kRestartWait;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // From the first `restarting`.
   for (;;) {
     auto r =
         call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true}}, &write);
-    if (r.has_error() && r.error().code == Errc::kRestarting &&
-        std::chrono::steady_clock::now() < deadline) {
+    if (r.has_error() && r.error().code == Errc::kRestarting) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!deadline) deadline = now + Connection::kRestartWait;
+      if (now > *deadline) return r.error();
       if (auto c = conn.reconnect(); c.has_error()) return c.error();
       continue;
     }

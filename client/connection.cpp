@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -54,13 +55,13 @@ Result<nlohmann::json> Connection::call(const proto::Request& request,
                                         const IdleHandler* on_idle) {
   const auto* logs = std::get_if<proto::Logs>(&request);
   const bool resend = !(logs && logs->follow);
-  const auto deadline = std::chrono::steady_clock::now() + kRestartWait;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // From the first `restarting`.
   for (;;) {
     auto r = call_once(request, on_notification, on_idle);
-    if (!resend || !r.has_error() || r.error().code != Errc::kRestarting ||
-        std::chrono::steady_clock::now() > deadline) {
-      return r;
-    }
+    if (!resend || !r.has_error() || r.error().code != Errc::kRestarting) return r;
+    const auto now = std::chrono::steady_clock::now();
+    if (!deadline) deadline = now + kRestartWait;
+    if (now > *deadline) return r;
     // The program that answered is about to be replaced; the socket stays, and what connects
     // meanwhile waits for the next program. Briefly, so as not to ask the old one again.
     ::poll(nullptr, 0, 50);

@@ -189,6 +189,7 @@ class Daemon {
       return {1, {}};
     }
     if (handing_over_) {
+      hold_lifecycle_signals();  // Before signals_ goes: the next program takes them.
       end_sessions();
       Handover h;
       h.listen_fd = listen_dup_;

@@ -187,9 +187,13 @@ Result<void> check_new_binary(const SelfExec& self, int timeout_ms) {
   return {};
 }
 
-Error exec_handover(const SelfExec& self, const Handover& h) {
+void hold_lifecycle_signals() {
   const sigset_t lifecycle = lifecycle_signals();
-  (void)::sigprocmask(SIG_BLOCK, &lifecycle, nullptr);
+  (void)::sigprocmask(SIG_BLOCK, &lifecycle, nullptr);  // Cannot fail with valid arguments.
+}
+
+Error exec_handover(const SelfExec& self, const Handover& h) {
+  hold_lifecycle_signals();
   auto memfd = write_handover(h);
   if (memfd.has_error()) return memfd.error();
   // Nothing of ours but the handover's files may reach the next program.

@@ -52,6 +52,11 @@ struct SelfExec {
 // early signals); on failure they are blocked still, and every fd is close-on-exec again.
 [[nodiscard]] Error exec_handover(const SelfExec& self, const Handover& h);
 
+// Blocks TERM, INT, HUP and USR2 until the next program takes them as early signals: from
+// the moment the loop that handled them is gone, none may end the process by its default
+// action. exec_handover() does it too; call it earlier, before the loop's signal set goes.
+void hold_lifecycle_signals();
+
 // The line `--check-reexec` prints: what run()'s check compares.
 [[nodiscard]] std::string reexec_check_line();
 

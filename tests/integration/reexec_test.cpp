@@ -88,10 +88,12 @@ TEST_CASE(
 
   const auto failing = submit(d, {"-g", "up", "--", "sh", "-c", gate.wait_shell() + "; exit 3"});
   const auto passing = submit(d, {"-g", "up", "--", "sh", "-c", gate.wait_shell()});
-  const auto timing_out = submit(d, {"-g", "up", "--timeout", "2s", "--", "sleep", "600"});
+  // Long enough to outlast the re-exec on a loaded machine, short enough to end in the test.
+  const auto timing_out = submit(d, {"-g", "up", "--timeout", "8s", "--", "sleep", "600"});
   for (auto id : {failing, passing, timing_out}) wait_state(d, id, "running");
   const pid_t task_pid = show(d, failing)["pid"].get<pid_t>();
-  const auto queued = submit(d, {"-g", "up", "--", "true"});  // Waits for a free slot.
+  tgctl_ok(d, {"pause", "later"});
+  const auto queued = submit(d, {"-g", "later", "--", "true"});
   CHECK(state_of(d, queued) == "queued");
 
   install_binary(bin.path());  // The upgrade: the file the daemon runs from is replaced.
@@ -118,7 +120,9 @@ TEST_CASE(
   wait_state(d, failing, "failed");
   wait_state(d, passing, "succeeded");
   const json ended = show(d, failing);
-  CHECK(ended["exit_code"] == 3);  // Reaped by the new program: its exit code, not "lost".
+  CHECK(ended["exit_code"] == 3);          // Reaped by the new program: its exit code, not "lost".
+  CHECK(state_of(d, queued) == "queued");  // Its group's pause held across the exec.
+  tgctl_ok(d, {"resume", "later"});
   CHECK(wait_tasks(d, {queued}) == 0);
 }
 
