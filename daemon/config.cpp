@@ -268,6 +268,8 @@ Flags parse_args(int argc, char** argv) {
   auto* o_drain = app.add_option("--drain-timeout", drain, "time running tasks get on SIGTERM");
   auto* o_grace = app.add_option("--kill-grace", grace, "time between stop signal and SIGKILL");
   auto* o_level = app.add_option("--log-level", level, "trace, debug, info, warn or error");
+  app.add_flag("--accept-lost-tasks", f.accept_lost_tasks,
+               "start although the store lost commits (a deleted or damaged WAL): see usage.md");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,9 @@ struct Flags {
   std::optional<milliseconds> drain_timeout;
   std::optional<milliseconds> kill_grace;
   std::optional<std::string> log_level;
+  // Start even though the store lacks commits its ledger recorded (a deleted or damaged WAL):
+  // a one-off decision for this start, so a command-line flag only, never a config key.
+  bool accept_lost_tasks = false;
 };
 
 // Facts about the environment that main() reads once (getenv lives only there).

@@ -17,6 +17,7 @@
 
 #include "common/unique_fd.h"
 #include "daemon/engine/engine.h"
+#include "daemon/exec/local/child.h"
 #include "daemon/exec/local/local_executor.h"
 #include "daemon/exec/users.h"
 #include "daemon/log/logging.h"
@@ -289,14 +290,24 @@ int run(const Flags& flags, const Environment& env, const Config& given) {
     return 1;
   }
   (void)tighten_state_dir(config.state_dir);  // An older build's open store and logs.
-  auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable});
+  const Store::LedgerOptions ledger{config.state_dir / "taskgroupd.ledger", current_boot_id(),
+                                    flags.accept_lost_tasks};
+  auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable}, ledger);
   if (store.has_error()) {
     spdlog::critical("{}", store.error().message);
     return 1;
   }
   try {
     Daemon daemon(flags, env, *store, config);
-    return daemon.run();
+    const int code = daemon.run();
+    // Everything is saved and nothing runs: the next start goes on from the highest id used.
+    if (code == 0) {
+      if (auto r = store->release_unused_ids(); r.has_error()) {
+        spdlog::warn("could not give back the unused task ids: {}; the next start skips them",
+                     r.error().message);
+      }
+    }
+    return code;
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());
     return 1;
