@@ -1,5 +1,7 @@
 #include "daemon/store/store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <limits>
 #include <tuple>
@@ -126,6 +128,19 @@ std::optional<std::int64_t> opt(const std::optional<int>& v) {
 }  // namespace
 
 Result<Store> Store::open(const fs::path& file, Options options, const LedgerOptions& ledger) {
+  // SQLite creates an empty WAL when it opens a WAL database: a refusal removes that one again.
+  const std::string wal = file.string() + "-wal";
+  std::error_code ec;
+  const bool had_wal = fs::exists(wal, ec);
+  auto opened = open_db(file, options, ledger, had_wal);
+  if (opened.has_error() && !had_wal && fs::file_size(wal, ec) == 0 && !ec) {
+    (void)::unlink(wal.c_str());  // Best effort: an empty WAL changes nothing either.
+  }
+  return opened;
+}
+
+Result<Store> Store::open_db(const fs::path& file, Options options, const LedgerOptions& ledger,
+                             bool had_wal) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(
       file.c_str(), &raw,
@@ -143,7 +158,7 @@ Result<Store> Store::open(const fs::path& file, Options options, const LedgerOpt
   if (*version > kSchemaVersion) return migrate(raw, file).error();
   std::optional<LedgerCheck> checked;
   if (!ledger.file.empty()) {
-    auto c = check_ledger(raw, file, ledger);
+    auto c = check_ledger(raw, file, ledger, had_wal);
     if (c.has_error()) return c.error();
     checked = std::move(*c);
   }

@@ -143,9 +143,12 @@ class Store {
 
   Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
   [[nodiscard]] static Result<DbMarks> read_db_marks(sqlite3* db);
+  // The body of open(); `had_wal`: the WAL existed before SQLite opened the database.
+  [[nodiscard]] static Result<Store> open_db(const std::filesystem::path& file, Options options,
+                                             const LedgerOptions& ledger, bool had_wal);
   [[nodiscard]] static Result<LedgerCheck> check_ledger(sqlite3* db,
                                                         const std::filesystem::path& file,
-                                                        const LedgerOptions& ledger);
+                                                        const LedgerOptions& ledger, bool had_wal);
   // After migrations: sets the counters, raises the id floor if needed, writes the ledger.
   [[nodiscard]] Result<void> adopt_ledger(const LedgerCheck& check, const LedgerOptions& ledger);
   // Reserves ids in the ledger so that `count` more fit, before an insert uses them.

@@ -33,10 +33,10 @@ Result<std::int64_t> single_int(sqlite3* db, const char* sql) {
 }
 
 // "missing" or "N bytes": what a reader of the refusal wants to know about the WAL first.
-std::string wal_state(const fs::path& db_file) {
+std::string wal_state(const fs::path& db_file, bool had_wal) {
   const std::string wal = db_file.string() + "-wal";
   struct stat st {};
-  if (::stat(wal.c_str(), &st) != 0) return "'" + wal + "' is missing";
+  if (!had_wal || ::stat(wal.c_str(), &st) != 0) return "'" + wal + "' is missing";
   return "'" + wal + "' has " + std::to_string(st.st_size) + " bytes";
 }
 
@@ -63,7 +63,7 @@ Result<Store::DbMarks> Store::read_db_marks(sqlite3* db) {
 }
 
 Result<Store::LedgerCheck> Store::check_ledger(sqlite3* db, const fs::path& file,
-                                               const LedgerOptions& ledger) {
+                                               const LedgerOptions& ledger, bool had_wal) {
   LedgerCheck check;
   auto db_marks = read_db_marks(db);
   if (db_marks.has_error()) return db_marks.error();
@@ -94,7 +94,8 @@ Result<Store::LedgerCheck> Store::check_ledger(sqlite3* db, const fs::path& file
       "': it holds " + std::to_string(check.db.commits) + " of the " +
       std::to_string(check.required) + " commits made before the daemon stopped (its highest " +
       "task id is " + std::to_string(check.db.seq) + "; ids up to " +
-      std::to_string(check.found->reserved) + " may have been handed out). " + wal_state(file) +
+      std::to_string(check.found->reserved) + " may have been handed out). " +
+      wal_state(file, had_wal) +
       ": the write-ahead log was deleted, truncated or damaged after the daemon stopped (or an "
       "older copy of the database was restored), so acknowledged tasks or changes are lost";
   if (!ledger.accept_lost) {
