@@ -140,7 +140,8 @@ Result<void> Store::adopt_ledger(const LedgerCheck& check, const LedgerOptions& 
     spdlog::info("task ids continue above {}, reserved before an unclean stop", reserved);
     highest_id_ = reserved;
   }
-  Ledger::Contents contents{std::max(reserved, highest_id_),
+  // The first block now: a submit then needs no new file (nor a free fd) for 10 000 ids.
+  Ledger::Contents contents{std::max(reserved, highest_id_ + kIdBlock),
                             Ledger::Marks{commits_, synced_commits_, ledger.boot_id}};
   auto created = Ledger::create(ledger.file, contents);
   if (created.has_error()) return created.error();
