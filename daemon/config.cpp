@@ -271,6 +271,8 @@ Flags parse_args(int argc, char** argv) {
   app.add_flag("--check-reexec", f.check_reexec,
                "load the config, print the handover version a re-exec needs, and exit")
       ->group("");  // For the daemon's own use (sys/handover.h), not for people.
+  app.add_flag("--accept-lost-tasks", f.accept_lost_tasks,
+               "start although the store lost commits (a deleted or damaged WAL): see usage.md");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -26,6 +26,9 @@ struct Flags {
   // Load the config as a start would, print the handover version and exit: the check a
   // re-exec runs on the new binary before it hands anything over (sys/handover.h).
   bool check_reexec = false;
+  // Start even though the store lacks commits its ledger recorded (a deleted or damaged WAL):
+  // a one-off decision for this start, so a command-line flag only, never a config key.
+  bool accept_lost_tasks = false;
 };
 
 // Facts about the environment that main() reads once (getenv lives only there).

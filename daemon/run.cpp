@@ -19,6 +19,7 @@
 
 #include "common/unique_fd.h"
 #include "daemon/engine/engine.h"
+#include "daemon/exec/local/child.h"
 #include "daemon/exec/local/local_executor.h"
 #include "daemon/exec/users.h"
 #include "daemon/log/logging.h"
@@ -439,7 +440,9 @@ Ending run_program(const Flags& flags, const Environment& env, const Config& giv
   (void)tighten_state_dir(config.state_dir);  // An older build's open store and logs.
   Ending end;
   {
-    auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable});
+    const Store::LedgerOptions ledger{config.state_dir / "taskgroupd.ledger", current_boot_id(),
+                                      flags.accept_lost_tasks};
+    auto store = Store::open(config.state_dir / "taskgroupd.db", {config.durable}, ledger);
     if (store.has_error()) {
       spdlog::critical("{}", store.error().message);
       return {1, {}};
@@ -447,6 +450,14 @@ Ending run_program(const Flags& flags, const Environment& env, const Config& giv
     try {
       Daemon daemon(flags, env, *store, config, handover);
       end = daemon.run();
+      // Everything is saved (a re-exec's running tasks too): the next start goes on from the
+      // highest id used.
+      if (end.code == 0) {
+        if (auto r = store->release_unused_ids(); r.has_error()) {
+          spdlog::warn("could not give back the unused task ids: {}; the next start skips them",
+                       r.error().message);
+        }
+      }
     } catch (const std::exception& e) {
       spdlog::critical("fatal: {}", e.what());
       return {1, {}};

@@ -1,5 +1,7 @@
 #include "daemon/store/store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <limits>
 #include <tuple>
@@ -67,6 +69,12 @@ constexpr const char* kMigrations[] = {
     R"sql(
       ALTER TABLE tasks ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // Every commit counts itself here, and the ledger outside SQLite remembers the count
+    // (ledger.h): a start that finds fewer commits than that knows the WAL lost some.
+    R"sql(
+      CREATE TABLE commits (n INTEGER NOT NULL);
+      INSERT INTO commits (n) VALUES (0);
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -119,7 +127,20 @@ std::optional<std::int64_t> opt(const std::optional<int>& v) {
 
 }  // namespace
 
-Result<Store> Store::open(const fs::path& file, Options options) {
+Result<Store> Store::open(const fs::path& file, Options options, const LedgerOptions& ledger) {
+  // SQLite creates an empty WAL when it opens a WAL database: a refusal removes that one again.
+  const std::string wal = file.string() + "-wal";
+  std::error_code ec;
+  const bool had_wal = fs::exists(wal, ec);
+  auto opened = open_db(file, options, ledger, had_wal);
+  if (opened.has_error() && !had_wal && fs::file_size(wal, ec) == 0 && !ec) {
+    (void)::unlink(wal.c_str());  // Best effort: an empty WAL changes nothing either.
+  }
+  return opened;
+}
+
+Result<Store> Store::open_db(const fs::path& file, Options options, const LedgerOptions& ledger,
+                             bool had_wal) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(
       file.c_str(), &raw,
@@ -128,15 +149,32 @@ Result<Store> Store::open(const fs::path& file, Options options) {
   DbPtr db(raw);
   if (rc != SQLITE_OK) return sqlite_error(raw, rc, "opening '" + file.string() + "'");
   (void)sqlite3_busy_timeout(raw, 2000);  // Only another taskgroupd could hold the lock.
+  // Until the database is accepted, closing it must not checkpoint (which would copy a damaged
+  // WAL's valid frames into it) nor delete the WAL: a refused start leaves both as they were.
+  (void)sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);  // Best effort.
   if (auto r = check_integrity(raw, file); r.has_error()) return r.error();
   auto version = user_version(raw);
   if (version.has_error()) return version.error();
   if (*version > kSchemaVersion) return migrate(raw, file).error();
+  std::optional<LedgerCheck> checked;
+  if (!ledger.file.empty()) {
+    auto c = check_ledger(raw, file, ledger, had_wal);
+    if (c.has_error()) return c.error();
+    checked = std::move(*c);
+  }
   if (auto r = exec(raw, "PRAGMA journal_mode = WAL"); r.has_error()) return r.error();
   if (auto r = exec(raw, "PRAGMA synchronous = FULL"); r.has_error()) return r.error();
   if (auto r = migrate(raw, file); r.has_error()) return r.error();
   Store store(std::move(db), options);
   if (auto r = store.prepare(); r.has_error()) return r.error();
+  auto counted = read_db_marks(store.db_.get());
+  if (counted.has_error()) return counted.error();
+  store.commits_ = store.synced_commits_ = counted->commits;
+  store.highest_id_ = counted->seq;
+  if (checked) {
+    if (auto r = store.adopt_ledger(*checked, ledger); r.has_error()) return r.error();
+  }
+  (void)sqlite3_db_config(store.db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   return store;
 }
 
@@ -161,8 +199,18 @@ Result<Txn> Store::begin(bool sync) {
 }
 
 Result<void> Store::commit(Txn& txn) {
+  const std::int64_t n = commits_ + 1;
+  if (auto r = count_commit_.bind(1, n).run(); r.has_error()) return r.error();
   auto r = txn.commit();
-  if (r.has_error() && r.error().code == Errc::kOutcomeUnknown) write_failure_ = r.error().message;
+  if (r.has_error()) {
+    if (r.error().code == Errc::kOutcomeUnknown) write_failure_ = r.error().message;
+    return r;
+  }
+  commits_ = n;
+  if (synced_) synced_commits_ = n;
+  // Before the caller answers anyone. A mark that fails to reach the file leaves an older one,
+  // which only makes the next start's check weaker, never refuse a complete database.
+  if (ledger_) (void)ledger_->mark(commits_, synced_commits_);
   return r;
 }
 
@@ -213,8 +261,9 @@ Result<void> Store::prepare() {
       DELETE FROM envs
       WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tasks WHERE env_id > 0 AND env_id = ?1)
   )sql");
+  auto count_commit = Stmt::prepare(db_.get(), "UPDATE commits SET n = ?1");
   for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &save_group,
-                  &prune_slice, &drop_env}) {
+                  &prune_slice, &drop_env, &count_commit}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
@@ -225,6 +274,7 @@ Result<void> Store::prepare() {
   save_group_ = std::move(*save_group);
   prune_slice_ = std::move(*prune_slice);
   drop_env_ = std::move(*drop_env);
+  count_commit_ = std::move(*count_commit);
   return {};
 }
 
@@ -348,7 +398,7 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
                            std::span<const Task* const> updates) {
   auto txn = begin(true);
   if (txn.has_error()) return txn.error();
-  if (txn.has_error()) return txn.error();
+  if (auto r = reserve_ids(tasks.size()); r.has_error()) return r.error();
   if (auto r = write_updates(updates); r.has_error()) return r.error();
   std::vector<TaskId> ids;
   std::vector<std::int64_t> env_ids;
@@ -393,6 +443,7 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
     ids.push_back(sqlite3_last_insert_rowid(db_.get()));
   }
   if (auto r = commit(*txn); r.has_error()) return r.error();
+  if (!ids.empty()) highest_id_ = std::max(highest_id_, ids.back());
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     tasks[i].id = ids[i];
     tasks[i].env_id = env_ids[i];

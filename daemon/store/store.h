@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/protocol.h"
 #include "daemon/model/task.h"
+#include "daemon/store/ledger.h"
 #include "daemon/store/sqlite_util.h"
 
 namespace tg::daemon {
@@ -25,11 +26,39 @@ class Store {
     // are safe against a daemon crash, not against a power cut.
     bool durable = true;
   };
-  static constexpr int kSchemaVersion = 4;
+  // The ledger beside a database on disk (ledger.h): what the database must at least hold.
+  struct LedgerOptions {
+    std::filesystem::path file;  // Empty: no ledger (in-memory databases).
+    std::string boot_id;         // This boot's id; "" if unknown (then as after a reboot).
+    // Start even though the database lacks commits the ledger recorded (--accept-lost-tasks):
+    // said in the log; task ids continue above every id that may have been handed out.
+    bool accept_lost = false;
+  };
+  static constexpr int kSchemaVersion = 5;
+  // Task ids are reserved in the ledger this many at a time (or a batch's worth, if more).
+  static constexpr TaskId kIdBlock = 10'000;
 
   // Opens or creates the database and migrates it. Refuses, leaving the file untouched, a file
   // that is not a database, is corrupt, or has a newer schema than this binary.
-  [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options);
+  [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options) {
+    return open(file, options, LedgerOptions{});
+  }
+  // As above, checked against its ledger first: a database that lacks commits the ledger
+  // recorded (its write-ahead log was deleted, truncated or damaged after a crash, or an older
+  // copy was restored) is refused with an Errc::kIo error saying so, before anything is written
+  // to it, unless `ledger.accept_lost`. Then raises the task id floor (sqlite_sequence) to the
+  // ledger's reservation unless the database is proven complete, so that ids are never reused.
+  // A missing or unreadable ledger is (re)created from the database (logged: nothing could be
+  // checked).
+  [[nodiscard]] static Result<Store> open(const std::filesystem::path& file, Options options,
+                                          const LedgerOptions& ledger);
+  // A clean stop: gives back the reserved ids that were not used, so that the next start goes
+  // on from the highest id handed out. Durable, like a reservation.
+  [[nodiscard]] Result<void> release_unused_ids();
+  // Commits made in this database (schema 5 on), and the highest task id ever assigned.
+  [[nodiscard]] std::int64_t commits() const { return commits_; }
+  [[nodiscard]] TaskId highest_id() const { return highest_id_; }
+  [[nodiscard]] const std::optional<Ledger>& ledger() const { return ledger_; }
 
   // A reload's `durable`: applies from the next transaction on.
   void set_durable(bool durable) { options_.durable = durable; }
@@ -98,7 +127,32 @@ class Store {
   [[nodiscard]] std::int64_t last_prune_steps() const { return last_prune_steps_; }
 
  private:
+  // What the database holds by the ledger's measures, read before anything is written.
+  struct DbMarks {
+    std::int64_t commits = 0;
+    TaskId seq = 0;  // sqlite_sequence's value for tasks: the highest id ever assigned.
+  };
+  // What open() found: the ledger (if readable) and the verdict on the database.
+  struct LedgerCheck {
+    std::optional<Ledger::Contents> found;
+    DbMarks db;
+    std::int64_t required = 0;  // Commits the database must hold.
+    bool proven = false;        // It holds every commit the marks saw, in this boot.
+    bool lost = false;          // It lacks some (accepted, or open() refused).
+  };
+
   Store(DbPtr db, Options options) : db_(std::move(db)), options_(options) {}
+  [[nodiscard]] static Result<DbMarks> read_db_marks(sqlite3* db);
+  // The body of open(); `had_wal`: the WAL existed before SQLite opened the database.
+  [[nodiscard]] static Result<Store> open_db(const std::filesystem::path& file, Options options,
+                                             const LedgerOptions& ledger, bool had_wal);
+  [[nodiscard]] static Result<LedgerCheck> check_ledger(sqlite3* db,
+                                                        const std::filesystem::path& file,
+                                                        const LedgerOptions& ledger, bool had_wal);
+  // After migrations: sets the counters, raises the id floor if needed, writes the ledger.
+  [[nodiscard]] Result<void> adopt_ledger(const LedgerCheck& check, const LedgerOptions& ledger);
+  // Reserves ids in the ledger so that `count` more fit, before an insert uses them.
+  [[nodiscard]] Result<void> reserve_ids(std::size_t count);
   // Sets PRAGMA synchronous for the next transaction (no I/O).
   [[nodiscard]] Result<void> set_sync(bool sync);
   // Every write transaction begins (with set_sync(sync)) and commits through these: they
@@ -121,7 +175,12 @@ class Store {
   Stmt save_group_;
   Stmt prune_slice_;
   Stmt drop_env_;
+  Stmt count_commit_;
   std::int64_t last_prune_steps_ = 0;
+  std::int64_t commits_ = 0;         // The database's commit counter (its `commits` table).
+  std::int64_t synced_commits_ = 0;  // Its value at the last fsynced commit.
+  TaskId highest_id_ = 0;            // sqlite_sequence for tasks.
+  std::optional<Ledger> ledger_;     // Marked after each commit; reserves ids.
   std::optional<std::string> write_failure_;
 };
 

@@ -398,7 +398,7 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   // Back to schema 1, as an older taskgroupd left it.
   shared.exec(
       "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; "
-      "ALTER TABLE tasks DROP COLUMN max_log_bytes; PRAGMA user_version = 1");
+      "ALTER TABLE tasks DROP COLUMN max_log_bytes; DROP TABLE commits; PRAGMA user_version = 1");
 
   auto store = Store::open(shared.name(), {});
   REQUIRE(store.has_value());
