@@ -34,8 +34,8 @@ namespace tg::daemon {
 // from its id, whatever was submitted or pruned meanwhile. A page is bounded in tasks, in bytes
 // and in tasks looked at, so that no reply and no turn of the loop grows with the store: 100 000
 // tasks in one reply cost 600 MB and 1.8 s of the loop (docs/performance.md F10).
-inline constexpr std::size_t kListPageTasks = 1000;
-inline constexpr std::size_t kListPageBytes = 1 << 20;
+inline constexpr std::size_t kListPageTasks = 250;
+inline constexpr std::size_t kListPageBytes = 256 << 10;
 inline constexpr std::size_t kListPageVisits = 20'000;
 struct ListBounds {
   std::size_t max_tasks = kListPageTasks;

@@ -23,7 +23,7 @@ using tg::test::RawClient;
 using tg::test::TestDaemon;
 using namespace tg::test::helpers;
 
-constexpr std::int64_t kPage = 1000;  // The daemon's page (kListPageTasks).
+constexpr std::int64_t kPage = 250;  // The daemon's page (kListPageTasks).
 
 // Submits `n` queued tasks to the paused group `group` in one batch; returns their ids.
 std::vector<std::int64_t> submit_queued(const TestDaemon& d, const std::string& group, int n) {
