@@ -74,7 +74,7 @@ void check_exactly(const std::vector<std::int64_t>& got, std::vector<std::int64_
 
 TEST_CASE("tgctl list pages through more tasks than a page holds: every id exactly once") {
   TestDaemon d;
-  auto p = submit_queued(d, "p", 2 * kPage + 345);
+  const auto p = submit_queued(d, "p", 2 * kPage + 345);
   const auto q = submit_queued(d, "q", 300);
   std::vector<std::int64_t> all = p;
   all.insert(all.end(), q.begin(), q.end());
@@ -90,12 +90,14 @@ TEST_CASE("tgctl list pages through more tasks than a page holds: every id exact
     check_exactly(table_ids(tgctl_ok(d, {"list", "-g", "q"})), q);
   }
   SUBCASE("--limit N: the newest N matches, oldest first, across pages") {
-    const std::vector<std::int64_t> newest(all.end() - 1500, all.end());
-    check_exactly(json_ids(tgctl_ok(d, {"list", "--limit", "1500", "--json"})), newest);
-    check_exactly(table_ids(tgctl_ok(d, {"list", "--limit", "1500"})), newest);
-    const std::vector<std::int64_t> newest_p(p.end() - 1200, p.end());
-    check_exactly(json_ids(tgctl_ok(d, {"list", "-g", "p", "--limit", "1200", "--json"})),
-                  newest_p);
+    const std::size_t n = 3 * kPage / 2;  // More than a page, less than all.
+    REQUIRE(n < p.size());
+    const std::vector<std::int64_t> newest(all.end() - n, all.end());
+    const std::string limit = std::to_string(n);
+    check_exactly(json_ids(tgctl_ok(d, {"list", "--limit", limit, "--json"})), newest);
+    check_exactly(table_ids(tgctl_ok(d, {"list", "--limit", limit})), newest);
+    const std::vector<std::int64_t> newest_p(p.end() - n, p.end());
+    check_exactly(json_ids(tgctl_ok(d, {"list", "-g", "p", "--limit", limit, "--json"})), newest_p);
     check_exactly(json_ids(tgctl_ok(d, {"list", "--limit", "100000", "--json"})), all);
   }
 }
