@@ -74,9 +74,10 @@ def proc_cpu_seconds(pid):
 class Daemon:
     """One taskgroupd with its own socket and state directory, removed on stop()."""
 
-    def __init__(self, ctx, name, max_running, bindir=None):
+    def __init__(self, ctx, name, max_running, bindir=None, tgctl_dir=None):
         self.ctx = ctx
-        self.tgctl_bin = str(Path(bindir) / "tgctl") if bindir else ctx.tgctl
+        tgctl_dir = tgctl_dir or bindir
+        self.tgctl_bin = str(Path(tgctl_dir) / "tgctl") if tgctl_dir else ctx.tgctl
         daemon_bin = str(Path(bindir) / "taskgroupd") if bindir else ctx.taskgroupd
         self.dir = ctx.scratch(name)
         (self.dir / "state").mkdir()
@@ -670,6 +671,91 @@ def profile_callgrind(ctx):
     print((ctx.out / "profile-callgrind.txt").read_text()[:6000])
 
 
+def w_listload(ctx):
+    """`status` round trips while 4 clients each `tgctl list` every task of a store of 100 000
+    (queued in a paused group: fast to set up, and a list does the same work for any state).
+    Per round and variant a fresh daemon: batch submit, VmHWM reset (clear_refs 5), then the 4
+    lists start together while one persistent connection sends a `status` every 5 ms; the figures
+    are that latency from when each status was due (p50/p99/max), the peak RSS during the lists
+    (VmHWM) and VmRSS after them.
+    With --baseline-bin: the baseline daemon with its own tgctl, and this daemon with the
+    baseline's tgctl (an old client: one list request without a cursor), interleaved."""
+    n, clients, period = ctx.queue_n, 4, 0.005
+    file = write_lines(ctx.tmp / f"cmds-{n}-exit", TRIVIAL, n)
+    variants = [("taskgroupd", None, None)]
+    if ctx.baseline_bin:
+        variants += [("taskgroupd@baseline", ctx.baseline_bin, None),
+                     ("taskgroupd, baseline tgctl", None, ctx.baseline_bin)]
+    keys = ("p50", "p99", "max", "hwm", "rss_after", "list_s")
+    res = {name: {k: [] for k in keys} for name, _, _ in variants}
+    for r in range(ctx.reps):
+        for name, bindir, tgctl_dir in variants:
+            m = res[name]
+            d = Daemon(ctx, "listload", 4, bindir, tgctl_dir)
+            try:
+                d.tgctl("pause", "l")
+                d.tgctl("submit", "-g", "l", "--batch", str(file))
+                assert d.status()["queued"] == n
+                Path(f"/proc/{d.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS.
+                samples, done = [], threading.Event()
+
+                def sample():
+                    # A status is due every `period`; each one's latency counts from when it was
+                    # due, so a stall counts once for every request it held up (a fixed-rate
+                    # client, without coordinated omission).
+                    c = RpcClient(d.socket)
+                    due = time.perf_counter()
+                    while not done.is_set():
+                        time.sleep(max(0.0, due - time.perf_counter()))
+                        c.call("status", {})
+                        end = time.perf_counter()
+                        while due <= end:
+                            samples.append((end - due) * 1e3)
+                            due += period
+                    c.close()
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                outs = [ctx.tmp / f"list-{i}.txt" for i in range(clients)]
+                t0 = time.perf_counter()
+                procs = [subprocess.Popen([d.tgctl_bin, "list"], env=d.env, stdout=open(o, "w"),
+                                          stderr=subprocess.PIPE, text=True) for o in outs]
+                codes = [p.wait() for p in procs]
+                m["list_s"].append(time.perf_counter() - t0)
+                done.set()
+                sampler.join()
+                assert codes == [0] * clients, [p.stderr.read() for p in procs]
+                for o in outs:
+                    with open(o) as f:
+                        lines = sum(1 for _ in f)
+                    assert lines == n + 1, f"{o}: {lines} lines"  # The header and n rows.
+                    o.unlink()
+                m["p50"].append(percentile(samples, 50))
+                m["p99"].append(percentile(samples, 99))
+                m["max"].append(max(samples))
+                m["hwm"].append(proc_status(d.pid, "VmHWM"))
+                m["rss_after"].append(d.rss_kib())
+                log(f"listload round {r + 1} {name}: status p50 {m['p50'][-1]:.2f} ms p99 "
+                    f"{m['p99'][-1]:.2f} ms max {m['max'][-1]:.1f} ms ({len(samples)} samples); "
+                    f"peak RSS {m['hwm'][-1] / 1024:.1f} MiB, after {m['rss_after'][-1] / 1024:.1f}"
+                    f" MiB; lists {m['list_s'][-1]:.2f} s")
+            finally:
+                d.stop()
+    for name, _, _ in variants:
+        m = res[name]
+        w = f"{clients} x list of {n}:"
+        ctx.add(name, f"{w} status p50", statistics.median(m["p50"]), "ms", None,
+                "a status due every 5 ms, latency from when due", samples=m["p50"])
+        ctx.add(name, f"{w} status p99", statistics.median(m["p99"]), "ms", None,
+                f"max of rounds {max(m['max']):.1f} ms", samples=m["p99"])
+        ctx.add(name, f"{w} peak RSS", statistics.median(m["hwm"]) / 1024, "MiB", None,
+                "VmHWM, reset after the submit", samples=m["hwm"])
+        ctx.add(name, f"{w} RSS after", statistics.median(m["rss_after"]) / 1024, "MiB", None,
+                "VmRSS once the lists ended", samples=m["rss_after"])
+        ctx.add(name, f"{w} wall time", statistics.median(m["list_s"]), "s", None,
+                "all 4 tgctl, start to exit", samples=m["list_s"])
+
+
 WORKLOADS = {
     "trivial": w_trivial,
     "sleep": w_sleep,
@@ -678,6 +764,7 @@ WORKLOADS = {
     "latency": w_latency,
     "wait": w_wait,
     "idle": w_idle,
+    "listload": w_listload,
     "profile": w_profile,  # Not in the default set: run with --only profile.
 }
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "profile"]

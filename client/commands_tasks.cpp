@@ -1,8 +1,11 @@
 // tgctl list, show and logs: reading tasks and their output.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <optional>
 #include <ostream>
+#include <vector>
 
 #include "client/commands.h"
 #include "client/render.h"
@@ -12,17 +15,69 @@ namespace tg::client {
 
 void print_json(Io& io, const nlohmann::json& body) { io.out << proto::dump_json(body) << '\n'; }
 
+namespace {
+
+// One page of a listing: the result body as the daemon sent it, and where the next page starts.
+struct ListPage {
+  nlohmann::json tasks;                        // An array.
+  std::optional<proto::TaskId> next_after_id;  // Null: this was the last page.
+};
+
+Result<ListPage> next_list_page(Connection& conn, const proto::List& request) {
+  auto body = conn.call(proto::Request{request});
+  if (body.has_error()) return body.error();
+  const Error bad{Errc::kInternal, "unexpected reply from daemon: not a list page"};
+  if (!body->is_object() || !body->contains("tasks") || !body->at("tasks").is_array()) return bad;
+  ListPage page{std::move(body->at("tasks")), std::nullopt};
+  const nlohmann::json next = body->value("next_after_id", nlohmann::json());
+  if (next.is_null()) return page;
+  if (!next.is_number_integer()) return bad;
+  page.next_after_id = next.get<proto::TaskId>();
+  // A cursor that does not move forward would otherwise keep us here forever.
+  if (*page.next_after_id <= request.after_id.value_or(0)) return bad;
+  return page;
+}
+
+}  // namespace
+
+// Pages through the listing and prints each page as it arrives: memory holds one page. With
+// --limit N the first request selects the newest N; the next ones go on from the cursor without
+// the limit, and we stop after N tasks (tasks submitted meanwhile come after those N).
 Result<int> run_list(Connection& conn, const ListCommand& cmd, Io& io) {
-  const proto::Request request{cmd.request};
-  if (cmd.json) {
-    auto body = conn.call(request);
-    if (body.has_error()) return body.error();
-    print_json(io, *body);
-    return kExitOk;
+  proto::List request = cmd.request;
+  request.after_id = 0;
+  std::optional<std::int64_t> left = request.limit;
+  // Root without a group or user filter may see several users' tasks on later pages.
+  const bool several_owners = ::geteuid() == 0 && !request.group && !request.user;
+  std::optional<TaskTableWriter> table;
+  bool any = false;
+  for (;;) {
+    auto page = next_list_page(conn, request);
+    if (page.has_error()) return page.error();
+    if (!table) {  // The first page: only now is it known that something will be printed.
+      table.emplace(now_ms(), io.out_width, several_owners && page->next_after_id);
+      if (cmd.json) io.out << "{\"tasks\":[";
+    }
+    std::vector<proto::TaskInfo> tasks;
+    for (const auto& t : page->tasks) {
+      if (left && *left == 0) break;
+      if (left) --*left;
+      if (cmd.json) {
+        io.out << (any ? "," : "") << proto::dump_json(t);
+        any = true;
+        continue;
+      }
+      auto info = proto::decode_result<proto::TaskInfo>(t);
+      if (info.has_error()) return info.error();
+      tasks.push_back(std::move(*info));
+    }
+    if (!cmd.json) io.out << table->page(tasks);
+    io.out.flush();  // As it comes, also into a pipe.
+    if (!page->next_after_id || (left && *left == 0)) break;
+    request.after_id = page->next_after_id;
+    request.limit.reset();
   }
-  auto r = call_as<proto::ListResult>(conn, request);
-  if (r.has_error()) return r.error();
-  io.out << render_task_table(r->tasks, now_ms(), io.out_width);
+  io.out << (cmd.json ? "]}\n" : table->finish());
   return kExitOk;
 }
 

@@ -86,8 +86,17 @@ std::string command_line(const std::vector<std::string>& argv, bool shell) {
 
 std::string render_table(const std::vector<Column>& columns,
                          const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths(columns.size(), 0);
-  for (std::size_t c = 0; c < columns.size(); ++c) widths[c] = display_width(columns[c].header);
+  std::vector<std::size_t> widths;
+  return render_table_part(columns, rows, widths, true);
+}
+
+std::string render_table_part(const std::vector<Column>& columns,
+                              const std::vector<std::vector<std::string>>& rows,
+                              std::vector<std::size_t>& widths, bool header) {
+  widths.resize(columns.size(), 0);
+  for (std::size_t c = 0; c < columns.size() && header; ++c) {
+    widths[c] = std::max(widths[c], display_width(columns[c].header));
+  }
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < columns.size() && c < row.size(); ++c) {
       widths[c] = std::max(widths[c], display_width(row[c]));
@@ -106,7 +115,7 @@ std::string render_table(const std::vector<Column>& columns,
     }
     out += '\n';
   };
-  line([&](std::size_t c) -> const std::string& { return columns[c].header; });
+  if (header) line([&](std::size_t c) -> const std::string& { return columns[c].header; });
   static const std::string kEmpty;
   for (const auto& row : rows) {
     line([&](std::size_t c) -> const std::string& { return c < row.size() ? row[c] : kEmpty; });

@@ -23,6 +23,11 @@ struct Column {
 // The last column is not padded, so lines have no trailing blanks. Each line ends in '\n'.
 [[nodiscard]] std::string render_table(const std::vector<Column>& columns,
                                        const std::vector<std::vector<std::string>>& rows);
+// The same a part at a time: `widths` holds each column's width so far (empty before the first
+// part) and grows to fit these rows and, with `header`, the header row, which comes first.
+[[nodiscard]] std::string render_table_part(const std::vector<Column>& columns,
+                                            const std::vector<std::vector<std::string>>& rows,
+                                            std::vector<std::size_t>& widths, bool header);
 
 // "key:  value" lines with the values aligned.
 using Fields = std::vector<std::pair<std::string, std::string>>;

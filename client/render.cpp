@@ -81,34 +81,57 @@ std::string elapsed_text(const proto::TaskInfo& task, TimeMs now) {
 
 std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
                               std::size_t width) {
-  const bool with_user = several_owners(tasks);
-  std::vector<Column> columns = {{"ID", Align::kRight}, {"GROUP"}};
-  if (with_user) columns.push_back({"USER"});
-  columns.insert(columns.end(), {{"STATE"}, {"EXIT", Align::kRight}, {"ELAPSED", Align::kRight}});
+  TaskTableWriter table(now, width, false);
+  std::string out = table.page(tasks);
+  return out + table.finish();
+}
+
+void TaskTableWriter::start(const std::vector<proto::TaskInfo>& tasks) {
+  started_ = true;
+  with_user_ = several_owners_ || several_owners(tasks);
+  columns_ = {{"ID", Align::kRight}, {"GROUP"}};
+  if (with_user_) columns_.push_back({"USER"});
+  columns_.insert(columns_.end(), {{"STATE"}, {"EXIT", Align::kRight}, {"ELAPSED", Align::kRight}});
+}
+
+std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
+  if (tasks.empty()) return {};
+  const bool header = !started_;
+  if (header) start(tasks);
   std::vector<std::vector<std::string>> rows;
   rows.reserve(tasks.size());
-  std::size_t used = 0;  // Widest row before the command, to fit the command to the terminal.
   for (const auto& t : tasks) {
     std::vector<std::string> row = {std::to_string(t.id), t.group};
-    if (with_user) row.push_back(owner(t.user, t.uid));
+    if (with_user_) row.push_back(owner(t.user, t.uid));
     row.insert(row.end(),
-               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now)});
+               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now_)});
     rows.push_back(std::move(row));
   }
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    std::size_t w = display_width(columns[c].header);
-    for (const auto& row : rows) w = std::max(w, display_width(row[c]));
-    used += w + 2;
+  if (header) {
+    // The command gets what the first page's other columns leave of the terminal.
+    std::size_t used = 0;
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      std::size_t w = display_width(columns_[c].header);
+      for (const auto& row : rows) w = std::max(w, display_width(row[c]));
+      used += w + 2;
+    }
+    constexpr std::size_t kMinCommandWidth = 20;
+    command_width_ = width_ == 0 ? kMaxCommandWidth
+                                 : std::max(kMinCommandWidth, width_ > used ? width_ - used : 0);
+    columns_.push_back({"COMMAND"});
   }
-  constexpr std::size_t kMinCommandWidth = 20;
-  const std::size_t command_width =
-      width == 0 ? kMaxCommandWidth : std::max(kMinCommandWidth, width > used ? width - used : 0);
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     rows[i].push_back(
-        truncate_display(printable(command_line(tasks[i].argv, tasks[i].shell)), command_width));
+        truncate_display(printable(command_line(tasks[i].argv, tasks[i].shell)), command_width_));
   }
-  columns.push_back({"COMMAND"});
-  return render_table(columns, rows);
+  return render_table_part(columns_, rows, widths_, header);
+}
+
+std::string TaskTableWriter::finish() {
+  if (started_) return {};
+  start({});
+  columns_.push_back({"COMMAND"});
+  return render_table_part(columns_, {}, widths_, true);
 }
 
 std::string render_task(const proto::TaskInfo& t, TimeMs now) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "client/format.h"
 #include "common/protocol.h"
 #include "common/time_format.h"
 
@@ -24,6 +25,35 @@ inline constexpr std::size_t kMaxCommandWidth = 200;
 // command is cut to fit `width` columns on a terminal, or to kMaxCommandWidth when width is 0.
 [[nodiscard]] std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
                                             std::size_t width);
+// The same table printed as it arrives, a page at a time (tgctl list). The columns, their widths
+// and the command's width come from the first page that has tasks; a later page widens a column
+// that needs it, from that page on, and its commands are cut to the first page's width. USER is
+// shown when the first page has several owners, or always with `several_owners` (the listing
+// may hold several users' tasks).
+class TaskTableWriter {
+ public:
+  TaskTableWriter(TimeMs now, std::size_t width, bool several_owners)
+      : now_(now), width_(width), several_owners_(several_owners) {}
+  // The rows of these tasks, after the header if it has not been printed yet; "" for no tasks.
+  [[nodiscard]] std::string page(const std::vector<proto::TaskInfo>& tasks);
+  // The header alone if no page had tasks, else "".
+  [[nodiscard]] std::string finish();
+
+ private:
+  void start(const std::vector<proto::TaskInfo>& tasks);
+
+  // Constant after construction.
+  TimeMs now_;
+  std::size_t width_;
+  bool several_owners_;
+
+  bool started_ = false;
+  bool with_user_ = false;
+  std::vector<Column> columns_;
+  std::vector<std::size_t> widths_;
+  std::size_t command_width_ = 0;
+};
+
 // key: value lines for `tgctl show`.
 [[nodiscard]] std::string render_task(const proto::TaskInfo& task, TimeMs now);
 // NAME LIMIT FLAGS QUEUED RUNNING DONE FAILED CANCELLED, then each group's last cancel.

@@ -75,6 +75,37 @@ TEST_CASE("render_task_table: a USER column appears when tasks have several owne
   CHECK(table.find("2  nightly  1001   queued") != std::string::npos);
 }
 
+TEST_CASE("TaskTableWriter: one header, the first page's widths, wider later rows shift") {
+  proto::TaskInfo a = task(7, proto::TaskState::kRunning);
+  a.started_at = format_rfc3339(kNow - 5'000);
+  proto::TaskInfo b = task(12, proto::TaskState::kQueued);
+  proto::TaskInfo c = task(1234, proto::TaskState::kQueued);
+  c.group = "a-longer-group";
+  c.argv = {"echo", "0123456789012345678901234567890123456789"};
+
+  SUBCASE("pages print as they come; a wider cell widens its column from its page on") {
+    TaskTableWriter table(kNow, 60, false);
+    CHECK(table.page({}).empty());  // A page may be empty while more follows.
+    CHECK(table.page({a, b}) ==
+          "ID  GROUP    STATE    EXIT  ELAPSED  COMMAND\n"
+          " 7  nightly  running     -     5.0s  make -j4\n"
+          "12  nightly  queued      -        -  make -j4\n");
+    CHECK(table.page({c}) ==
+          "1234  a-longer-group  queued      -        -  echo 01234567890123456\u2026\n");
+    CHECK(table.page({b}) == "  12  nightly         queued      -        -  make -j4\n");
+    CHECK(table.finish().empty());
+  }
+  SUBCASE("no task at all: the header alone") {
+    TaskTableWriter table(kNow, 0, false);
+    CHECK(table.page({}).empty());
+    CHECK(table.finish() == "ID  GROUP  STATE  EXIT  ELAPSED  COMMAND\n");
+  }
+  SUBCASE("several_owners: USER although the first page has one owner") {
+    TaskTableWriter table(kNow, 0, true);
+    CHECK(table.page({b}).rfind("ID  GROUP    USER   STATE", 0) == 0);
+  }
+}
+
 TEST_CASE("render_task: key: value lines with the reason and the times") {
   proto::TaskInfo t = task(42, proto::TaskState::kCancelled);
   t.reason = "cancelled: group 'nightly' cancelled by uid 1000";

@@ -241,6 +241,7 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
     if (!l.group) r.string("user", l.user);
     r.state("state", l.state);
     r.integer("limit", l.limit, 1, std::numeric_limits<std::int64_t>::max());
+    r.integer("after_id", l.after_id, 0, std::numeric_limits<std::int64_t>::max());
     return finish_with(r, std::move(l));
   }
   if (method == "show") {
@@ -367,6 +368,15 @@ IncomingRequest decode_request(std::string_view line) {
 std::string encode_result(const json& id, const json& result) {
   json j = {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}};
   return dump_json(j) + '\n';
+}
+
+ResultFrame encode_result_frame(const json& id, std::string_view key) {
+  json body = json::object();
+  body[std::string(key)] = json::array();
+  const std::string whole = encode_result(id, body);
+  // "result" is the envelope's last key and `key` the body's only one: the last "[]" is ours.
+  const std::size_t at = whole.rfind("[]");
+  return {whole.substr(0, at + 1), whole.substr(at + 1)};
 }
 
 std::string encode_error(const json& id, const Error& error) {

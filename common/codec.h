@@ -31,6 +31,13 @@ struct IncomingRequest {
 [[nodiscard]] std::string encode_error(const nlohmann::json& id, const Error& error);
 [[nodiscard]] std::string encode_notification(std::string_view method,
                                               const nlohmann::json& params);
+// A result too large to build at once, whose body is one array `key`: send `head`, then the
+// elements as compact JSON separated by ',', then `tail` (which ends the line).
+struct ResultFrame {
+  std::string head;
+  std::string tail;
+};
+[[nodiscard]] ResultFrame encode_result_frame(const nlohmann::json& id, std::string_view key);
 
 // Client side.
 [[nodiscard]] std::string encode_request(std::int64_t id, const Request& request);

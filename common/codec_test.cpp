@@ -219,6 +219,12 @@ TEST_CASE("decode_request: list filters by group, state, limit and user") {
     CHECK_FALSE(l.state.has_value());
     CHECK_FALSE(l.limit.has_value());
     CHECK_FALSE(l.user.has_value());
+    CHECK_FALSE(l.after_id.has_value());
+  }
+  SUBCASE("a cursor: after_id, 0 for the first page") {
+    CHECK(decode_as<List>("list", R"({"after_id":0})").after_id == 0);
+    CHECK(decode_as<List>("list", R"({"after_id":41,"limit":3})").after_id == 41);
+    CHECK_FALSE(decode_as<List>("list", R"({"after_id":null})").after_id.has_value());
   }
   SUBCASE("state, limit and user") {
     const auto l = decode_as<List>("list", R"({"state":"timed_out","limit":10,"user":"bob"})");
@@ -277,8 +283,10 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
     requests.emplace_back(s);
   }
   requests.emplace_back(List{});
-  requests.emplace_back(List{GroupRef{"g", "alice"}, TaskState::kRunning, 5, {}});
-  requests.emplace_back(List{{}, TaskState::kLost, {}, "bob"});
+  requests.emplace_back(List{GroupRef{"g", "alice"}, TaskState::kRunning, 5, {}, {}});
+  requests.emplace_back(List{{}, TaskState::kLost, {}, "bob", {}});
+  requests.emplace_back(List{{}, {}, 10, {}, 0});
+  requests.emplace_back(List{{}, {}, {}, {}, 1234});
   requests.emplace_back(Show{42});
   requests.emplace_back(Cancel{GroupRef{"g", {}}, {}, 2000, true});
   requests.emplace_back(Cancel{{}, {1, 2, 3}, {}, false});
@@ -647,6 +655,8 @@ TEST_CASE("decode_request: numbers out of range or of the wrong type are refused
     refused_params("cancel", R"({"group":"g","grace_ms":8640000001})", "params.grace_ms");
     refused_params("list", R"({"limit":0})", "params.limit");
     refused_params("list", R"({"limit":-1})", "params.limit");
+    refused_params("list", R"({"after_id":-1})", "params.after_id");
+    refused_params("list", R"({"after_id":"5"})", "params.after_id");
     refused_params("group.set", R"({"group":"g","limit":-1})", "params.limit");
     refused_params("group.set", R"({"group":"g","limit":1000001})", "params.limit");
     refused_params("hello", R"({"protocol":-1})", "params.protocol");
@@ -816,6 +826,17 @@ TEST_CASE("encode_result of a wire struct is a one-line reply the client decodes
   const auto r = decode_result<SubmitResult>(*reply.result);
   REQUIRE(r.has_value());
   CHECK(r->ids == std::vector<TaskId>{42, 43});
+}
+
+TEST_CASE("encode_result_frame: head, elements and tail make the reply encode_result would") {
+  for (const json& id : {json(7), json("a \"tasks\":[] id"), json(nullptr)}) {
+    CAPTURE(id.dump());
+    const ResultFrame f = encode_result_frame(id, "tasks");
+    CHECK(f.head + f.tail == encode_result(id, json{{"tasks", json::array()}}));
+    CHECK(f.head + "1,{\"a\":[]}" + f.tail ==
+          encode_result(id, json{{"tasks", json::array({1, json{{"a", json::array()}}})}}));
+    CHECK(f.tail.back() == '\n');
+  }
 }
 
 // ------------------------------------------------------------------ decode_reply

@@ -166,6 +166,7 @@ struct Params {
     if (r.state) j["state"] = to_string(*r.state);
     put(j, "limit", r.limit);
     put(j, "user", r.user);
+    put(j, "after_id", r.after_id);
     return j;
   }
   nlohmann::json operator()(const Show& r) const { return {{"id", r.id}}; }

@@ -95,6 +95,10 @@ struct List {
   std::optional<TaskState> state;
   std::optional<std::int64_t> limit;  // The newest `limit` matches, in id order; all if unset.
   std::optional<std::string> user;    // Root only: list this user's tasks (default: all).
+  // Set: a paged listing of the matches with a higher id; the reply holds one bounded page and
+  // says where the next one starts (ListResult::next_after_id). Unset: every match in one reply,
+  // which the daemon still builds and sends a page at a time.
+  std::optional<TaskId> after_id;
 };
 struct Show {
   TaskId id = 0;
@@ -248,8 +252,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SubmitResult, ids)
 
 struct ListResult {
   std::vector<TaskInfo> tasks;
+  // A paged listing: send this as after_id for the next page; null when nothing follows. A page
+  // may be short, even empty, while more follows (the daemon bounds the work of one reply).
+  std::optional<TaskId> next_after_id;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ListResult, tasks)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ListResult, tasks, next_after_id)
 
 struct ShowResult {
   TaskInfo task;

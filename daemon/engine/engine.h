@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <list>
 #include <map>
 #include <memory>
@@ -28,6 +29,28 @@
 #include "daemon/sys/timer.h"
 
 namespace tg::daemon {
+
+// A listing is a walk over the tasks in id order that can stop after any task and go on later
+// from its id, whatever was submitted or pruned meanwhile. A page is bounded in tasks, in bytes
+// and in tasks looked at, so that no reply and no turn of the loop grows with the store: 100 000
+// tasks in one reply cost 600 MB and 1.8 s of the loop (docs/performance.md F10).
+inline constexpr std::size_t kListPageTasks = 250;
+inline constexpr std::size_t kListPageBytes = 256 << 10;
+inline constexpr std::size_t kListPageVisits = 20'000;
+struct ListBounds {
+  std::size_t max_tasks = kListPageTasks;
+  std::size_t max_bytes = kListPageBytes;    // Estimated JSON; a page has at least one task.
+  std::size_t max_visits = kListPageVisits;  // Tasks looked at, matching or not.
+};
+struct ListWalk {
+  // The request's filters, resolved for its peer.
+  std::optional<GroupKey> group;
+  std::optional<uid_t> owner;
+  std::optional<TaskState> state;
+  proto::TaskId after_id = 0;  // The next page starts after this id...
+  proto::TaskId last_id = std::numeric_limits<proto::TaskId>::max();  // ...the walk ends here.
+  bool done = false;                                                  // Nothing is left to look at.
+};
 
 // The daemon's decisions: tasks, groups, the scheduler, stops and their timers, the drain and
 // recovery. It runs nothing itself: an Executor starts and stops tasks and reports back
@@ -64,7 +87,6 @@ class Engine final : private ExecutorEvents {
   // --- Requests (requests.cpp, submit.cpp, cancel.cpp). Each checks that the peer may act on
   // what it names.
   [[nodiscard]] Result<proto::SubmitResult> submit(const Peer& peer, const proto::Submit& req);
-  [[nodiscard]] Result<proto::ListResult> list(const Peer& peer, const proto::List& req) const;
   [[nodiscard]] Result<proto::ShowResult> show(const Peer& peer, const proto::Show& req) const;
   [[nodiscard]] Result<proto::CancelResult> cancel(const Peer& peer, const proto::Cancel& req);
   [[nodiscard]] Result<proto::GroupsResult> groups(const Peer& peer,
@@ -73,6 +95,18 @@ class Engine final : private ExecutorEvents {
   [[nodiscard]] Result<proto::GroupInfo> set_paused(const Peer& peer, const proto::GroupRef& ref,
                                                     bool paused);
   [[nodiscard]] proto::StatusResult status() const;
+
+  // --- Listing (list.cpp): see ListWalk.
+  // Resolves the filters, and starts after req.after_id (0 if unset). With a limit, it starts
+  // at the oldest of the newest `limit` matches and ends at the newest task there is now.
+  [[nodiscard]] Result<ListWalk> begin_list(const Peer& peer, const proto::List& req) const;
+  // The walk's next page, oldest first; moves walk.after_id past every task it looked at.
+  [[nodiscard]] std::vector<proto::TaskInfo> list_page(ListWalk& walk,
+                                                       const ListBounds& bounds = {}) const;
+  // A paged list request: the first page after req.after_id and where the next one starts.
+  // A continuation sends that as after_id, without the limit (which the first page applied).
+  [[nodiscard]] Result<proto::ListResult> list(const Peer& peer, const proto::List& req,
+                                               const ListBounds& bounds = {}) const;
 
   // --- Long requests: the session parks a Waiter and asks again after each wake.
   // Resolves a wait's selection into the waiter; an error if the peer may not see it.

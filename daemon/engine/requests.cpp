@@ -13,41 +13,6 @@
 
 namespace tg::daemon {
 
-Result<proto::ListResult> Engine::list(const Peer& peer, const proto::List& req) const {
-  std::optional<GroupKey> key;
-  std::optional<uid_t> owner;
-  if (req.group) {
-    auto k = resolve(peer, *req.group);
-    if (k.has_error()) return k.error();
-    key = *k;
-  } else if (req.user) {
-    auto u = resolve_user(peer, *req.user);
-    if (u.has_error()) return u.error();
-    owner = *u;
-  } else if (!peer.root()) {
-    owner = peer.uid;
-  }
-  proto::ListResult out;
-  const auto matches = [&](const Task& t) {
-    if (key && (t.uid != key->uid || t.group != key->name)) return false;
-    if (owner && t.uid != *owner) return false;
-    return !req.state || t.state == *req.state;
-  };
-  // With a limit, the newest matches (walking back from the highest id), shown oldest first.
-  if (req.limit) {
-    for (auto it = tasks_.rbegin(); it != tasks_.rend(); ++it) {
-      if (static_cast<std::int64_t>(out.tasks.size()) >= *req.limit) break;
-      if (matches(it->second)) out.tasks.push_back(info(it->second));
-    }
-    std::reverse(out.tasks.begin(), out.tasks.end());
-  } else {
-    for (const auto& [id, t] : tasks_) {
-      if (matches(t)) out.tasks.push_back(info(t));
-    }
-  }
-  return out;
-}
-
 Result<proto::ShowResult> Engine::show(const Peer& peer, const proto::Show& req) const {
   auto it = tasks_.find(req.id);
   // Another user's task is reported as missing: its existence is not theirs to learn.

@@ -40,6 +40,7 @@ struct Handler {
     return {reply(id, engine.submit(peer, r)), {}};
   }
   Dispatched operator()(const proto::List& r) const {
+    if (!r.after_id) return {{}, PendingList{id, r}};
     return {reply(id, engine.list(peer, r)), {}};
   }
   Dispatched operator()(const proto::Show& r) const {

@@ -24,7 +24,12 @@ struct PendingLogs {
   nlohmann::json id;
   proto::Logs request;
 };
-using Pending = std::variant<PendingWait, PendingLogs>;
+// A list without after_id: every match in one reply, which the session sends a page at a time.
+struct PendingList {
+  nlohmann::json id;
+  proto::List request;
+};
+using Pending = std::variant<PendingWait, PendingLogs, PendingList>;
 
 // What one request line produced: a reply to write (empty for a notification), or a long
 // request for the session to serve.

@@ -194,6 +194,33 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
   co_await send(socket, line);
 }
 
+// A list without after_id: every match in one reply line, built and written a page at a time,
+// so that neither the loop nor memory holds more than a page; other sessions run between pages.
+// Pages go on from the last id listed: a task submitted meanwhile may be listed (unless a limit
+// was given), a task pruned meanwhile may not be, none twice.
+awaitable<void> serve_list(Socket& socket, Engine& engine, const Peer& peer, PendingList p) {
+  auto walk = engine.begin_list(peer, p.request);
+  if (walk.has_error()) {
+    const std::string line = proto::encode_error(p.id, walk.error());
+    co_await send(socket, line);
+    co_return;
+  }
+  const proto::ResultFrame frame = proto::encode_result_frame(p.id, "tasks");
+  std::string chunk = frame.head;
+  bool first = true;
+  while (!walk->done) {
+    for (const proto::TaskInfo& t : engine.list_page(*walk)) {
+      if (!first) chunk += ',';
+      first = false;
+      chunk += proto::dump_json(json(t));
+    }
+    co_await send(socket, chunk);
+    chunk.clear();
+  }
+  chunk += frame.tail;
+  co_await send(socket, chunk);
+}
+
 }  // namespace
 
 awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& watcher,
@@ -228,6 +255,9 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
       if (auto* w = std::get_if<PendingWait>(&*out.pending)) {
         PendingWait pending = std::move(*w);
         co_await serve_wait(socket, engine, peer, std::move(pending));
+      } else if (auto* l = std::get_if<PendingList>(&*out.pending)) {
+        PendingList pending = std::move(*l);
+        co_await serve_list(socket, engine, peer, std::move(pending));
       } else {
         PendingLogs pending = std::get<PendingLogs>(std::move(*out.pending));
         co_await serve_logs(socket, engine, watcher, peer, std::move(pending),
