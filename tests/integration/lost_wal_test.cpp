@@ -43,15 +43,6 @@ std::uintmax_t wal_size(const TestDaemon& d) {
   return ec ? 0 : size;
 }
 
-// The daemon's log since it was last started (the fixture writes a banner before each start).
-std::string log_of_last_start(const TestDaemon& d) {
-  const std::string log = d.log();
-  const auto banner = log.rfind("==== test: starting");
-  REQUIRE(banner != std::string::npos);
-  const auto eol = log.find('\n', banner);
-  return eol == std::string::npos ? "" : log.substr(eol + 1);
-}
-
 // Submits `n` tasks that end at once and waits for them: their submits, starts and ends are
 // commits. Returns their ids.
 std::vector<std::int64_t> run_tasks(const TestDaemon& d, int n) {

@@ -61,15 +61,6 @@ void stop(TestDaemon& d) {
   REQUIRE_MESSAGE(st.clean(), "taskgroupd after SIGTERM: " << st.describe());
 }
 
-// The daemon's log since it was last started (the fixture writes a banner before each start).
-std::string log_of_last_start(const TestDaemon& d) {
-  const std::string log = d.log();
-  const auto banner = log.rfind("==== test: starting");
-  REQUIRE(banner != std::string::npos);
-  const auto eol = log.find('\n', banner);
-  return eol == std::string::npos ? "" : log.substr(eol + 1);
-}
-
 // Starts the daemon on its state dir and REQUIREs a refusal: exit 1 within the timeout and
 // exactly one line at error level or above. Returns that line.
 std::string refused_start(TestDaemon& d) {

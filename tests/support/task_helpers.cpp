@@ -112,6 +112,14 @@ json group_info(const TestDaemon& d, const std::string& name) {
   return {};
 }
 
+std::string log_of_last_start(const TestDaemon& d) {
+  const std::string log = d.log();
+  const auto banner = log.rfind("==== test: starting");
+  REQUIRE(banner != std::string::npos);
+  const auto eol = log.find('\n', banner);
+  return eol == std::string::npos ? "" : log.substr(eol + 1);
+}
+
 std::size_t requests_logged(const TestDaemon& d, const std::string& method) {
   const std::string needle = "uid=" + std::to_string(::getuid()) + " " + method + "\n";
   const std::string log = d.log();

@@ -48,6 +48,8 @@ int wait_group(const TestDaemon& d, const std::string& group,
                std::chrono::milliseconds timeout = RunOptions{}.timeout);
 // The group's object in `groups --json`; REQUIREs it to be there.
 json group_info(const TestDaemon& d, const std::string& name);
+// The daemon's log since it was last started (the fixture writes a banner before each start).
+std::string log_of_last_start(const TestDaemon& d);
 // How many times the daemon has logged a request `method` from us (its debug log has one line
 // per request): lets a test know that a long request (wait, logs -f) has reached the daemon.
 std::size_t requests_logged(const TestDaemon& d, const std::string& method);
