@@ -74,7 +74,7 @@ def proc_cpu_seconds(pid):
 class Daemon:
     """One taskgroupd with its own socket and state directory, removed on stop()."""
 
-    def __init__(self, ctx, name, max_running, bindir=None, tgctl_dir=None):
+    def __init__(self, ctx, name, max_running, bindir=None, tgctl_dir=None, config_text=""):
         self.ctx = ctx
         tgctl_dir = tgctl_dir or bindir
         self.tgctl_bin = str(Path(tgctl_dir) / "tgctl") if tgctl_dir else ctx.tgctl
@@ -83,7 +83,7 @@ class Daemon:
         (self.dir / "state").mkdir()
         self.socket = str(self.dir / "control.sock")
         config = self.dir / "empty.toml"
-        config.write_text("")  # Defaults only: no /etc or $XDG config leaks in.
+        config.write_text(config_text)  # No /etc or $XDG config leaks in.
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
                                  "LISTEN_FDS", "LISTEN_PID")}
@@ -756,6 +756,60 @@ def w_listload(ctx):
                 "all 4 tgctl, start to exit", samples=m["list_s"])
 
 
+def w_workflow(ctx):
+    """Dependencies at scale (issue 13): N tasks as a chain (each `after` the one before), as a
+    fan-in (N tasks, then one task `after_group` them), and as N independent tasks, each set at
+    max_running 1 so that all three run the same N processes one after another. Each set is
+    submitted into a paused group (not timed; durable = false to make that quick), then the
+    group is resumed; the figure is the time from the resume to the last end, per task. If a
+    dependency costs O(1), the three kinds cost the same per task, at N = 1000 and 10 000."""
+    ns = [1000, 3000] if ctx.quick else [1000, 10000]
+    kinds = ("independent", "chain", "fan-in")
+    window = 500  # Requests in flight on the connection: replies must not fill the socket.
+    res = {(n, k): [] for n in ns for k in kinds}
+    for n in ns:
+        for r in range(ctx.reps):
+            for kind in kinds:
+                d = Daemon(ctx, f"workflow-{kind}", 1, config_text="durable = false\n")
+                c = RpcClient(d.socket)
+                try:
+                    c.call("pause", {"group": "w"})
+                    if kind == "chain":
+                        first = c.call("submit", {"group": "w", "argv": ["true"]})["ids"][0]
+                        for start in range(1, n, window):
+                            count = min(window, n - start)
+                            for i in range(start, start + count):
+                                c.send("submit", {"group": "w", "argv": ["true"],
+                                                  "after": [first + i - 1]})
+                            for i in range(start, start + count):
+                                assert c.reply()["ids"] == [first + i]
+                        wait = {"group": "w"}
+                    else:
+                        c.call("submit", {"group": "w", "tasks": [{"argv": ["true"]}] * n})
+                        wait = {"group": "w"}
+                        if kind == "fan-in":
+                            sink = c.call("submit", {"group": "sink", "argv": ["true"],
+                                                     "after_group": "w"})["ids"][0]
+                            wait = {"ids": [sink]}
+                    t0 = time.perf_counter()
+                    c.call("resume", {"group": "w"})
+                    got = c.call("wait", wait)
+                    dt = time.perf_counter() - t0
+                    assert got["all_succeeded"], got
+                    res[(n, kind)].append(dt / n * 1e3)
+                    log(f"workflow N={n} {kind} round {r + 1}: {dt:.2f} s, "
+                        f"{dt / n * 1e3:.3f} ms/task")
+                finally:
+                    c.close()
+                    d.stop()
+    for n in ns:
+        base = statistics.median(res[(n, "independent")])
+        for kind in kinds:
+            s = res[(n, kind)]
+            ctx.add("taskgroupd", f"{n} tasks at P=1, {kind}: per task", statistics.median(s),
+                    "ms", None, f"{statistics.median(s) / base:.2f}x independent", samples=s)
+
+
 WORKLOADS = {
     "trivial": w_trivial,
     "sleep": w_sleep,
@@ -765,6 +819,7 @@ WORKLOADS = {
     "wait": w_wait,
     "idle": w_idle,
     "listload": w_listload,
+    "workflow": w_workflow,
     "profile": w_profile,  # Not in the default set: run with --only profile.
 }
 DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "profile"]
@@ -784,7 +839,7 @@ class Context:
         self.tgctl = str(Path(args.bin).resolve() / "tgctl")
         self.tools = args.tools.split(",")
         self.reps = args.reps
-        quick = args.quick
+        quick = self.quick = args.quick
         self.ns = [int(x) for x in args.n.split(",")] if args.n else \
             ([2000] if quick else [2000, 10000])
         self.ps = [int(x) for x in args.p.split(",")] if args.p else \

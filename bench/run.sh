@@ -21,6 +21,7 @@
 #   wait     last task exit -> `tgctl wait` (and a raw protocol `wait`) returning
 #   idle     wakeups per second of an idle daemon (no watchdog)
 #   listload `status` latency while 4 clients each `tgctl list` 100 000 tasks; peak RSS
+#   workflow 1000 and 10 000 tasks at P = 1 as a chain, a fan-in and independent: per task
 # --quick: trivial at N = 2000, P = 4 only; 500 latency samples; 5 wait samples; 5 s idle
 #          window; no `million`. About 2 minutes. The full run takes 25-40 minutes on the
 #          reference machine (2 shared vCPUs: it depends on their load; docs/performance.md).

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client/workflow_options.h"
 #include "common/duration.h"
 #include "common/size.h"
 #include "common/version.h"
@@ -163,6 +164,7 @@ class Parser {
   bool fail_fast_ = false;
   std::vector<std::string> argv_;
   std::vector<proto::TaskId> ids_;
+  WorkflowOptions workflow_;
 };
 
 void Parser::add_submit() {
@@ -180,6 +182,7 @@ void Parser::add_submit() {
           ->type_name("SIZE");
   sub->add_flag("--shell", shell_, "run the command with /bin/sh -c");
   sub->add_flag("--requeue", requeue_, "queue it again if the daemon crashes while it runs");
+  workflow_.add_to(*sub);
   auto* batch = sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
                     ->type_name("FILE");
   auto* argv = sub->add_option("command", argv_, "the command and its arguments, after --");
@@ -196,6 +199,7 @@ void Parser::add_submit() {
     if (max_log->count() > 0) c.options.max_log_bytes = *parse_size(size_);  // kSize accepted it.
     if (shell_) c.options.shell = true;
     if (requeue_) c.options.requeue = true;
+    workflow_.apply(c.options, now_ms());
     c.argv = argv_;
     c.batch = if_given(batch, text_);
     command_ = std::move(c);
@@ -235,8 +239,14 @@ void Parser::add_show_and_logs() {
 
   CLI::App* logs = app_.add_subcommand("logs", "print a task's output (stdout and stderr)");
   logs->add_option("id", number_, "task id")->required()->check(kPositive);
-  logs->add_flag("-f,--follow", flag_, "keep printing output until the task ends");
-  logs->callback([this] { command_ = LogsCommand{number_, flag_}; });
+  auto* follow = logs->add_flag("-f,--follow", flag_, "keep printing output until the task ends");
+  auto* attempt = logs->add_option("--attempt", priority_, "only this attempt's output (1 = first)")
+                      ->check(CLI::Range(1, static_cast<int>(proto::kMaxRetries) + 1))
+                      ->type_name("K");
+  attempt->excludes(follow);
+  logs->callback([=, this] {
+    command_ = LogsCommand{number_, flag_, if_given(attempt, priority_)};
+  });
 }
 
 void Parser::add_groups() {

@@ -35,6 +35,7 @@ struct ShowCommand {
 struct LogsCommand {
   proto::TaskId id = 0;
   bool follow = false;
+  std::optional<int> attempt;  // Only this attempt's output; not with follow.
 };
 struct GroupsCommand {
   proto::Groups request;

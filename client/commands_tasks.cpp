@@ -98,8 +98,8 @@ Result<int> run_show(Connection& conn, const ShowCommand& cmd, Io& io) {
 namespace {
 
 // Reads the log in as many round trips as the daemon takes to hand it out.
-Result<int> print_log(Connection& conn, proto::TaskId id, Io& io) {
-  proto::Logs request{id, 0, false};
+Result<int> print_log(Connection& conn, proto::TaskId id, std::optional<int> attempt, Io& io) {
+  proto::Logs request{id, 0, false, attempt};
   for (;;) {
     auto r = call_as<proto::LogsResult>(conn, proto::Request{request});
     if (r.has_error()) return r.error();
@@ -129,7 +129,7 @@ Result<int> follow_log(Connection& conn, proto::TaskId id, Io& io) {
   std::optional<std::chrono::steady_clock::time_point> deadline;  // From the first `restarting`.
   for (;;) {
     auto r =
-        call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true}}, &write);
+        call_as<proto::LogsResult>(conn, proto::Request{proto::Logs{id, offset, true, {}}}, &write);
     if (r.has_error() && r.error().code == Errc::kRestarting) {
       const auto now = std::chrono::steady_clock::now();
       if (!deadline) deadline = now + Connection::kRestartWait;
@@ -147,7 +147,7 @@ Result<int> follow_log(Connection& conn, proto::TaskId id, Io& io) {
 }  // namespace
 
 Result<int> run_logs(Connection& conn, const LogsCommand& cmd, Io& io) {
-  return cmd.follow ? follow_log(conn, cmd.id, io) : print_log(conn, cmd.id, io);
+  return cmd.follow ? follow_log(conn, cmd.id, io) : print_log(conn, cmd.id, cmd.attempt, io);
 }
 
 }  // namespace tg::client

@@ -26,6 +26,31 @@ std::string signal_name(int sig) {
 
 std::string time_or_dash(const std::optional<std::string>& t) { return t ? *t : "-"; }
 
+std::string id_list(const std::vector<proto::TaskId>& ids) {
+  std::string out;
+  for (proto::TaskId id : ids) out += (out.empty() ? "" : ", ") + std::to_string(id);
+  return out;
+}
+
+// Dependencies, begin time, retries and earlier attempts: only what the task has.
+void add_workflow_fields(const proto::TaskInfo& t, Fields& f) {
+  if (!t.after.empty()) f.emplace_back("after", id_list(t.after) + " (must succeed)");
+  if (!t.after_any.empty()) f.emplace_back("after any", id_list(t.after_any) + " (must end)");
+  if (t.begin_at) f.emplace_back("not before", *t.begin_at);
+  if (t.retries == 0) return;
+  f.emplace_back("retries", std::to_string(t.retries) + " (delay " +
+                                format_duration(std::chrono::milliseconds(t.retry_delay_ms)) + ")");
+  f.emplace_back("attempt", std::to_string(t.attempt) + " of " + std::to_string(t.retries + 1));
+  for (const auto& a : t.attempts) {
+    std::string line = std::string(proto::to_string(a.state));
+    if (a.signal) line += " " + signal_name(*a.signal);
+    if (a.exit_code) line += " exit " + std::to_string(*a.exit_code);
+    line += ", " + time_or_dash(a.started_at) + " - " + time_or_dash(a.ended_at);
+    if (a.reason) line += " (" + printable(*a.reason) + ")";
+    f.emplace_back("attempt " + std::to_string(a.attempt), line);
+  }
+}
+
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 template <class T>
@@ -79,6 +104,25 @@ std::string elapsed_text(const proto::TaskInfo& task, TimeMs now) {
   return format_elapsed(std::chrono::milliseconds(ended.value_or(now) - *started));
 }
 
+std::string pending_text(const proto::TaskInfo& task) {
+  if (!task.pending_reason) return "-";
+  std::string out = *task.pending_reason;
+  if (*task.pending_reason == "dependency" && !task.pending_on.empty()) {
+    out += " on";
+    for (std::size_t i = 0; i < task.pending_on.size(); ++i) {
+      out += (i == 0 ? " " : ",") + std::to_string(task.pending_on[i]);
+    }
+  } else if (*task.pending_reason == "begin_time" && task.begin_at) {
+    out += " " + *task.begin_at;
+  }
+  return out;
+}
+
+std::string reason_text(const proto::TaskInfo& task) {
+  if (task.state == proto::TaskState::kQueued) return pending_text(task);
+  return task.reason ? printable(*task.reason) : "-";
+}
+
 std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
                               std::size_t width) {
   TaskTableWriter table(now, width, false);
@@ -91,7 +135,8 @@ void TaskTableWriter::start(const std::vector<proto::TaskInfo>& tasks) {
   with_user_ = several_owners_ || several_owners(tasks);
   columns_ = {{"ID", Align::kRight}, {"GROUP"}};
   if (with_user_) columns_.push_back({"USER"});
-  columns_.insert(columns_.end(), {{"STATE"}, {"EXIT", Align::kRight}, {"ELAPSED", Align::kRight}});
+  columns_.insert(columns_.end(),
+                  {{"STATE"}, {"EXIT", Align::kRight}, {"ELAPSED", Align::kRight}, {"REASON"}});
 }
 
 std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
@@ -104,7 +149,9 @@ std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
     std::vector<std::string> row = {std::to_string(t.id), t.group};
     if (with_user_) row.push_back(owner(t.user, t.uid));
     row.insert(row.end(),
-               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now_)});
+               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now_),
+                truncate_display(reason_text(t),
+                                 width_ == 0 ? kMaxReasonWidth : kMaxReasonWidthOnTerminal)});
     rows.push_back(std::move(row));
   }
   if (header) {
@@ -141,6 +188,7 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
       {"user", owner(t.user, t.uid) + (t.user.empty() ? "" : " (" + std::to_string(t.uid) + ")")},
       {"state", std::string(proto::to_string(t.state))}};
   if (t.reason) f.emplace_back("reason", printable(*t.reason));
+  if (t.pending_reason) f.emplace_back("waiting for", pending_text(t));
   f.emplace_back("command", printable(command_line(t.argv, t.shell)));
   f.emplace_back("shell", yes_no(t.shell));
   f.emplace_back("cwd", printable(t.cwd));
@@ -157,6 +205,7 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
   f.emplace_back("ended", time_or_dash(t.ended_at));
   f.emplace_back("elapsed", elapsed_text(t, now));
   if (!t.log_path.empty()) f.emplace_back("log", printable(t.log_path));
+  add_workflow_fields(t, f);
   return render_fields(f);
 }
 

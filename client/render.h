@@ -15,6 +15,9 @@ namespace tg::client {
 
 // Commands longer than this are cut when the output is not a terminal; use --json for all of it.
 inline constexpr std::size_t kMaxCommandWidth = 200;
+// The REASON column: why a queued task waits, or why a task ended as it did, cut to this.
+inline constexpr std::size_t kMaxReasonWidth = 80;
+inline constexpr std::size_t kMaxReasonWidthOnTerminal = 28;
 
 // "2", "SIGKILL", or "-" before the task has ended.
 [[nodiscard]] std::string exit_text(const proto::TaskInfo& task);

@@ -51,18 +51,36 @@ TEST_CASE("render_task_table: aligned columns, and the command cut to the termin
 
   SUBCASE("not a terminal: nothing cut") {
     CHECK(render_task_table({a, b}, kNow, 0) ==
-          "ID  GROUP    STATE    EXIT  ELAPSED  COMMAND\n"
-          " 7  nightly  running     -     5.0s  make -j4\n"
-          "12  nightly  queued      -        -  echo 'a long shell command line' && sleep 100 && "
-          "echo done\n");
+          "ID  GROUP    STATE    EXIT  ELAPSED  REASON  COMMAND\n"
+          " 7  nightly  running     -     5.0s  -       make -j4\n"
+          "12  nightly  queued      -        -  -       echo 'a long shell command line' && sleep "
+          "100 && echo done\n");
   }
   SUBCASE("a 60-column terminal") {
     const std::string table = render_task_table({a, b}, kNow, 60);
     CHECK(table ==
-          "ID  GROUP    STATE    EXIT  ELAPSED  COMMAND\n"
-          " 7  nightly  running     -     5.0s  make -j4\n"
-          "12  nightly  queued      -        -  echo 'a long shell com\u2026\n");
+          "ID  GROUP    STATE    EXIT  ELAPSED  REASON  COMMAND\n"
+          " 7  nightly  running     -     5.0s  -       make -j4\n"
+          "12  nightly  queued      -        -  -       echo 'a long shell \u2026\n");
   }
+}
+
+TEST_CASE("render_task_table: REASON says why a queued task waits, or why a task ended so") {
+  proto::TaskInfo a = task(3, proto::TaskState::kQueued);
+  a.pending_reason = "dependency";
+  a.pending_on = {1, 2};
+  proto::TaskInfo b = task(4, proto::TaskState::kQueued);
+  b.pending_reason = "begin_time";
+  b.begin_at = "2026-12-24T17:00:00Z";
+  proto::TaskInfo c = task(5, proto::TaskState::kCancelled);
+  c.reason = "cancelled: dependency 3 failed";
+  const std::string table = render_task_table({a, b, c}, kNow, 0);
+  CHECK(table.find(" dependency on 1,2 ") != std::string::npos);
+  CHECK(table.find(" begin_time 2026-12-24T17:00:00Z ") != std::string::npos);
+  CHECK(table.find(" cancelled: dependency 3 failed ") != std::string::npos);
+  // On a terminal, cut to keep the command readable.
+  const std::string narrow = render_task_table({c}, kNow, 120);
+  CHECK(narrow.find("cancelled: dependency 3 fai\u2026") != std::string::npos);
 }
 
 TEST_CASE("render_task_table: a USER column appears when tasks have several owners") {
@@ -87,18 +105,18 @@ TEST_CASE("TaskTableWriter: one header, the first page's widths, wider later row
     TaskTableWriter table(kNow, 60, false);
     CHECK(table.page({}).empty());  // A page may be empty while more follows.
     CHECK(table.page({a, b}) ==
-          "ID  GROUP    STATE    EXIT  ELAPSED  COMMAND\n"
-          " 7  nightly  running     -     5.0s  make -j4\n"
-          "12  nightly  queued      -        -  make -j4\n");
+          "ID  GROUP    STATE    EXIT  ELAPSED  REASON  COMMAND\n"
+          " 7  nightly  running     -     5.0s  -       make -j4\n"
+          "12  nightly  queued      -        -  -       make -j4\n");
     CHECK(table.page({c}) ==
-          "1234  a-longer-group  queued      -        -  echo 01234567890123456\u2026\n");
-    CHECK(table.page({b}) == "  12  nightly         queued      -        -  make -j4\n");
+          "1234  a-longer-group  queued      -        -  -       echo 01234567890123\u2026\n");
+    CHECK(table.page({b}) == "  12  nightly         queued      -        -  -       make -j4\n");
     CHECK(table.finish().empty());
   }
   SUBCASE("no task at all: the header alone") {
     TaskTableWriter table(kNow, 0, false);
     CHECK(table.page({}).empty());
-    CHECK(table.finish() == "ID  GROUP  STATE  EXIT  ELAPSED  COMMAND\n");
+    CHECK(table.finish() == "ID  GROUP  STATE  EXIT  ELAPSED  REASON  COMMAND\n");
   }
   SUBCASE("several_owners: USER although the first page has one owner") {
     TaskTableWriter table(kNow, 0, true);

@@ -10,6 +10,7 @@
 
 #include "common/param_reader.h"
 #include "common/size.h"
+#include "common/time_format.h"
 
 namespace tg::proto {
 
@@ -179,6 +180,20 @@ void read_spec(ParamReader& r, TaskSpec& t, bool argv_required) {
   r.integer("timeout_ms", t.timeout_ms, 0, kMaxDurationMs);
   r.boolean("requeue", t.requeue);
   r.integer("max_log_bytes", t.max_log_bytes, 0, kMaxSizeBytes);
+  r.ids("after", t.after);
+  r.ids("after_any", t.after_any);
+  if (r.has("after_group")) {
+    std::string group;
+    r.group("after_group", group);
+    if (r.ok()) t.after_group = std::move(group);
+  }
+  r.string("begin_at", t.begin_at);
+  if (r.ok() && t.begin_at && !parse_rfc3339(*t.begin_at)) {
+    r.fail(r.where("begin_at") + ": must be an RFC 3339 UTC time (2026-12-07T22:00:00Z)");
+  }
+  r.integer("delay_ms", t.delay_ms, 0, kMaxDurationMs);
+  r.integer("retries", t.retries, 0, kMaxRetries);
+  r.integer("retry_delay_ms", t.retry_delay_ms, 0, kMaxDurationMs);
 }
 
 Result<Request> decode_submit(ParamReader& r) {
@@ -267,6 +282,7 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
     r.integer("id", l.id, 1, std::numeric_limits<std::int64_t>::max(), true);
     r.integer("offset", l.offset, 0, std::numeric_limits<std::int64_t>::max());
     r.boolean("follow", l.follow);
+    r.integer("attempt", l.attempt, 1, kMaxRetries + 1);
     return finish_with(r, l);
   }
   if (method == "groups") {

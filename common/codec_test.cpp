@@ -268,8 +268,22 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
   requests.emplace_back(Status{});
   {
     Submit s;
-    s.tasks.push_back(
-        TaskSpec{{"make", "-j4"}, "/src", Env{{"PATH", "/bin"}}, true, 7, 1500, true, 1 << 20});
+    TaskSpec& t = s.tasks.emplace_back();
+    t.argv = {"make", "-j4"};
+    t.cwd = "/src";
+    t.env = Env{{"PATH", "/bin"}};
+    t.shell = true;
+    t.priority = 7;
+    t.timeout_ms = 1500;
+    t.requeue = true;
+    t.max_log_bytes = 1 << 20;
+    t.after = {1, 2};
+    t.after_any = {3};
+    t.after_group = "build";
+    t.begin_at = "2026-12-24T17:00:00Z";
+    t.delay_ms = 60'000;
+    t.retries = 2;
+    t.retry_delay_ms = 500;
     requests.emplace_back(s);
   }
   {
@@ -278,8 +292,15 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
     s.defaults.cwd = "/work";
     s.defaults.env = Env{{"A", "1"}};
     s.defaults.priority = -3;
-    s.tasks.push_back(TaskSpec{{"a"}, {}, {}, {}, {}, {}, {}, {}});
-    s.tasks.push_back(TaskSpec{{"b", "with space"}, "/tmp", {}, false, 1000, 0, false, 0});
+    s.tasks.emplace_back().argv = {"a"};
+    TaskSpec& b = s.tasks.emplace_back();
+    b.argv = {"b", "with space"};
+    b.cwd = "/tmp";
+    b.shell = false;
+    b.priority = 1000;
+    b.timeout_ms = 0;
+    b.requeue = false;
+    b.max_log_bytes = 0;
     requests.emplace_back(s);
   }
   requests.emplace_back(List{});
@@ -292,8 +313,9 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
   requests.emplace_back(Cancel{{}, {1, 2, 3}, {}, false});
   requests.emplace_back(Wait{GroupRef{"g", "0"}, {}, true});
   requests.emplace_back(Wait{{}, {7}, false});
-  requests.emplace_back(Logs{5, 0, false});
-  requests.emplace_back(Logs{5, 99, true});
+  requests.emplace_back(Logs{5, 0, false, {}});
+  requests.emplace_back(Logs{5, 99, true, {}});
+  requests.emplace_back(Logs{5, 0, false, 3});
   requests.emplace_back(Groups{});
   requests.emplace_back(Groups{"bob"});
   requests.emplace_back(GroupSet{GroupRef{"g", {}}, 4, false});
@@ -333,9 +355,9 @@ TEST_CASE("method_name: every request has its wire name") {
 
 TEST_CASE("to_params: unset optionals are left out") {
   Submit s;
-  s.tasks.push_back(TaskSpec{{"true"}, {}, {}, {}, {}, {}, {}, {}});
+  s.tasks.emplace_back().argv = {"true"};
   CHECK(to_params(s) == json{{"group", "default"}, {"argv", {"true"}}});
-  CHECK(to_params(Logs{3, 0, false}) == json{{"id", 3}});
+  CHECK(to_params(Logs{3, 0, false, {}}) == json{{"id", 3}});
   CHECK(to_params(Cancel{{}, {1}, {}, false}) == json{{"ids", {1}}});
   CHECK(to_params(Status{}) == json::object());
 }
@@ -508,6 +530,34 @@ TEST_CASE("decode_request: params that are not an object are refused") {
   refused_params("submit", R"(["ls"])", "params");
   refused_params("status", R"("x")", "params");
   refused_params("show", "5", "params");
+}
+
+TEST_CASE("decode_request: submit's workflow fields are checked") {
+  SUBCASE("negative retries") {
+    refused_params("submit", R"({"argv":["a"],"retries":-1})", "params.retries");
+  }
+  SUBCASE("too many retries") {
+    refused_params("submit", R"({"argv":["a"],"retries":101})", "params.retries");
+  }
+  SUBCASE("a dependency that is not a task id") {
+    refused_params("submit", R"({"argv":["a"],"after":[0]})", "params.after");
+  }
+  SUBCASE("after_any not an array") {
+    refused_params("submit", R"({"argv":["a"],"after_any":3})", "params.after_any");
+  }
+  SUBCASE("a begin time that is not RFC 3339 UTC") {
+    refused_params("submit", R"({"argv":["a"],"begin_at":"22:00"})", "params.begin_at");
+  }
+  SUBCASE("a negative delay") {
+    refused_params("submit", R"({"argv":["a"],"delay_ms":-5})", "params.delay_ms");
+  }
+  SUBCASE("a bad group name to wait for") {
+    refused_params("submit", R"({"argv":["a"],"after_group":"a b"})", "params.after_group");
+  }
+  SUBCASE("a batch task's own") {
+    refused_params("submit", R"({"tasks":[{"argv":["a"],"retry_delay_ms":"1s"}]})",
+                   "params.tasks[0].retry_delay_ms");
+  }
 }
 
 TEST_CASE("decode_request: submit argv must be present, a non-empty array of strings") {

@@ -137,6 +137,13 @@ void put_spec(nlohmann::json& j, const TaskSpec& t) {
   put(j, "timeout_ms", t.timeout_ms);
   put(j, "requeue", t.requeue);
   put(j, "max_log_bytes", t.max_log_bytes);
+  if (!t.after.empty()) j["after"] = t.after;
+  if (!t.after_any.empty()) j["after_any"] = t.after_any;
+  put(j, "after_group", t.after_group);
+  put(j, "begin_at", t.begin_at);
+  put(j, "delay_ms", t.delay_ms);
+  put(j, "retries", t.retries);
+  put(j, "retry_delay_ms", t.retry_delay_ms);
 }
 
 struct Params {
@@ -189,6 +196,7 @@ struct Params {
     nlohmann::json j = {{"id", r.id}};
     if (r.offset != 0) j["offset"] = r.offset;
     if (r.follow) j["follow"] = true;
+    put(j, "attempt", r.attempt);
     return j;
   }
   nlohmann::json operator()(const Groups& r) const {

@@ -28,6 +28,7 @@ inline constexpr std::size_t kMaxJsonDepth = 32;
 inline constexpr std::size_t kMaxGroupNameBytes = 64;
 inline constexpr int kMinPriority = -1000;
 inline constexpr int kMaxPriority = 1000;
+inline constexpr std::int64_t kMaxRetries = 100;
 
 enum class TaskState {
   kInvalid,      // Decoded from an unknown string; never stored.
@@ -74,6 +75,16 @@ struct TaskSpec {
   // Stop the task once its log is larger; 0 or absent: the daemon's max_log_size, which also
   // bounds this one.
   std::optional<std::int64_t> max_log_bytes;
+  // Workflows (usage.md "Workflows"). Start only after every `after` task has succeeded and
+  // every `after_any` task has ended; a dependency in `after` that ends any other way cancels
+  // this task instead. Ids of tasks submitted before this one; empty: none.
+  std::vector<TaskId> after;
+  std::vector<TaskId> after_any;
+  std::optional<std::string> after_group;      // As `after`, for every task of this group's run.
+  std::optional<std::string> begin_at;         // RFC 3339 UTC: not before then.
+  std::optional<std::int64_t> delay_ms;        // Not before the submit plus this.
+  std::optional<std::int64_t> retries;         // Run again after a failure or timeout, this often.
+  std::optional<std::int64_t> retry_delay_ms;  // Between an attempt's end and the next.
 };
 
 // One task ({"argv": [...], ...}) or a batch ({"tasks": [{...}, ...]}), one round trip.
@@ -118,6 +129,8 @@ struct Logs {
   TaskId id = 0;
   std::int64_t offset = 0;  // Byte offset to read from.
   bool follow = false;      // Push "logs.data" notifications until the task ends.
+  // Only this attempt's part of the log (1 = the first); offsets stay those of the whole log.
+  std::optional<std::int64_t> attempt;
 };
 struct Groups {
   std::optional<std::string> user;  // Root only; default: the caller's groups (root: all).
@@ -146,6 +159,19 @@ using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Lo
 
 // ---------------------------------------------------------------- results
 
+// An attempt of a task with retries that ended and was followed by another.
+struct AttemptInfo {
+  std::int64_t attempt = 0;               // 1 = the first.
+  TaskState state = TaskState::kInvalid;  // How it ended: failed or timed_out.
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<std::string> reason;
+  std::optional<std::string> started_at;
+  std::optional<std::string> ended_at;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptInfo, attempt, state, exit_code, signal,
+                                                reason, started_at, ended_at)
+
 struct TaskInfo {
   TaskId id = 0;
   std::string group;
@@ -167,11 +193,26 @@ struct TaskInfo {
   std::optional<std::string> started_at;
   std::optional<std::string> ended_at;
   std::string log_path;
+  // Workflows: as submitted (after_group resolved into after).
+  std::vector<TaskId> after;
+  std::vector<TaskId> after_any;
+  std::optional<std::string> begin_at;
+  std::int64_t retries = 0;
+  std::int64_t retry_delay_ms = 0;
+  std::int64_t attempt = 1;           // The current or last attempt.
+  std::vector<AttemptInfo> attempts;  // The earlier ones, oldest first.
+  // A queued task: why it has not started (Slurm's REASON): "dependency" (on the tasks in
+  // pending_on, still going), "begin_time" (begin_at), "paused", "group_limit",
+  // "global_limit", "priority" (others go first), "draining".
+  std::optional<std::string> pending_reason;
+  std::vector<TaskId> pending_on;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
                                                 shell, priority, timeout_ms, requeue, max_log_bytes,
                                                 pid, exit_code, signal, reason, submitted_at,
-                                                started_at, ended_at, log_path)
+                                                started_at, ended_at, log_path, after, after_any,
+                                                begin_at, retries, retry_delay_ms, attempt,
+                                                attempts, pending_reason, pending_on)
 
 // Tasks counted by state: the body of wait results, progress and group summaries.
 struct StateCounts {

@@ -2,6 +2,8 @@
 // (DESIGN.md "Cancel").
 #include <signal.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/duration.h"
@@ -68,7 +70,12 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
   // Tasks waiting for a slot are cancelled too, never started: the scheduler holds exactly
   // the group's queued ones. They reach the store as one statement in the next flush (ours,
   // before the reply), not as one UPDATE each.
-  const std::vector<proto::TaskId> queued = scheduler_.clear(g.id);
+  std::vector<proto::TaskId> queued = scheduler_.clear(g.id);
+  if (const std::vector<proto::TaskId> held = holds_.clear(g.id); !held.empty()) {
+    const auto mid = static_cast<std::ptrdiff_t>(queued.size());
+    queued.insert(queued.end(), held.begin(), held.end());
+    std::inplace_merge(queued.begin(), queued.begin() + mid, queued.end());
+  }
   if (!queued.empty()) {
     const TimeMs at = now_ms();
     for (proto::TaskId id : queued) {
@@ -77,6 +84,8 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
       transition(t, TaskEvent::kCancel, /*persist=*/false);
       t.ended_at = at;
     }
+    // Their dependents elsewhere learn it now (each a transition of its own).
+    for (proto::TaskId id : queued) settle_dependents(tasks_.at(id));
     cancelled_queued_.push_back({g.key.uid, g.key.name, queued.front(), queued.back(), reason, at});
     g.cancelling->cancelled_queued = static_cast<std::int64_t>(queued.size());
     request_turn();
@@ -116,7 +125,7 @@ void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, boo
   if (!proto::is_terminal(t.state)) log_for(t).info("task {} cancel by uid={}", t.id, by);
   if (t.state == TaskState::kQueued) {
     Group& g = group_of(t);
-    scheduler_.remove(g.id, t.id, t.priority);
+    if (!holds_.remove(t.id)) scheduler_.remove(g.id, t.id, t.priority);
     t.reason = reason;
     transition(t, TaskEvent::kCancel);
     ++out.cancelled_queued;

@@ -60,6 +60,7 @@ void Engine::check_drained() {
     stopped_ = true;  // As after a drain: nothing may keep the loop alive.
     executor_.shutdown();
     prune_timer_->cancel();
+    begin_timer_->cancel();
     asio::post(ex_, std::exchange(on_saving_stopped_, nullptr));
     return;
   }
@@ -68,6 +69,7 @@ void Engine::check_drained() {
   stopped_ = true;
   executor_.shutdown();    // Nothing may keep the loop alive once we are drained:
   prune_timer_->cancel();  // no timer of ours either.
+  begin_timer_->cancel();
   retry_timer_->cancel();  // run() makes the last attempt to save.
   (void)flush();           // A failure is logged; run() tries once more and says so.
   auto done = std::exchange(on_idle_, nullptr);

@@ -24,6 +24,7 @@ Engine::Engine(asio::any_io_executor ex, Store& store, Executor& executor, UserD
       config_(std::move(config)),
       started_at_(now_ms()),
       scheduler_(config_.max_running),
+      begin_timer_(clock.make_timer()),
       retry_timer_(clock.make_timer()),
       drain_timer_(clock.make_timer()),
       prune_timer_(clock.make_timer()) {
@@ -138,6 +139,12 @@ void Engine::start(Task& t) {
   spec.log_path = log_path(t.id);
   spec.no_new_privs = config_.no_new_privs;  // As configured when the task starts.
   spec.max_log_bytes = log_cap(t);
+  spec.log_keep = log_start(t);
+  if (t.retries > 0) {  // Each attempt's output under its own header.
+    spec.log_header = "=== taskgroupd: attempt " + std::to_string(t.attempt) + " of " +
+                      std::to_string(t.retries + 1) + ", started " +
+                      format_rfc3339(now_ms()).value_or("") + " ===\n";
+  }
   auto env = environment_of(t);
   if (env.has_error()) return on_start_failed(t.id, env.error().message);
   spec.env = *env;
@@ -146,8 +153,10 @@ void Engine::start(Task& t) {
 
 std::int64_t Engine::log_cap(const Task& t) const {
   const std::int64_t mine = t.max_log_bytes, daemon = config_.max_log_size;
-  if (mine == 0 || daemon == 0) return std::max(mine, daemon);
-  return std::min(mine, daemon);
+  const std::int64_t cap =
+      mine == 0 || daemon == 0 ? std::max(mine, daemon) : std::min(mine, daemon);
+  // Per attempt: the earlier attempts' output, kept in the same file, does not count.
+  return cap == 0 ? 0 : cap + log_start(t);
 }
 
 void Engine::notify(const Task& t) {
@@ -178,6 +187,7 @@ void Engine::after_end(Task& t, Group& g) {
     cancel_group(g, t.uid, "cancelled: fail-fast after task " + std::to_string(t.id) + " failed",
                  config_.kill_grace, false, ignored);
   }
+  settle_dependents(t);
   maybe_finish_cancel(g);
   check_drained();
 }

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/protocol.h"
+#include "daemon/engine/holds.h"
 #include "daemon/engine/scheduler.h"
 #include "daemon/engine/waiter.h"
 #include "daemon/exec/executor.h"
@@ -117,8 +118,13 @@ class Engine final : private ExecutorEvents {
   struct LogSource {
     std::string path;
     bool ended = false;
+    // One attempt's part of the log: [begin, end); end unset while the attempt may still write.
+    std::int64_t begin = 0;
+    std::optional<std::int64_t> end;
   };
-  [[nodiscard]] Result<LogSource> log_source(const Peer& peer, proto::TaskId id) const;
+  // `attempt`: only that attempt's part (an error if the task has no such attempt yet).
+  [[nodiscard]] Result<LogSource> log_source(const Peer& peer, proto::TaskId id,
+                                             std::optional<std::int64_t> attempt = {}) const;
   void watch(Waiter& w);
   void unwatch(Waiter& w);
 
@@ -204,6 +210,27 @@ class Engine final : private ExecutorEvents {
   // submit.cpp: committed tasks join their group and the scheduler; returns their ids.
   std::vector<proto::TaskId> enqueue(Group& g, std::vector<Task>& tasks);
 
+  // workflow.cpp
+  // Checks the dependencies a submit names (they exist, the peer may see them, they are older)
+  // and sets them on the tasks, with --after-group's resolved to ids.
+  [[nodiscard]] Result<void> resolve_workflow(const Peer& peer, const proto::Submit& req,
+                                              std::vector<Task>& tasks) const;
+  // A queued task goes to the scheduler, or waits in holds_ for its dependencies and begin
+  // time; a dependency that already ended the wrong way cancels it at once.
+  void admit(Task& t, Group& g);
+  void release(proto::TaskId id);  // Out of holds_, into the scheduler.
+  // A task has ended: what that means for the tasks waiting for it, transitively.
+  void settle_dependents(const Task& ended);
+  void arm_begin_timer(TimeMs now);  // For the earliest begin time in holds_.
+  // A failed or timed-out attempt with retries left is recorded and queued again: true.
+  bool retry(Task& t, TaskEvent event);
+  // Why a queued task has not started, and the dependencies it waits for.
+  [[nodiscard]] std::pair<std::string, std::vector<proto::TaskId>> pending(const Task& t) const;
+  // Where the task's current attempt begins in its log (0 for the first).
+  [[nodiscard]] static std::int64_t log_start(const Task& t) {
+    return t.attempts.empty() ? 0 : t.attempts.back().log_end;
+  }
+
   // engine.cpp
   Group& group_for(const GroupKey& key);
   Group* find_group(const GroupKey& key);
@@ -285,6 +312,9 @@ class Engine final : private ExecutorEvents {
   std::unordered_map<GroupId, std::unique_ptr<Group>> groups_by_id_;
   GroupId next_group_id_ = 1;
   Scheduler scheduler_;
+  Holds holds_;  // Queued tasks the scheduler may not see yet.
+  std::unique_ptr<Timer> begin_timer_;
+  TimeMs begin_timer_at_ = 0;  // What begin_timer_ is armed for, while armed.
   std::unordered_map<proto::TaskId, Run> running_;
   std::list<Waiter*> waiters_;
 

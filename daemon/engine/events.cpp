@@ -134,6 +134,7 @@ void Engine::give_up(proto::TaskId id) {
 void Engine::close_task(proto::TaskId id, TaskEvent event) {
   Task& t = tasks_.at(id);
   running_.erase(id);  // Cancels its timers.
+  if (retry(t, event)) return;
   transition(t, event);
   log_for(t).info("task {} {} exit={} signal={}", id, proto::to_string(t.state),
                   t.exit_code ? std::to_string(*t.exit_code) : "-",

@@ -29,7 +29,9 @@ std::vector<proto::TaskId> Engine::hand_over() {
   }
   retry_timer_->cancel();
   drain_timer_->cancel();
-  prune_timer_->cancel();  // A pass cut short starts again after the exec.
+  prune_timer_->cancel();
+  begin_timer_->cancel();  // Begin times are stored: the next program arms it again.  // A pass cut
+                           // short starts again after the exec.
   executor_.hand_over();
   std::vector<proto::TaskId> ids;
   ids.reserve(running_.size());

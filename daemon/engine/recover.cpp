@@ -78,7 +78,7 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
       }
     }
     if (t.state == TaskState::kQueued) {
-      scheduler_.enqueue(g.id, t.id, t.priority);
+      admit(t, g);  // Dependencies are older, so already known here.
       ++queued;
     }
   }

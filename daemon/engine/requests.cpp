@@ -125,14 +125,29 @@ proto::WaitResult Engine::wait_progress(const Waiter& w, TimeMs started_at) cons
   return out;
 }
 
-Result<Engine::LogSource> Engine::log_source(const Peer& peer, proto::TaskId id) const {
+Result<Engine::LogSource> Engine::log_source(const Peer& peer, proto::TaskId id,
+                                             std::optional<std::int64_t> attempt) const {
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !visible(peer, it->second)) {
     return Error{Errc::kNotFound, "no task " + std::to_string(id)};
   }
   const Task& t = it->second;
-  return LogSource{log_path(id),
-                   proto::is_terminal(t.state) || (t.state == TaskState::kQueued && draining())};
+  LogSource src;
+  src.path = log_path(id);
+  src.ended = proto::is_terminal(t.state) || (t.state == TaskState::kQueued && draining());
+  if (!attempt) return src;
+  const auto n = static_cast<std::size_t>(*attempt);
+  if (n > t.attempts.size() + 1 || (n == t.attempts.size() + 1 && t.state == TaskState::kQueued)) {
+    return Error{Errc::kNotFound, "task " + std::to_string(id) + " has no attempt " +
+                                      std::to_string(n) + " yet (it is at attempt " +
+                                      std::to_string(t.attempt) + ")"};
+  }
+  src.begin = n == 1 ? 0 : t.attempts[n - 2].log_end;
+  if (n <= t.attempts.size()) {
+    src.end = t.attempts[n - 1].log_end;
+    src.ended = true;  // An earlier attempt writes no more.
+  }
+  return src;
 }
 
 void Engine::apply_config(const Config& config) {

@@ -1,4 +1,6 @@
 // Engine: submit, the one request that adds tasks.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
@@ -36,6 +38,15 @@ NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
     t.requeue = spec.requeue.value_or(d.requeue.value_or(false));
     t.max_log_bytes = spec.max_log_bytes.value_or(d.max_log_bytes.value_or(0));
     t.submitted_at = now;
+    // Not before the later of --at and --delay; a time in the past means now.
+    const auto& at = spec.begin_at ? spec.begin_at : d.begin_at;
+    const auto delay = spec.delay_ms ? spec.delay_ms : d.delay_ms;
+    if (at) t.begin_at = parse_rfc3339(*at).value_or(0);  // The decoder checked it.
+    if (delay && *delay > 0) t.begin_at = std::max(t.begin_at, now + *delay);
+    if (t.begin_at <= now) t.begin_at = 0;
+    t.retries = static_cast<int>(spec.retries.value_or(d.retries.value_or(0)));
+    t.retry_delay =
+        std::chrono::milliseconds(spec.retry_delay_ms.value_or(d.retry_delay_ms.value_or(0)));
     if (spec.env) out.env_bodies.push_back(proto::dump_json(*spec.env));
     out.tasks.push_back(std::move(t));
   }
@@ -66,6 +77,7 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
                                 *store_.write_failure() + ")"};
   }
   NewTasks made = build_tasks(peer, req, now_ms());
+  if (auto r = resolve_workflow(peer, req, made.tasks); r.has_error()) return r.error();
   std::vector<const Task*> pending;
   for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
   // Commit before replying: a client that saw the ids must find them after a crash.
@@ -103,10 +115,9 @@ std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
     ids.push_back(t.id);
     g.counts.add(TaskState::kQueued);
     g.run_counts.add(TaskState::kQueued);
-    scheduler_.enqueue(g.id, t.id, t.priority);
     log_for(t).debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
     const proto::TaskId id = t.id;
-    tasks_.emplace(id, std::move(t));
+    admit(tasks_.emplace(id, std::move(t)).first->second, g);
   }
   for (Waiter* w : waiters_) {
     if (w->group && *w->group == g.id) w->wake();

@@ -30,6 +30,27 @@ proto::TaskInfo Engine::info(const Task& t) const {
   i.started_at = format_rfc3339(t.started_at);
   i.ended_at = format_rfc3339(t.ended_at);
   i.log_path = log_path(t.id);
+  i.after = t.after;
+  i.after_any = t.after_any;
+  i.begin_at = format_rfc3339(t.begin_at);
+  i.retries = t.retries;
+  i.retry_delay_ms = t.retry_delay.count();
+  i.attempt = t.attempt;
+  for (const Attempt& a : t.attempts) {
+    proto::AttemptInfo& ai = i.attempts.emplace_back();
+    ai.attempt = a.n;
+    ai.state = a.state;
+    ai.exit_code = a.exit_code;
+    ai.signal = a.signal;
+    if (!a.reason.empty()) ai.reason = a.reason;
+    ai.started_at = format_rfc3339(a.started_at);
+    ai.ended_at = format_rfc3339(a.ended_at);
+  }
+  if (t.state == TaskState::kQueued) {
+    auto [reason, on] = pending(t);
+    i.pending_reason = std::move(reason);
+    i.pending_on = std::move(on);
+  }
   return i;
 }
 

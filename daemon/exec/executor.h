@@ -46,6 +46,10 @@ struct LaunchSpec {
   bool no_new_privs = false;
   // The task's log may grow to this many bytes (0: no cap); past it, on_log_limit.
   std::int64_t max_log_bytes = 0;
+  // A retried task's log keeps its earlier attempts' output: the first `log_keep` bytes stay
+  // (0: it starts empty), and `log_header` (if any) is written before the attempt's own output.
+  std::int64_t log_keep = 0;
+  std::string log_header;
 };
 
 // How a task's main process ended: an exit code or a signal.

@@ -16,6 +16,19 @@ namespace tg::daemon {
 using proto::TaskId;
 using proto::TaskState;
 
+// An attempt of a task with retries that ended and was followed by another (the attempts
+// table). The current attempt is the task itself.
+struct Attempt {
+  int n = 1;
+  TaskState state = TaskState::kFailed;  // How it ended: failed or timed_out.
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string reason;
+  TimeMs started_at = 0;
+  TimeMs ended_at = 0;
+  std::int64_t log_end = 0;  // Its output ends at this offset of the task's log.
+};
+
 // One task as the daemon and the store know it: a row of the tasks table. The environment is
 // stored once per distinct body (env_id) because a batch of 100 000 shares one.
 struct Task {
@@ -42,6 +55,15 @@ struct Task {
   TimeMs submitted_at = 0;
   TimeMs started_at = 0;
   TimeMs ended_at = 0;
+
+  // Workflows: what it waits for before it may start, and how often it may run.
+  std::vector<TaskId> after;      // Must have succeeded.
+  std::vector<TaskId> after_any;  // Must have ended.
+  TimeMs begin_at = 0;            // Not before (0: no begin time).
+  int retries = 0;
+  std::chrono::milliseconds retry_delay{0};
+  int attempt = 1;                // The current (or last) attempt.
+  std::vector<Attempt> attempts;  // The earlier ones, oldest first.
 };
 
 // A group's persistent settings; the rest of its state is derived from its tasks.

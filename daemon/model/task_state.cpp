@@ -26,6 +26,8 @@ std::string_view to_string(TaskEvent e) {
       return "found_lost";
     case TaskEvent::kRequeue:
       return "requeue";
+    case TaskEvent::kRetry:
+      return "retry";
   }
   return "unknown";
 }
@@ -47,6 +49,7 @@ Result<TaskState> from_queued(TaskEvent e) {
     case TaskEvent::kExitAfterDrain:
     case TaskEvent::kFoundLost:
     case TaskEvent::kRequeue:
+    case TaskEvent::kRetry:
       break;
   }
   return Error{Errc::kInternal, "a queued task cannot " + std::string(to_string(e))};
@@ -67,6 +70,7 @@ Result<TaskState> from_running(TaskEvent e) {
     case TaskEvent::kFoundLost:
       return TaskState::kLost;
     case TaskEvent::kRequeue:
+    case TaskEvent::kRetry:
       return TaskState::kQueued;
     case TaskEvent::kStart:
     case TaskEvent::kSpawnFail:

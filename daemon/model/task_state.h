@@ -21,6 +21,7 @@ enum class TaskEvent {
   kExitAfterDrain,    // Ended after the daemon's drain stopped it.
   kFoundLost,         // Was running when the daemon died; found at restart.
   kRequeue,           // Was running when the daemon died and asked to be queued again.
+  kRetry,             // Failed or timed out with retries left: queued for its next attempt.
 };
 
 [[nodiscard]] std::string_view to_string(TaskEvent e);

@@ -16,7 +16,7 @@ namespace {
 constexpr TaskState kFirstState = TaskState::kInvalid;
 constexpr TaskState kLastState = TaskState::kLost;
 constexpr TaskEvent kFirstEvent = TaskEvent::kStart;
-constexpr TaskEvent kLastEvent = TaskEvent::kRequeue;
+constexpr TaskEvent kLastEvent = TaskEvent::kRetry;
 
 bool is_last(TaskState s) {
   switch (s) {
@@ -46,8 +46,9 @@ bool is_last(TaskEvent e) {
     case TaskEvent::kExitAfterCancel:
     case TaskEvent::kExitAfterDrain:
     case TaskEvent::kFoundLost:
-      return false;
     case TaskEvent::kRequeue:
+      return false;
+    case TaskEvent::kRetry:
       return true;
   }
   return false;
@@ -84,6 +85,7 @@ const std::map<std::pair<TaskState, TaskEvent>, TaskState>& allowed() {
       {{TaskState::kRunning, TaskEvent::kExitAfterDrain}, TaskState::kInterrupted},
       {{TaskState::kRunning, TaskEvent::kFoundLost}, TaskState::kLost},
       {{TaskState::kRunning, TaskEvent::kRequeue}, TaskState::kQueued},
+      {{TaskState::kRunning, TaskEvent::kRetry}, TaskState::kQueued},
   };
   return kAllowed;
 }
@@ -112,8 +114,8 @@ TEST_CASE("next_state: every (state, event) pair gives exactly the result of the
       }
     }
   }
-  CHECK(accepted == 10);
-  CHECK(accepted + refused == 9 * 10);
+  CHECK(accepted == 11);
+  CHECK(accepted + refused == 9 * 11);
 }
 
 TEST_CASE("next_state: terminal states and kInvalid refuse every event") {

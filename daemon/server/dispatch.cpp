@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/codec.h"
@@ -82,13 +84,25 @@ struct Handler {
   }
   Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
   Dispatched operator()(const proto::Logs& r) const {
-    if (r.follow) return {{}, PendingLogs{id, r}};
-    auto src = engine.log_source(peer, r.id);
+    auto src = engine.log_source(peer, r.id, r.attempt);
     if (src.has_error()) return {proto::encode_error(id, src.error()), {}};
-    auto data = read_log(src->path, r.offset, kLogChunkBytes);
+    // Offsets are the whole log's: an attempt's part starts at src->begin.
+    const std::int64_t offset = std::max(r.offset, src->begin);
+    if (r.follow && !src->end) {  // Followed from there on, into later attempts too.
+      proto::Logs from = r;
+      from.offset = offset;
+      return {{}, PendingLogs{id, std::move(from)}};
+    }
+    std::size_t max_bytes = kLogChunkBytes;
+    if (src->end) {
+      max_bytes = static_cast<std::size_t>(std::clamp<std::int64_t>(
+          *src->end - offset, 0, static_cast<std::int64_t>(kLogChunkBytes)));
+    }
+    auto data = max_bytes == 0 ? Result<std::string>(std::string())
+                               : read_log(src->path, offset, max_bytes);
     if (data.has_error()) return {proto::encode_error(id, data.error()), {}};
     proto::LogsResult out;
-    out.offset = r.offset + static_cast<std::int64_t>(data->size());
+    out.offset = offset + static_cast<std::int64_t>(data->size());
     out.eof = src->ended && data->empty();
     out.data = std::move(*data);
     return {proto::encode_result(id, json(out)), {}};

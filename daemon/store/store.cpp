@@ -75,6 +75,30 @@ constexpr const char* kMigrations[] = {
       CREATE TABLE commits (n INTEGER NOT NULL);
       INSERT INTO commits (n) VALUES (0);
     )sql",
+    // Workflows: dependencies (JSON arrays of ids, '' for none), a begin time, retries and the
+    // attempts before the current one, which go with their task when it is pruned.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN after_ok TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN after_any TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN begin_at_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN retry_delay_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+      CREATE TABLE attempts (
+        task_id INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        reason TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER NOT NULL,
+        log_end INTEGER NOT NULL,
+        PRIMARY KEY (task_id, n)
+      ) WITHOUT ROWID;
+      CREATE TRIGGER attempts_go_with_their_task AFTER DELETE ON tasks
+      BEGIN DELETE FROM attempts WHERE task_id = OLD.id; END;
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -226,14 +250,21 @@ Result<void> Store::prepare() {
   auto insert_task = Stmt::prepare(db_.get(), R"sql(
       INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,
                          state, pid, pid_start, exit_code, signal, reason, submitted_at_ms,
-                         started_at_ms, ended_at_ms, max_log_bytes)
+                         started_at_ms, ended_at_ms, max_log_bytes, after_ok, after_any,
+                         begin_at_ms, retries, retry_delay_ms)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-              ?20)
+              ?20, ?21, ?22, ?23, ?24, ?25)
   )sql");
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
-                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10
+                       reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10,
+                       begin_at_ms = ?11, attempt = ?12
       WHERE id = ?1
+  )sql");
+  auto insert_attempt = Stmt::prepare(db_.get(), R"sql(
+      INSERT OR IGNORE INTO attempts (task_id, n, state, exit_code, signal, reason, started_at_ms,
+                                      ended_at_ms, log_end)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
   )sql");
   // `id BETWEEN` makes it a primary-key range scan; the rest picks the group's queued rows.
   auto cancel_queued = Stmt::prepare(db_.get(), R"sql(
@@ -263,7 +294,7 @@ Result<void> Store::prepare() {
   )sql");
   auto count_commit = Stmt::prepare(db_.get(), "UPDATE commits SET n = ?1");
   for (auto* r : {&insert_task, &update_task, &cancel_queued, &insert_env, &find_env, &save_group,
-                  &prune_slice, &drop_env, &count_commit}) {
+                  &prune_slice, &drop_env, &count_commit, &insert_attempt}) {
     if (r->has_error()) return r->error();
   }
   insert_task_ = std::move(*insert_task);
@@ -275,6 +306,7 @@ Result<void> Store::prepare() {
   prune_slice_ = std::move(*prune_slice);
   drop_env_ = std::move(*drop_env);
   count_commit_ = std::move(*count_commit);
+  insert_attempt_ = std::move(*insert_attempt);
   return {};
 }
 
@@ -282,7 +314,8 @@ Result<std::vector<Task>> Store::load_tasks() {
   auto st = Stmt::prepare(db_.get(), R"sql(
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
-             ended_at_ms, boot_id, max_log_bytes
+             ended_at_ms, boot_id, max_log_bytes, after_ok, after_any, begin_at_ms, retries,
+             retry_delay_ms, attempt
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
@@ -320,8 +353,19 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.ended_at = st->int64(19);
     t.boot_id = st->text(20);
     t.max_log_bytes = st->int64(21);
+    auto after = decode_ids(st->text(22)), after_any = decode_ids(st->text(23));
+    if (!after || !after_any) {
+      return Error{Errc::kIo, "task " + std::to_string(t.id) + ": bad dependencies"};
+    }
+    t.after = std::move(*after);
+    t.after_any = std::move(*after_any);
+    t.begin_at = st->int64(24);
+    t.retries = static_cast<int>(st->int64(25));
+    t.retry_delay = std::chrono::milliseconds(st->int64(26));
+    t.attempt = static_cast<int>(st->int64(27));
     tasks.push_back(std::move(t));
   }
+  if (auto r = load_attempts(tasks); r.has_error()) return r.error();
   return tasks;
 }
 
@@ -377,8 +421,11 @@ Result<void> Store::write_updates(std::span<const Task* const> tasks) {
         .bind(7, t->reason)
         .bind(8, t->started_at)
         .bind(9, t->ended_at)
-        .bind(10, t->boot_id);
+        .bind(10, t->boot_id)
+        .bind(11, t->begin_at)
+        .bind(12, std::int64_t{t->attempt});
     if (auto r = update_task_.run(); r.has_error()) return r.error();
+    if (auto r = write_attempts(*t); r.has_error()) return r.error();
   }
   return {};
 }
@@ -438,7 +485,12 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
         .bind(17, t.submitted_at)
         .bind(18, std::int64_t{0})
         .bind(19, std::int64_t{0})
-        .bind(20, t.max_log_bytes);
+        .bind(20, t.max_log_bytes)
+        .bind(21, encode_ids(t.after))
+        .bind(22, encode_ids(t.after_any))
+        .bind(23, t.begin_at)
+        .bind(24, std::int64_t{t.retries})
+        .bind(25, static_cast<std::int64_t>(t.retry_delay.count()));
     if (auto r = insert_task_.run(); r.has_error()) return r.error();
     ids.push_back(sqlite3_last_insert_rowid(db_.get()));
   }

@@ -34,7 +34,7 @@ class Store {
     // said in the log; task ids continue above every id that may have been handed out.
     bool accept_lost = false;
   };
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   // Task ids are reserved in the ledger this many at a time (or a batch's worth, if more).
   static constexpr TaskId kIdBlock = 10'000;
 
@@ -163,6 +163,13 @@ class Store {
   [[nodiscard]] Result<void> write_updates(std::span<const Task* const> tasks);
   [[nodiscard]] Result<std::int64_t> intern_env(const std::string& body);
   [[nodiscard]] Result<void> write_group(const GroupRow& group);
+  // store_attempts.cpp: a task's earlier attempts, read into `tasks` (sorted by id), and
+  // written (those not there yet) with its row.
+  [[nodiscard]] Result<void> load_attempts(std::vector<Task>& tasks);
+  [[nodiscard]] Result<void> write_attempts(const Task& t);
+  // Dependencies as stored: a JSON array of ids, "" for none.
+  [[nodiscard]] static std::string encode_ids(const std::vector<TaskId>& ids);
+  [[nodiscard]] static std::optional<std::vector<TaskId>> decode_ids(const std::string& text);
 
   DbPtr db_;
   Options options_;
@@ -176,6 +183,7 @@ class Store {
   Stmt prune_slice_;
   Stmt drop_env_;
   Stmt count_commit_;
+  Stmt insert_attempt_;
   std::int64_t last_prune_steps_ = 0;
   std::int64_t commits_ = 0;         // The database's commit counter (its `commits` table).
   std::int64_t synced_commits_ = 0;  // Its value at the last fsynced commit.

@@ -398,7 +398,12 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   // Back to schema 1, as an older taskgroupd left it.
   shared.exec(
       "DROP INDEX tasks_by_env; ALTER TABLE tasks DROP COLUMN boot_id; "
-      "ALTER TABLE tasks DROP COLUMN max_log_bytes; DROP TABLE commits; PRAGMA user_version = 1");
+      "ALTER TABLE tasks DROP COLUMN max_log_bytes; DROP TABLE commits; "
+      "DROP TRIGGER attempts_go_with_their_task; DROP TABLE attempts; "
+      "ALTER TABLE tasks DROP COLUMN after_ok; ALTER TABLE tasks DROP COLUMN after_any; "
+      "ALTER TABLE tasks DROP COLUMN begin_at_ms; ALTER TABLE tasks DROP COLUMN retries; "
+      "ALTER TABLE tasks DROP COLUMN retry_delay_ms; ALTER TABLE tasks DROP COLUMN attempt; "
+      "PRAGMA user_version = 1");
 
   auto store = Store::open(shared.name(), {});
   REQUIRE(store.has_value());

@@ -78,6 +78,8 @@ struct Launch::Bundle {
   std::vector<char*> envp;
   std::string cwd;
   std::string log_path;
+  long log_keep = 0;
+  std::string log_header;
   unsigned umask = 022;
   bool switch_user = false;
   bool no_new_privs = false;
@@ -96,6 +98,9 @@ struct Launch::Bundle {
     char* const* envp;
     const char* cwd;
     const char* log_path;
+    long log_keep;
+    const char* log_header;
+    long log_header_size;
     long umask;
     bool switch_user;
     bool no_new_privs;
@@ -148,15 +153,23 @@ namespace {
   // The log first, while we may still be root: O_NOFOLLOW so that a symlink planted in the
   // log directory cannot redirect our writes; O_NONBLOCK and the S_ISREG check so that a
   // planted FIFO fails the task instead of hanging it; 0600 because it is the submitter's.
-  long log = raw_syscall(
-      SYS_openat, AT_FDCWD, arg(b.log_path),
-      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_APPEND | O_NONBLOCK, 0600);
+  // A retry keeps the earlier attempts' output (and drops whatever a crash left after it).
+  long log = raw_syscall(SYS_openat, AT_FDCWD, arg(b.log_path),
+                         O_WRONLY | O_CREAT | (b.log_keep > 0 ? 0 : O_TRUNC) | O_NOFOLLOW |
+                             O_CLOEXEC | O_APPEND | O_NONBLOCK,
+                         0600);
   if (log < 0) report_and_exit(b.report_fd, Step::kOpenLog, log);
   struct stat st;
   if ((r = raw_syscall(SYS_fstat, log, arg(&st))) < 0)
     report_and_exit(b.report_fd, Step::kOpenLog, r);
   if (!S_ISREG(st.st_mode)) report_and_exit(b.report_fd, Step::kLogNotRegular, -EINVAL);
   (void)raw_syscall(SYS_fcntl, log, F_SETFL, O_WRONLY | O_APPEND);  // The task blocks.
+  if (b.log_keep > 0 && st.st_size > b.log_keep &&
+      (r = raw_syscall(SYS_ftruncate, log, b.log_keep)) < 0) {
+    report_and_exit(b.report_fd, Step::kOpenLog, r);
+  }
+  if (b.log_header_size > 0)
+    (void)raw_syscall(SYS_write, log, arg(b.log_header), b.log_header_size);
   if (b.switch_user) {
     if ((r = raw_syscall(SYS_fchown, log, b.uid, b.gid)) < 0)
       report_and_exit(b.report_fd, Step::kChownLog, r);
@@ -387,6 +400,8 @@ std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
   b.envp.push_back(nullptr);
   b.cwd = spec.cwd;
   b.log_path = spec.log_path;
+  b.log_keep = static_cast<long>(spec.log_keep);
+  b.log_header = spec.log_header;
   b.umask = spec.umask;
   b.gate_fd = spec.gate_fd;
   b.no_new_privs = spec.no_new_privs;
@@ -428,6 +443,9 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
            b.envp.data(),
            b.cwd.c_str(),
            b.log_path.c_str(),
+           b.log_keep,
+           b.log_header.c_str(),
+           static_cast<long>(b.log_header.size()),
            static_cast<long>(b.umask),
            b.switch_user,
            b.no_new_privs,

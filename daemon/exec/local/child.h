@@ -23,7 +23,9 @@ struct SpawnSpec {
   // Created by the child (O_NOFOLLOW, must be a regular file, mode 0600, given to the
   // credentials' uid); becomes stdout and stderr. stdin is /dev/null.
   std::string log_path;
-  unsigned umask = 022;  // The task's umask (not the daemon's private 077).
+  std::int64_t log_keep = 0;  // Bytes of an existing log to keep (a retry's earlier attempts).
+  std::string log_header;     // Written to the log before the command runs.
+  unsigned umask = 022;       // The task's umask (not the daemon's private 077).
   // Credentials to switch to; unset: run as the daemon. Set only when the daemon is root.
   struct Credentials {
     uid_t uid;

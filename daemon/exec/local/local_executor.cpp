@@ -91,6 +91,8 @@ Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
   // The child creates its log (off the loop, and in parallel: inode allocation is slow on some
   // file systems); its failure to do so, like any before exec, arrives through its report.
   s.log_path = spec.log_path;
+  s.log_keep = spec.log_keep;
+  s.log_header = spec.log_header;
   s.umask = task_umask_;
   s.no_new_privs = spec.no_new_privs;
   if (!gate_) {  // The first start since the last release: a gate for this burst's children.
