@@ -167,8 +167,12 @@ TEST_CASE("Engine kill: the signal reaches running tasks only, and changes nothi
 
 TEST_CASE("Engine on-done hook: runs once when a run that ran a task has ended, with counts") {
   EngineRig rig(rig_config(4));
-  const auto info = set_group(rig, "g", std::nullopt, "echo done");
-  CHECK(info.on_done == "echo done");
+  proto::GroupSet set;  // Root sets alice's group: the hook runs as alice, its owner.
+  set.group = proto::GroupRef{"g", "alice"};
+  set.on_done = "echo done";
+  const auto info = rig.engine->group_set(kRoot, set);
+  REQUIRE_FALSE(info.has_error());
+  CHECK(info->on_done == "echo done");
   rig.submit("g", 4, {}, kAlice);
   rig.exec.finish(1, exit_code(0));
   rig.exec.finish(2, exit_code(3));
@@ -206,7 +210,10 @@ TEST_CASE("Engine on-done hook: runs once when a run that ran a task has ended, 
     CHECK(rig.exec.hooks_run[1].env.at("TASKGROUPD_FAILED") == "0");
   }
   SUBCASE("cleared with an empty command: no hook") {
-    CHECK_FALSE(set_group(rig, "g", std::nullopt, "").on_done.has_value());
+    set.on_done = "";
+    const auto cleared = rig.engine->group_set(kRoot, set);
+    REQUIRE_FALSE(cleared.has_error());
+    CHECK_FALSE(cleared->on_done.has_value());
     rig.submit("g", 1, {}, kAlice);
     rig.exec.finish(5, exit_code(0));
     rig.settle();

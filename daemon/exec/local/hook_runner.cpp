@@ -10,7 +10,6 @@
 
 #include "daemon/exec/local/sys_compat.h"
 #include "daemon/exec/local/task_session.h"
-#include "daemon/exec/task_env.h"
 
 namespace tg::daemon {
 
