@@ -161,7 +161,7 @@ TEST_CASE("parse_args: --help and --version exit 0 and print to stdout") {
 
 namespace tg::client {
 
-TEST_CASE("parse_args: wait --timeout takes a duration; a bad one is a usage error") {
+TEST_CASE("parse_args: wait --timeout takes a duration, a bad one is a usage error") {
   const Parsed p = parse({"wait", "g", "--timeout", "1s"});
   CHECK(std::get<WaitCommand>(p.command()).timeout == std::chrono::milliseconds(1000));
   CHECK_FALSE(std::get<WaitCommand>(parse({"wait", "g"}).command()).timeout.has_value());
@@ -183,7 +183,7 @@ TEST_CASE("parse_args: group set --first-success and --on-done, each only when g
   CHECK_FALSE(std::get<GroupSetCommand>(none.command()).request.on_done.has_value());
 }
 
-TEST_CASE("parse_args: kill needs -s and ids or a group; an unknown signal is a usage error") {
+TEST_CASE("parse_args: kill needs -s and ids or a group, an unknown signal is a usage error") {
   const Parsed ids = parse({"kill", "-s", "USR1", "3", "4"});
   const auto& k = std::get<KillCommand>(ids.command()).request;
   CHECK(k.ids == std::vector<proto::TaskId>{3, 4});

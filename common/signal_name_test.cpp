@@ -6,7 +6,7 @@
 
 namespace tg {
 
-TEST_CASE("signal_from_text: names with or without SIG, and numbers; nothing else") {
+TEST_CASE("signal_from_text: names with or without SIG, and numbers, nothing else") {
   CHECK(signal_from_text("USR1") == SIGUSR1);
   CHECK(signal_from_text("SIGUSR1") == SIGUSR1);
   CHECK(signal_from_text("STOP") == SIGSTOP);

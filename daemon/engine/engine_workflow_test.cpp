@@ -82,7 +82,7 @@ TEST_CASE("Engine first-success: a success cancels the rest, queued and running,
   }
 }
 
-TEST_CASE("Engine first-success: failures do not end the race; with fail-fast they do") {
+TEST_CASE("Engine first-success: failures do not end the race, with fail-fast they do") {
   EngineRig rig(rig_config(8));
   SUBCASE("first-success alone: a failure is just a failure") {
     set_group(rig, "race", true);
@@ -287,7 +287,7 @@ TEST_CASE("Engine on-done hook: one that cannot start is logged and forgotten") 
   CHECK(rig.idle);  // Nothing left to wait for.
 }
 
-TEST_CASE("Engine: first_success and on_done are saved with the group; a crash ends a run") {
+TEST_CASE("Engine: first_success and on_done are saved with the group, and a crash ends a run") {
   auto store = EngineRig::open_store();
   {
     EngineRig before(rig_config(2), store.get());

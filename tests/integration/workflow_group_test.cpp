@@ -125,7 +125,7 @@ TEST_CASE("wait --timeout: a wait that ends in time exits as without it") {
 
 // ================================================================ first-success groups
 
-TEST_CASE("first-success: the first success cancels the other racers; they run their cleanup") {
+TEST_CASE("first-success: the first success cancels the other racers, which run their cleanup") {
   TestDaemon d = quick_daemon({"--kill-grace", "10s"});  // The last --kill-grace wins.
   const fs::path work = make_work_dir(d);
   Gate gate(work / "win-now");
@@ -219,18 +219,18 @@ TEST_CASE("kill -s: a signal reaches a running task's trap and the task keeps ru
   tgctl_ok(d, {"cancel", "--task", id_str(id), "--force"});
 }
 
-TEST_CASE("kill -s: another user's tasks and groups are refused; root may signal them") {
-  using namespace tg::test::security;
-  SharedDaemon s;
+TEST_CASE("kill -s: another user's tasks and groups are refused, root may signal them") {
+  namespace sec = tg::test::security;
+  sec::SharedDaemon s;
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
-  const auto id = submit_as(a, d, {"-g", "mine", "--", "sleep", "600"});
+  const auto id = sec::submit_as(a, d, {"-g", "mine", "--", "sleep", "600"});
   wait_state(d, id, "running");
-  const auto refused = tgctl_at(b, d.socket_path(), {"kill", "-s", "USR1", id_str(id)});
+  const auto refused = sec::tgctl_at(b, d.socket_path(), {"kill", "-s", "USR1", id_str(id)});
   CHECK_MESSAGE(refused.exit_code == 1, describe(refused));
   CHECK_MESSAGE(refused.err.find("no task " + id_str(id)) != std::string::npos, refused.err);
   const auto group =
-      tgctl_at(b, d.socket_path(), {"kill", "-s", "USR1", "-g", "mine", "--user", a.name});
+      sec::tgctl_at(b, d.socket_path(), {"kill", "-s", "USR1", "-g", "mine", "--user", a.name});
   CHECK_MESSAGE(group.exit_code == 1, describe(group));
   CHECK_MESSAGE(group.err.find("only root") != std::string::npos, group.err);
   CHECK(state_of(d, id) == "running");  // Unharmed: USR1 would have ended `sleep`.
