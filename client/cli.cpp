@@ -12,6 +12,7 @@
 
 #include "client/workflow_options.h"
 #include "common/duration.h"
+#include "common/signal_name.h"
 #include "common/size.h"
 #include "common/version.h"
 
@@ -46,6 +47,14 @@ const CLI::Validator kState(
       if (proto::task_state_from_string(s) != proto::TaskState::kInvalid) return "";
       return "unknown state '" + s +
              "' (queued, running, succeeded, failed, timed_out, cancelled, interrupted, lost)";
+    },
+    "");
+
+const CLI::Validator kSignal(
+    [](const std::string& s) -> std::string {
+      if (signal_from_text(s)) return "";
+      return "unknown signal '" + s +
+             "' (a name such as USR1, SIGUSR1, HUP, STOP, CONT, or a number 1-64)";
     },
     "");
 
@@ -93,6 +102,7 @@ class Parser {
     add_pause_and_resume();
     add_cancel_and_wait();
     add_status_and_reload();
+    add_kill();
   }
 
   std::variant<Invocation, int> parse(int argc, const char* const* argv, std::ostream& out,
@@ -144,6 +154,7 @@ class Parser {
   void add_pause_and_resume();
   void add_cancel_and_wait();
   void add_status_and_reload();
+  void add_kill();
 
   CLI::App app_{"tgctl: the client of taskgroupd, a job runner with cancellable task groups",
                 "tgctl"};
@@ -162,6 +173,7 @@ class Parser {
   bool requeue_ = false;
   bool wait_ = false;
   bool fail_fast_ = false;
+  bool first_success_ = false;
   std::vector<std::string> argv_;
   std::vector<proto::TaskId> ids_;
   WorkflowOptions workflow_;
@@ -259,18 +271,31 @@ void Parser::add_groups() {
 
   CLI::App* group = app_.add_subcommand("group", "change a task group");
   group->require_subcommand(1);
-  CLI::App* set = group->add_subcommand("set", "set a group's limit and fail-fast");
+  CLI::App* set = group->add_subcommand(
+      "set", "set a group's limit, fail-fast, first-success and on-done hook");
   add_group_positional(set)->required();
   auto* limit = set->add_option("--limit", number_, "max running tasks of the group (0: no limit)")
                     ->check(CLI::Range(std::int64_t{0}, kMaxGroupLimit))
                     ->type_name("N");
   auto* fail_fast = set->add_flag("--fail-fast,!--no-fail-fast", fail_fast_,
                                   "cancel the group when one of its tasks fails");
+  auto* first_success =
+      set->add_flag("--first-success,!--no-first-success", first_success_,
+                    "when one of its tasks succeeds, cancel the rest of its current tasks "
+                    "(reason: goal reached)");
+  auto* on_done = set->add_option("--on-done", text_,
+                                  "run COMMAND with /bin/sh -c, as the group's owner, each time a "
+                                  "run of the group has ended; '' removes it")
+                      ->type_name("COMMAND");
   auto* user = add_user(set, "another user's group");
   set->callback([=, this] {
-    command_ =
-        GroupSetCommand{proto::GroupSet{proto::GroupRef{group_, if_given(user, user_)},
-                                        if_given(limit, number_), if_given(fail_fast, fail_fast_)}};
+    proto::GroupSet request;
+    request.group = proto::GroupRef{group_, if_given(user, user_)};
+    request.limit = if_given(limit, number_);
+    request.fail_fast = if_given(fail_fast, fail_fast_);
+    request.first_success = if_given(first_success, first_success_);
+    request.on_done = if_given(on_done, text_);
+    command_ = GroupSetCommand{std::move(request)};
   });
 }
 
@@ -303,6 +328,13 @@ void Parser::add_cancel_and_wait() {
                       ->excludes(group);
     auto* user = add_user(sub, "another user's group")->excludes(tasks);
     CLI::Option* grace = nullptr;
+    CLI::Option* timeout = nullptr;
+    if (!cancel) {
+      timeout = sub->add_option("--timeout", duration_,
+                                "give up after this long: exit 124, the tasks go on running")
+                    ->check(kDuration)
+                    ->type_name("DURATION");
+    }
     if (cancel) {
       grace = sub->add_option("--grace", duration_, "SIGKILL what is left after this long")
                   ->check(kDuration)
@@ -320,7 +352,10 @@ void Parser::add_cancel_and_wait() {
         command_ =
             CancelCommand{proto::Cancel{ref, ids_, duration_ms(grace, duration_), flag_}, wait_};
       } else {
-        command_ = WaitCommand{proto::Wait{ref, ids_, false}};
+        std::optional<std::chrono::milliseconds> give_up;
+        if (const auto ms = duration_ms(timeout, duration_))
+          give_up = std::chrono::milliseconds(*ms);
+        command_ = WaitCommand{proto::Wait{ref, ids_, false}, give_up};
       }
     });
   }
@@ -337,6 +372,29 @@ void Parser::add_status_and_reload() {
   CLI::App* reexec = app_.add_subcommand(
       "reexec", "make the daemon re-execute its binary in place (after an upgrade); tasks run on");
   reexec->callback([this] { command_ = ReexecCommand{}; });
+}
+
+void Parser::add_kill() {
+  CLI::App* sub = app_.add_subcommand(
+      "kill", "send a signal to running tasks, by id or of a group; their state is unchanged");
+  sub->add_option("-s,--signal", text_,
+                  "the signal: a name (USR1, SIGUSR1, HUP, STOP, CONT, ...) or a number")
+      ->required()
+      ->check(kSignal)
+      ->type_name("SIGNAL");
+  auto* group = add_group_option(sub, "every running task of this group");
+  auto* ids = sub->add_option("id", ids_, "task ids")->check(kPositive)->type_name("ID");
+  ids->excludes(group);
+  auto* user = add_user(sub, "another user's group")->excludes(ids);
+  add_json(sub);
+  sub->callback([=, this] {
+    if (group->count() == 0 && ids_.empty()) {
+      throw CLI::ValidationError("kill", "give task IDs or -g GROUP");
+    }
+    std::optional<proto::GroupRef> ref;
+    if (group->count() > 0) ref = proto::GroupRef{group_, if_given(user, user_)};
+    command_ = KillCommand{proto::Kill{ref, ids_, *signal_from_text(text_)}, flag_};
+  });
 }
 
 }  // namespace

@@ -158,3 +158,48 @@ TEST_CASE("parse_args: --help and --version exit 0 and print to stdout") {
 }
 
 }  // namespace tg::client
+
+namespace tg::client {
+
+TEST_CASE("parse_args: wait --timeout takes a duration, a bad one is a usage error") {
+  const Parsed p = parse({"wait", "g", "--timeout", "1s"});
+  CHECK(std::get<WaitCommand>(p.command()).timeout == std::chrono::milliseconds(1000));
+  CHECK_FALSE(std::get<WaitCommand>(parse({"wait", "g"}).command()).timeout.has_value());
+  CHECK(parse({"wait", "g", "--timeout", "soon"}).exit_code() == 2);
+  CHECK(parse({"cancel", "g", "--timeout", "1s"}).exit_code() == 2);  // wait only.
+}
+
+TEST_CASE("parse_args: group set --first-success and --on-done, each only when given") {
+  const Parsed p = parse({"group", "set", "g", "--first-success", "--on-done", "echo hi"});
+  const auto& set = std::get<GroupSetCommand>(p.command()).request;
+  CHECK(set.first_success == true);
+  CHECK(set.on_done == "echo hi");
+  CHECK_FALSE(set.limit.has_value());
+  const Parsed off = parse({"group", "set", "g", "--no-first-success", "--on-done", ""});
+  CHECK(std::get<GroupSetCommand>(off.command()).request.first_success == false);
+  CHECK(std::get<GroupSetCommand>(off.command()).request.on_done == "");
+  const Parsed none = parse({"group", "set", "g", "--limit", "2"});
+  CHECK_FALSE(std::get<GroupSetCommand>(none.command()).request.first_success.has_value());
+  CHECK_FALSE(std::get<GroupSetCommand>(none.command()).request.on_done.has_value());
+}
+
+TEST_CASE("parse_args: kill needs -s and ids or a group, an unknown signal is a usage error") {
+  const Parsed ids = parse({"kill", "-s", "USR1", "3", "4"});
+  const auto& k = std::get<KillCommand>(ids.command()).request;
+  CHECK(k.ids == std::vector<proto::TaskId>{3, 4});
+  CHECK(k.signal == 10);
+  CHECK_FALSE(k.group.has_value());
+  const Parsed group = parse({"kill", "--signal", "SIGSTOP", "-g", "g", "--json"});
+  const auto& kg = std::get<KillCommand>(group.command());
+  CHECK(kg.request.group->name == "g");
+  CHECK(kg.request.signal == 19);
+  CHECK(kg.json);
+  const Parsed bogus = parse({"kill", "-s", "BOGUS", "3"});
+  CHECK(bogus.exit_code() == 2);
+  CHECK(bogus.err.find("unknown signal 'BOGUS'") != std::string::npos);
+  CHECK(parse({"kill", "3"}).exit_code() == 2);                           // No -s.
+  CHECK(parse({"kill", "-s", "USR1"}).exit_code() == 2);                  // Nothing to signal.
+  CHECK(parse({"kill", "-s", "USR1", "-g", "g", "3"}).exit_code() == 2);  // Both.
+}
+
+}  // namespace tg::client

@@ -3,6 +3,7 @@
 // What the user asked tgctl to do, as parse_args (cli.h) leaves it: one plain struct per
 // subcommand, holding the request to send where the command line alone decides it.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -17,6 +18,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  // The daemon refused or failed it, or a wait saw a failure.
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitUnreachable = 3;
+inline constexpr int kExitWaitTimeout = 124;  // wait --timeout ran out, like timeout(1).
 
 struct SubmitCommand {
   std::string group = "default";
@@ -56,16 +58,22 @@ struct CancelCommand {
 };
 struct WaitCommand {
   proto::Wait request;  // progress is decided at run time: only for a terminal.
+  // --timeout: give up after this long (exit kExitWaitTimeout), leaving the tasks running.
+  std::optional<std::chrono::milliseconds> timeout;
 };
 struct StatusCommand {
   bool json = false;
 };
 struct ReloadCommand {};
 struct ReexecCommand {};
+struct KillCommand {
+  proto::Kill request;
+  bool json = false;
+};
 
 using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
                              GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
-                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand>;
+                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand, KillCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

@@ -9,6 +9,7 @@
 #include "client/format.h"
 #include "client/held_signals.h"
 #include "client/render.h"
+#include "common/duration.h"
 
 namespace tg::client {
 
@@ -59,7 +60,10 @@ class ProgressBar {
 };
 
 // Waits for `request`'s tasks, with a progress bar on a terminal; prints the final counts.
-Result<proto::WaitResult> wait_for(Connection& conn, proto::Wait request, Io& io) {
+// With a timeout, a wait still going then fails with conn.deadline_passed() set.
+Result<proto::WaitResult> wait_for(Connection& conn, proto::Wait request, Io& io,
+                                   std::optional<std::chrono::milliseconds> timeout = {}) {
+  if (timeout) conn.set_deadline(std::chrono::steady_clock::now() + *timeout);
   request.progress = io.err_is_tty;
   ProgressBar bar(io);
   const NotificationHandler update = [&bar](std::string_view method, const nlohmann::json& p) {
@@ -100,6 +104,14 @@ Result<int> run_group_set(Connection& conn, const GroupSetCommand& cmd, Io& io) 
   if (req.fail_fast)
     changes +=
         (changes.empty() ? "" : ", ") + std::string(*req.fail_fast ? "fail-fast" : "no fail-fast");
+  if (req.first_success) {
+    changes += (changes.empty() ? "" : ", ") +
+               std::string(*req.first_success ? "first-success" : "no first-success");
+  }
+  if (req.on_done) {
+    changes += (changes.empty() ? "" : ", ") +
+               std::string(req.on_done->empty() ? "no on-done hook" : "on-done hook set");
+  }
   io.out << req.group.name << ": " << (changes.empty() ? "ok" : changes) << '\n';
   return kExitOk;
 }
@@ -137,7 +149,13 @@ Result<int> run_cancel(Connection& conn, const CancelCommand& cmd, const proto::
 }
 
 Result<int> run_wait(Connection& conn, const WaitCommand& cmd, Io& io) {
-  auto r = wait_for(conn, cmd.request, io);
+  auto r = wait_for(conn, cmd.request, io, cmd.timeout);
+  if (r.has_error() && conn.deadline_passed()) {
+    // As timeout(1): 124, and the tasks are left as they are.
+    io.err << "tgctl: gave up waiting after " << format_duration(*cmd.timeout)
+           << "; the tasks are still going (not cancelled)\n";
+    return kExitWaitTimeout;
+  }
   if (r.has_error()) return r.error();
   return r->all_succeeded ? kExitOk : kExitFailed;
 }

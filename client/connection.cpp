@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -19,6 +20,7 @@ namespace tg::client {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
+constexpr std::chrono::milliseconds kMaxPoll{60'000};  // One poll() while a deadline is far.
 
 Error unavailable(std::string message) { return Error{Errc::kUnavailable, std::move(message)}; }
 
@@ -136,11 +138,21 @@ Result<std::string> Connection::read_line(std::size_t sent_bytes, const IdleHand
       return unavailable("reply from taskgroupd is over " + std::to_string(kMaxReplyBytes >> 20) +
                          " MiB; giving up");
     }
-    if (on_idle) {
+    if (on_idle || deadline_) {
+      auto wait = on_idle ? kIdleTick : kMaxPoll;
+      if (deadline_) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            *deadline_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          deadline_passed_ = true;
+          return unavailable("no reply from taskgroupd before the deadline");
+        }
+        wait = std::min(wait, left);
+      }
       pollfd p{fd_.get(), POLLIN, 0};
-      const int ready = ::poll(&p, 1, static_cast<int>(kIdleTick.count()));
+      const int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
       if (ready == 0) {
-        (*on_idle)();
+        if (on_idle) (*on_idle)();
         continue;
       }
       if (ready < 0 && errno == EINTR) continue;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,13 @@ class Connection {
                                             const NotificationHandler* on_notification = nullptr,
                                             const IdleHandler* on_idle = nullptr);
 
+  // From now on, a call still waiting for its reply at `deadline` gives up: it fails with
+  // Errc::kUnavailable and deadline_passed() is true. nullopt: no deadline (the default).
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    deadline_ = deadline;
+  }
+  [[nodiscard]] bool deadline_passed() const { return deadline_passed_; }
+
   // A new connection to the same socket in place of this one.
   [[nodiscard]] Result<void> reconnect();
   // Blocks until the daemon closes this connection (whatever it still sends is dropped).
@@ -64,6 +72,8 @@ class Connection {
   std::string path_;  // For messages.
   LineBuffer lines_;
   std::int64_t next_id_ = 1;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool deadline_passed_ = false;
 };
 
 }  // namespace tg::client

@@ -69,6 +69,8 @@ std::string flags(const proto::GroupInfo& g) {
   };
   add(g.paused, "paused");
   add(g.fail_fast, "fail-fast");
+  add(g.first_success, "first-success");
+  add(g.on_done.has_value(), "on-done");
   add(g.cancelling, "cancelling");
   return out.empty() ? "-" : out;
 }

@@ -19,6 +19,7 @@ namespace {
 using nlohmann::json;
 constexpr std::int64_t kMaxDurationMs = 100LL * 24 * 3600 * 1000;  // 100 days.
 constexpr std::int64_t kMaxLimit = 1'000'000;
+constexpr std::size_t kMaxHookBytes = 4096;  // An on-done command: a line of shell, not a script.
 
 // Deep nesting costs recursion when the parsed value is destroyed; refuse it before parsing.
 bool nesting_within(std::string_view line, std::size_t max_depth) {
@@ -296,10 +297,22 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
     if (!r.ok()) return r.finish().error();
     if (method == "pause") return finish_with(r, Pause{std::move(*ref)});
     if (method == "resume") return finish_with(r, Resume{std::move(*ref)});
-    GroupSet g{std::move(*ref), {}, {}};
+    GroupSet g;
+    g.group = std::move(*ref);
     r.integer("limit", g.limit, 0, kMaxLimit);
     r.boolean("fail_fast", g.fail_fast);
+    r.boolean("first_success", g.first_success);
+    r.string("on_done", g.on_done);
+    if (r.ok() && g.on_done && g.on_done->size() > kMaxHookBytes) {
+      r.fail(r.where("on_done") + ": is over " + std::to_string(kMaxHookBytes) + " bytes");
+    }
     return finish_with(r, std::move(g));
+  }
+  if (method == "kill") {
+    Kill k;
+    read_selection(r, k.group, k.ids);
+    r.signal("signal", k.signal, true);
+    return finish_with(r, std::move(k));
   }
   return Error{Errc::kMethodNotFound, "unknown method '" + std::string(method) + "'"};
 }

@@ -212,6 +212,44 @@ TEST_CASE("decode_request: group.set, pause and resume name a group") {
   SUBCASE("resume") { CHECK(decode_as<Resume>("resume", R"({"group":"g"})").group.name == "g"); }
 }
 
+TEST_CASE("decode_request: group.set's first_success and on_done") {
+  const auto g = decode_as<GroupSet>(
+      "group.set", R"({"group":"g","first_success":true,"on_done":"echo $TASKGROUPD_GROUP"})");
+  CHECK(g.first_success == true);
+  CHECK(g.on_done == "echo $TASKGROUPD_GROUP");
+  CHECK(decode_as<GroupSet>("group.set", R"({"group":"g","on_done":""})").on_done == "");
+  CHECK_FALSE(decode_as<GroupSet>("group.set", R"({"group":"g"})").on_done.has_value());
+  refused_params("group.set", R"({"group":"g","first_success":"yes"})", "params.first_success");
+  refused_params("group.set", R"({"group":"g","on_done":7})", "params.on_done");
+  refused_params("group.set", R"({"group":"g","on_done":"a\u0000b"})", "params.on_done");
+  const std::string big = R"({"group":"g","on_done":")" + std::string(4097, 'x') + R"("})";
+  refused_params("group.set", big, "params.on_done");
+}
+
+TEST_CASE("decode_request: kill names a signal and a group or ids") {
+  SUBCASE("a name, with or without SIG, or a number") {
+    const auto k = decode_as<Kill>("kill", R"({"ids":[3,4],"signal":"USR1"})");
+    CHECK(k.ids == std::vector<TaskId>{3, 4});
+    CHECK(k.signal == 10);
+    CHECK(decode_as<Kill>("kill", R"({"group":"g","signal":"SIGSTOP"})").signal == 19);
+    CHECK(decode_as<Kill>("kill", R"({"group":"g","signal":"18"})").signal == 18);
+    CHECK(decode_as<Kill>("kill", R"({"group":"g","user":"bob","signal":1})").signal == 1);
+  }
+  SUBCASE("refused: unknown signals, no signal, no selection, both selections") {
+    refused_params("kill", R"({"ids":[1],"signal":"BOGUS"})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":"usr1"})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":0})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":65})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":-9})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":18446744073709551615})", "params.signal");
+    refused_params("kill", R"({"ids":[1],"signal":true})", "params.signal");
+    refused_params("kill", R"({"ids":[1]})", "params.signal");
+    refused_params("kill", R"({"signal":"USR1"})", "params");
+    refused_params("kill", R"({"group":"g","ids":[1],"signal":"USR1"})", "params");
+    refused_params("kill", R"({"ids":[1],"signal":"USR1","force":true})", "params.force");
+  }
+}
+
 TEST_CASE("decode_request: list filters by group, state, limit and user") {
   SUBCASE("no filter") {
     const auto l = decode_as<List>("list", "{}");
@@ -318,11 +356,13 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
   requests.emplace_back(Logs{5, 0, false, 3});
   requests.emplace_back(Groups{});
   requests.emplace_back(Groups{"bob"});
-  requests.emplace_back(GroupSet{GroupRef{"g", {}}, 4, false});
-  requests.emplace_back(GroupSet{GroupRef{"g", "alice"}, {}, {}});
+  requests.emplace_back(GroupSet{GroupRef{"g", {}}, 4, false, true, "echo done"});
+  requests.emplace_back(GroupSet{GroupRef{"g", "alice"}, {}, {}, {}, {}});
   requests.emplace_back(Pause{GroupRef{"g", {}}});
   requests.emplace_back(Resume{GroupRef{"g", "root"}});
   requests.emplace_back(Reload{});
+  requests.emplace_back(Kill{GroupRef{"g", {}}, {}, 10});
+  requests.emplace_back(Kill{{}, {4, 5}, 19});
 
   for (const Request& original : requests) {
     const std::string line = without_newline(encode_request(77, original));
@@ -351,6 +391,7 @@ TEST_CASE("method_name: every request has its wire name") {
   CHECK(method_name(Pause{}) == "pause");
   CHECK(method_name(Resume{}) == "resume");
   CHECK(method_name(Reload{}) == "reload");
+  CHECK(method_name(Kill{}) == "kill");
 }
 
 TEST_CASE("to_params: unset optionals are left out") {

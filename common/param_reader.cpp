@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "common/signal_name.h"
+
 namespace tg::proto {
 
 ParamReader::ParamReader(const nlohmann::json& object, std::string path)
@@ -45,6 +47,34 @@ void ParamReader::string(std::string_view key, std::string& out, bool required) 
   }
   if (!j->is_string()) return fail(where(key) + ": must be a string");
   if (text_ok(key, j->get_ref<const std::string&>())) out = j->get<std::string>();
+}
+
+void ParamReader::signal(std::string_view key, int& out, bool required) {
+  const auto* j = find(key);
+  if (!j) {
+    if (required && !error_) fail(where(key) + ": is required");
+    return;
+  }
+  std::optional<int> sig;
+  if (j->is_string()) {
+    sig = signal_from_text(j->get_ref<const std::string&>());
+  } else if (j->is_number_integer()) {
+    const bool small = j->is_number_unsigned()
+                           ? j->get<std::uint64_t>() <= 64
+                           : j->get<std::int64_t>() >= 1 && j->get<std::int64_t>() <= 64;
+    if (small) sig = signal_from_text(std::to_string(j->get<std::int64_t>()));
+  } else {
+    return fail(where(key) + ": must be a signal name or number");
+  }
+  if (!sig) {
+    // Quoted only when short: the reply repeats it.
+    const std::string shown = j->is_string() && j->get_ref<const std::string&>().size() <= 32
+                                  ? " '" + j->get<std::string>() + "'"
+                                  : "";
+    return fail(where(key) + ": unknown signal" + shown +
+                " (a name such as USR1, SIGUSR1, HUP, STOP, CONT, or a number 1-64)");
+  }
+  out = *sig;
 }
 
 void ParamReader::string(std::string_view key, std::optional<std::string>& out) {

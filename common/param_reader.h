@@ -34,6 +34,8 @@ class ParamReader {
   void env(std::string_view key, std::optional<Env>& out);
   void ids(std::string_view key, std::vector<TaskId>& out);
   void state(std::string_view key, std::optional<TaskState>& out);
+  // A signal: a name ("USR1", "SIGUSR1"), or its number as a string or an integer (1..64).
+  void signal(std::string_view key, int& out, bool required = false);
   // A group name, validated against [A-Za-z0-9_.-]{1,64}.
   void group(std::string_view key, std::string& out, bool required = false);
 

@@ -2,6 +2,8 @@
 
 #include <type_traits>
 
+#include "common/signal_name.h"
+
 namespace tg::proto {
 
 std::string_view to_string(TaskState s) {
@@ -116,6 +118,7 @@ struct MethodName {
   std::string_view operator()(const Resume&) const { return "resume"; }
   std::string_view operator()(const Reload&) const { return "reload"; }
   std::string_view operator()(const Reexec&) const { return "reexec"; }
+  std::string_view operator()(const Kill&) const { return "kill"; }
 };
 
 template <class T>
@@ -209,6 +212,8 @@ struct Params {
     put_group(j, r.group);
     put(j, "limit", r.limit);
     put(j, "fail_fast", r.fail_fast);
+    put(j, "first_success", r.first_success);
+    put(j, "on_done", r.on_done);
     return j;
   }
   nlohmann::json operator()(const Pause& r) const {
@@ -223,6 +228,13 @@ struct Params {
   }
   nlohmann::json operator()(const Reload&) const { return nlohmann::json::object(); }
   nlohmann::json operator()(const Reexec&) const { return nlohmann::json::object(); }
+  nlohmann::json operator()(const Kill& r) const {
+    nlohmann::json j = nlohmann::json::object();
+    if (r.group) put_group(j, *r.group);
+    if (!r.ids.empty()) j["ids"] = r.ids;
+    j["signal"] = signal_text(r.signal);
+    return j;
+  }
 };
 
 }  // namespace

@@ -139,6 +139,10 @@ struct GroupSet {
   GroupRef group;
   std::optional<std::int64_t> limit;  // 0 = only the global limit.
   std::optional<bool> fail_fast;
+  // A task that succeeds cancels the rest of the group's current tasks ("goal reached").
+  std::optional<bool> first_success;
+  // A shell command run as the group's owner once a run of the group has ended; "" clears it.
+  std::optional<std::string> on_done;
 };
 struct Pause {
   GroupRef group;
@@ -149,9 +153,15 @@ struct Resume {
 struct Reload {};
 // Re-execute the daemon's binary in place (root or the daemon's user), as SIGUSR2 does.
 struct Reexec {};
+// Send a signal to the running tasks of a group, or to tasks by id; their state is unchanged.
+struct Kill {
+  std::optional<GroupRef> group;  // Exactly one of group and ids.
+  std::vector<TaskId> ids;
+  int signal = 0;  // 1..64; on the wire a name ("USR1", "SIGUSR1") or a number.
+};
 
 using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Logs, Groups,
-                             GroupSet, Pause, Resume, Reload, Reexec>;
+                             GroupSet, Pause, Resume, Reload, Reexec, Kill>;
 
 [[nodiscard]] std::string_view method_name(const Request& r);
 // Params as the client sends them: unset optionals are left out.
@@ -255,9 +265,12 @@ struct GroupInfo {
   bool cancelling = false;
   StateCounts counts;
   std::optional<CancelRecord> last_cancel;
+  bool first_success = false;
+  std::optional<std::string> on_done;  // The hook's command; null when none is set.
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GroupInfo, name, uid, user, limit, fail_fast,
-                                                paused, cancelling, counts, last_cancel)
+                                                paused, cancelling, counts, last_cancel,
+                                                first_success, on_done)
 
 struct HelloResult {
   std::string version;
@@ -348,6 +361,15 @@ struct ReexecResult {
   std::int64_t running = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReexecResult, exe, running)
+
+// What a kill did: the running tasks it signalled; of the ids asked for, those not running.
+struct KillResult {
+  std::optional<std::string> group;
+  std::string signal;           // Its name ("USR1"), or its number.
+  std::vector<TaskId> ids;      // Signalled.
+  std::vector<TaskId> skipped;  // Not running (queued or ended); only for a kill by id.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KillResult, group, signal, ids, skipped)
 
 // Notification methods pushed by the daemon during a wait or a logs follow.
 inline constexpr std::string_view kWaitProgress = "wait.progress";  // params: WaitResult

@@ -116,6 +116,7 @@ void Engine::cancel_group(Group& g, uid_t by, std::string reason, std::chrono::m
     if (running_.contains(id)) stop(tasks_.at(id), StopCause::kCancel, grace);
   }
   maybe_finish_cancel(g);
+  maybe_run_hook(g);  // A run that ends here (only queued tasks were left) runs its hook too.
 }
 
 void Engine::cancel_task(Task& t, uid_t by, std::chrono::milliseconds grace, bool force,

@@ -18,6 +18,7 @@ void Engine::drain(std::function<void()> on_idle) {
     on_idle_ = std::move(on_idle);
     spdlog::info("draining: {} running get {} to finish; {} queued stay queued", running_.size(),
                  format_duration(config_.drain_timeout), scheduler_.queued());
+    stop_hooks(false);  // Bounded by kill_grace: a hook does not hold the drain up for long.
     drain_timer_->arm(config_.drain_timeout, [this] {
       spdlog::info("drain timeout: stopping {} running task(s)", running_.size());
       stop_all(StopCause::kDrain, "interrupted: daemon drain timeout");
@@ -25,6 +26,7 @@ void Engine::drain(std::function<void()> on_idle) {
   } else if (drain_level_ == 2) {
     spdlog::info("second signal: stopping {} running task(s) now", running_.size());
     drain_timer_->cancel();
+    stop_hooks(false);
     stop_all(StopCause::kDrain, "interrupted: daemon stopped (second signal)");
   } else {
     spdlog::info("third signal: killing {} running task(s) now", running_.size());
@@ -38,6 +40,7 @@ void Engine::drain(std::function<void()> on_idle) {
       ids.push_back(id);
     }
     for (proto::TaskId id : ids) kill_now(tasks_.at(id));
+    stop_hooks(true);
   }
   check_drained();
 }
@@ -56,7 +59,8 @@ void Engine::stop_all(StopCause cause, const std::string& reason) {
 }
 
 void Engine::check_drained() {
-  if (drain_level_ == 0 && saving_stop_noted_ && running_.empty() && on_saving_stopped_) {
+  if (drain_level_ == 0 && saving_stop_noted_ && running_.empty() && hooks_.empty() &&
+      on_saving_stopped_) {
     stopped_ = true;  // As after a drain: nothing may keep the loop alive.
     executor_.shutdown();
     prune_timer_->cancel();
@@ -64,7 +68,7 @@ void Engine::check_drained() {
     asio::post(ex_, std::exchange(on_saving_stopped_, nullptr));
     return;
   }
-  if (drain_level_ == 0 || !running_.empty() || !on_idle_) return;
+  if (drain_level_ == 0 || !running_.empty() || !hooks_.empty() || !on_idle_) return;
   drain_timer_->cancel();
   stopped_ = true;
   executor_.shutdown();    // Nothing may keep the loop alive once we are drained:

@@ -145,6 +145,7 @@ void Engine::start(Task& t) {
                       std::to_string(t.retries + 1) + ", started " +
                       format_rfc3339(now_ms()).value_or("") + " ===\n";
   }
+  group_of(t).run_ran = true;  // Its run has run a task: its end runs the on-done hook.
   auto env = environment_of(t);
   if (env.has_error()) return on_start_failed(t.id, env.error().message);
   spec.env = *env;
@@ -186,9 +187,18 @@ void Engine::after_end(Task& t, Group& g) {
                     g.key.name);
     cancel_group(g, t.uid, "cancelled: fail-fast after task " + std::to_string(t.id) + " failed",
                  config_.kill_grace, false, ignored);
+  } else if (t.state == TaskState::kSucceeded && g.first_success && !g.cancelling && !draining()) {
+    // The rest of the current tasks are not needed any more: stopped as by a group cancel
+    // (their TERM cleanup runs within the grace), with the winner as the recorded cause.
+    proto::CancelResult ignored;
+    log_for(t).info("task {} succeeded: first-success cancels the rest of group '{}'", t.id,
+                    g.key.name);
+    cancel_group(g, t.uid, "goal reached: task " + std::to_string(t.id) + " succeeded",
+                 config_.kill_grace, false, ignored);
   }
   settle_dependents(t);
   maybe_finish_cancel(g);
+  maybe_run_hook(g);
   check_drained();
 }
 

@@ -90,6 +90,8 @@ class Engine final : private ExecutorEvents {
   [[nodiscard]] Result<proto::SubmitResult> submit(const Peer& peer, const proto::Submit& req);
   [[nodiscard]] Result<proto::ShowResult> show(const Peer& peer, const proto::Show& req) const;
   [[nodiscard]] Result<proto::CancelResult> cancel(const Peer& peer, const proto::Cancel& req);
+  // tgctl kill (kill.cpp): the signal to the running tasks selected; their state is unchanged.
+  [[nodiscard]] Result<proto::KillResult> kill(const Peer& peer, const proto::Kill& req);
   [[nodiscard]] Result<proto::GroupsResult> groups(const Peer& peer,
                                                    const proto::Groups& req) const;
   [[nodiscard]] Result<proto::GroupInfo> group_set(const Peer& peer, const proto::GroupSet& req);
@@ -201,6 +203,7 @@ class Engine final : private ExecutorEvents {
   void on_exited(proto::TaskId id, const ExitStatus& status) override;
   void on_tree_gone(proto::TaskId id) override;
   void on_log_limit(proto::TaskId id, std::int64_t size) override;
+  void on_hook_done(HookId id, const HookOutcome& outcome) override;  // hooks.cpp
   // kKillWait after SIGKILL the task is still not gone: records it ended, saying what is left.
   void give_up(proto::TaskId id);
   // Records how the task ended, frees its slot and acts on it (fail-fast, cancel, drain).
@@ -282,6 +285,22 @@ class Engine final : private ExecutorEvents {
   [[nodiscard]] Timer& kill_timer(Run& r);  // Made at the first stop of the task.
   void maybe_finish_cancel(Group& g);
 
+  // hooks.cpp: the on-done hook of a group whose run has ended (docs/usage.md). Each hook
+  // gets SIGTERM kill_grace after its start (or at the drain), SIGKILL kill_grace later, and
+  // kKillWait after that the engine stops waiting for it.
+  struct HookRun {
+    GroupKey group;
+    std::unique_ptr<Timer> timer;  // The next step of its bound.
+    bool termed = false;           // SIGTERM was sent.
+    bool killed = false;           // SIGKILL was sent.
+  };
+  // Runs the group's hook if it has one and its current run, which ran a task, has ended.
+  void maybe_run_hook(Group& g);
+  void stop_hook(HookId id);  // SIGTERM now, SIGKILL after kill_grace.
+  void kill_hook(HookId id);  // SIGKILL now, stop waiting after kKillWait.
+  // The drain: every hook gets SIGTERM (`kill`: SIGKILL) now.
+  void stop_hooks(bool kill);
+
   // drain.cpp
   void stop_all(StopCause cause, const std::string& reason);
   void check_drained();
@@ -317,6 +336,8 @@ class Engine final : private ExecutorEvents {
   TimeMs begin_timer_at_ = 0;  // What begin_timer_ is armed for, while armed.
   std::unordered_map<proto::TaskId, Run> running_;
   std::list<Waiter*> waiters_;
+  std::map<HookId, HookRun> hooks_;  // Hooks started and not yet ended (or given up).
+  HookId next_hook_id_ = 1;
 
   std::unordered_set<proto::TaskId> dirty_;  // Changed in memory, not yet in the store.
   // Group cancels' queued tasks, not yet in the store: one statement each, not one per task.

@@ -18,6 +18,7 @@ bool Engine::ready_to_hand_over() const {
   for (const auto& [id, r] : running_) {
     if (r.stop != StopCause::kNone) return false;
   }
+  if (!hooks_.empty()) return false;  // A hook is a child of this program: bounded, let it end.
   return executor_.settled();
 }
 

@@ -23,7 +23,8 @@ Result<void> Engine::flush(bool sync) {
   std::vector<GroupRow> groups;
   for (GroupId gid : dirty_groups_) {
     const Group& g = *groups_by_id_.at(gid);
-    groups.push_back({g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel});
+    groups.push_back({g.key.uid, g.key.name, g.limit, g.fail_fast, g.paused, g.last_cancel,
+                      g.first_success, g.on_done});
   }
   if (saving_stopped()) return Error{Errc::kIo, *store_.write_failure()};  // Said once.
   if (auto r = store_.update(changed, cancelled_queued_, groups, sync); r.has_error()) {

@@ -1,5 +1,6 @@
 // Engine: rebuilding memory from the store at start (DESIGN.md "Crash").
 #include <algorithm>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -46,6 +47,8 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
     g.fail_fast = row.fail_fast;
     g.paused = row.paused;
     g.last_cancel = row.last_cancel;
+    g.first_success = row.first_success;
+    g.on_done = row.on_done;
     scheduler_.set_group_limit(g.id, g.limit);
     scheduler_.set_paused(g.id, g.paused);
   }
@@ -53,6 +56,7 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
   if (loaded.has_error()) return loaded.error();
   std::map<GroupId, TimeMs> last_end;  // Per group, for finding where its current run began.
   std::int64_t lost = 0, requeued = 0, queued = 0, adopted = 0;
+  std::set<GroupId> found_lost;  // Groups whose run may have ended here: their hooks run.
   for (Task& loaded_task : *loaded) {
     const proto::TaskId id = loaded_task.id;
     Task& t = tasks_.emplace(id, std::move(loaded_task)).first->second;
@@ -61,7 +65,10 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
     if (!g.busy() && t.submitted_at >= last_end[g.id]) {
       g.run_start = t.id;
       g.run_counts = {};
+      g.run_ran = false;
     }
+    if (t.started_at > 0) g.run_ran = true;
+    g.owner_gid = t.gid;
     g.counts.add(t.state);
     g.run_counts.add(t.state);
     last_end[g.id] = std::max(last_end[g.id], t.ended_at);
@@ -75,6 +82,7 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
         ++requeued;
       } else {
         ++lost;
+        found_lost.insert(g.id);
       }
     }
     if (t.state == TaskState::kQueued) {
@@ -89,6 +97,9 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
   }
   spdlog::info("recovered {} task(s): {} queued, {} lost, {} queued again, {} running on",
                tasks_.size(), queued, lost, requeued, adopted);
+  // A run that ended with the crash (its last tasks lost) runs its hook now. A run that ended
+  // before the crash ran its hook then, or lost it with the crash (docs/usage.md).
+  for (GroupId gid : found_lost) maybe_run_hook(*groups_by_id_.at(gid));
   request_turn();
   prune();
   return {};

@@ -10,6 +10,7 @@
 #include "common/version.h"
 #include "daemon/engine/engine.h"
 #include "daemon/log/log_fields.h"
+#include "daemon/log/printable.h"
 
 namespace tg::daemon {
 
@@ -45,9 +46,16 @@ Result<proto::GroupInfo> Engine::group_set(const Peer& peer, const proto::GroupS
   Group& g = group_for(*key);
   if (req.limit) g.limit = *req.limit;
   if (req.fail_fast) g.fail_fast = *req.fail_fast;
+  if (req.first_success) g.first_success = *req.first_success;
+  if (req.on_done) g.on_done = *req.on_done;
   scheduler_.set_group_limit(g.id, g.limit);
-  log_for(g).info("group '{}' uid={} set limit={} fail_fast={}", g.key.name, g.key.uid, g.limit,
-                  g.fail_fast);
+  log_for(g).info("group '{}' uid={} set limit={} fail_fast={} first_success={} on_done={}",
+                  g.key.name, g.key.uid, g.limit, g.fail_fast, g.first_success,
+                  g.on_done.empty() ? "none" : "set");
+  if (req.on_done && !req.on_done->empty()) {  // A command, like argv: at debug only.
+    log_for(g).debug("group '{}' uid={} on_done '{}'", g.key.name, g.key.uid,
+                     printable(*req.on_done));
+  }
   request_turn();  // A raised limit starts more at once.
   if (auto r = save(g); r.has_error()) {
     return not_saved("the settings of group '" + g.key.name + "'", r.error());

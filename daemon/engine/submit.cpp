@@ -108,7 +108,9 @@ std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
   if (!g.busy()) {  // A new run of the group begins: `tgctl wait GROUP` judges this one.
     g.run_start = tasks.front().id;
     g.run_counts = {};
+    g.run_ran = false;
   }
+  g.owner_gid = tasks.front().gid;
   std::vector<proto::TaskId> ids;
   ids.reserve(tasks.size());
   for (Task& t : tasks) {

@@ -65,6 +65,8 @@ proto::GroupInfo Engine::info(const Group& g) const {
   i.cancelling = g.cancelling.has_value();
   i.counts = g.counts;
   i.last_cancel = g.last_cancel;
+  i.first_success = g.first_success;
+  if (!g.on_done.empty()) i.on_done = g.on_done;
   return i;
 }
 

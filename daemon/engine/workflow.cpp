@@ -153,6 +153,7 @@ void Engine::settle_dependents(const Task& ended) {
       log_for(d).info("task {} {}", d.id, d.reason);
       Group& g = group_of(d);
       maybe_finish_cancel(g);
+      maybe_run_hook(g);  // Its run may have ended with this cancel.
       if (holds_.has_dependents(id)) work.push_back(id);
     }
   }

@@ -58,6 +58,32 @@ struct ExitStatus {
   std::optional<int> signal;
 };
 
+// A group's on-done hook (docs/usage.md "On-done hooks"): one shell command, run once a run of
+// the group has ended, as the group's owner, with stdin /dev/null and cwd "/".
+using HookId = std::uint64_t;  // Handed out by the engine; never reused by one daemon process.
+struct HookSpec {
+  HookId id = 0;
+  uid_t uid = 0;  // The group's owner: the hook runs as this user when the daemon is root.
+  gid_t gid = 0;
+  std::string group;
+  std::string command;  // Run by /bin/sh -c.
+  // Added to a minimal environment for the owner (PATH, HOME, USER, LANG): TASKGROUPD_GROUP,
+  // the run's counts, TASKGROUPD_SOCKET.
+  proto::Env env;
+  // Where its stdout and stderr go, read back and removed once it has ended.
+  std::string output_path;
+  bool no_new_privs = false;
+};
+
+// How a hook ended.
+struct HookOutcome {
+  ExitStatus status;                       // Empty if it never ran (start_error).
+  std::optional<std::string> start_error;  // It could not be started: why.
+  std::string output;                      // The first kMaxHookOutput bytes of its output.
+  std::int64_t output_bytes = 0;           // All of its output, in bytes.
+};
+inline constexpr std::size_t kMaxHookOutput = 4096;
+
 // What an executor reports about a task, in this order: started or start_failed; then, for a
 // started one, possibly start_failed (it never got to run its command), exited, and tree_gone.
 // Reports come from the event loop, and also from inside an Executor call (start() reports a
@@ -79,6 +105,8 @@ class ExecutorEvents {
   // follows a write is the executor's to state (LocalExecutor: log_watch.h); the executor
   // itself stops nothing.
   virtual void on_log_limit(proto::TaskId id, std::int64_t size) = 0;
+  // A hook (Executor::run_hook) has ended, and nothing of it is left; or it never started.
+  virtual void on_hook_done(HookId id, const HookOutcome& outcome) = 0;
 
  protected:
   ~ExecutorEvents() = default;
@@ -126,6 +154,10 @@ class Executor {
   virtual void signal(proto::TaskId id, int sig) = 0;
   // SIGKILL to every process of the task, now and to any the executor finds later.
   virtual void kill(proto::TaskId id) = 0;
+  // Sends `sig` to every process of the task, as a user asked (tgctl kill): nothing else is
+  // sent with it (a SIGSTOP stays stopped) and the task is not being stopped by it; if it dies
+  // of it, that is its own end.
+  virtual void deliver(proto::TaskId id, int sig) = 0;
   // The task is still not gone long after kill() (a process in uninterruptible sleep): forget
   // it, reporting nothing more, and say what was left. Its main process is reaped if it ever
   // ends.
@@ -150,6 +182,14 @@ class Executor {
                                    const std::string& log_path, std::int64_t max_log_bytes) = 0;
   // The socket tasks reach the daemon at (TASKGROUPD_SOCKET), known once it listens.
   virtual void set_socket_path(std::string path) = 0;
+
+  // --- On-done hooks: not tasks (no state, no store), only a bounded child each.
+  // Starts the hook without waiting for it; reports on_hook_done once it has ended (possibly
+  // before this returns, if it cannot start). It is watched like a task, never waited for.
+  virtual void run_hook(const HookSpec& spec) = 0;
+  // Sends `sig` to every process of the hook (SIGKILL included); nothing if it has ended. After
+  // shutdown() a hook is no longer watched: the engine waits for its hooks before draining.
+  virtual void signal_hook(HookId id, int sig) = 0;
 };
 
 }  // namespace tg::daemon

@@ -46,6 +46,12 @@ struct Group {
   proto::StateCounts run_counts;
   std::optional<GroupCancel> cancelling;  // Set from cancel() until its last task has ended.
   std::optional<proto::CancelRecord> last_cancel;
+  bool first_success = false;  // A task that succeeds cancels the rest ("goal reached").
+  std::string on_done;         // Run once a run has ended (Engine::run_hook); "" for none.
+  // A task of the current run left the queue (it started, or failed to start): only such a
+  // run's end runs the on-done hook, once.
+  bool run_ran = false;
+  gid_t owner_gid = 0;  // The gid of its latest submit: the hook runs with it.
 
   [[nodiscard]] bool busy() const { return counts.queued + counts.running > 0; }
 };

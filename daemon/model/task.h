@@ -74,6 +74,8 @@ struct GroupRow {
   bool fail_fast = false;
   bool paused = false;
   std::optional<proto::CancelRecord> last_cancel;
+  bool first_success = false;
+  std::string on_done;  // The on-done hook's command; "" for none.
 };
 
 }  // namespace tg::daemon

@@ -99,6 +99,11 @@ constexpr const char* kMigrations[] = {
       CREATE TRIGGER attempts_go_with_their_task AFTER DELETE ON tasks
       BEGIN DELETE FROM attempts WHERE task_id = OLD.id; END;
     )sql",
+    // First-success groups and the on-done hook (issue 13 items 9 and 11).
+    R"sql(
+      ALTER TABLE groups ADD COLUMN first_success INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE groups ADD COLUMN on_done TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -274,10 +279,10 @@ Result<void> Store::prepare() {
   auto insert_env = Stmt::prepare(db_.get(), "INSERT OR IGNORE INTO envs (body) VALUES (?1)");
   auto find_env = Stmt::prepare(db_.get(), "SELECT id FROM envs WHERE body = ?1");
   auto save_group = Stmt::prepare(db_.get(), R"sql(
-      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+      INSERT INTO groups (uid, name, lim, fail_fast, paused, last_cancel, first_success, on_done)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
       ON CONFLICT (uid, name) DO UPDATE SET lim = ?3, fail_fast = ?4, paused = ?5,
-                                            last_cancel = ?6
+                                            last_cancel = ?6, first_success = ?7, on_done = ?8
   )sql");
   // Both walk the partial index tasks_by_end from its oldest entry (rows before it are gone).
   auto prune_slice = Stmt::prepare(db_.get(), R"sql(
@@ -371,7 +376,9 @@ Result<std::vector<Task>> Store::load_tasks() {
 
 Result<std::vector<GroupRow>> Store::load_groups() {
   auto st =
-      Stmt::prepare(db_.get(), "SELECT uid, name, lim, fail_fast, paused, last_cancel FROM groups");
+      Stmt::prepare(db_.get(),
+                    "SELECT uid, name, lim, fail_fast, paused, last_cancel, first_success, on_done "
+                    "FROM groups");
   if (st.has_error()) return st.error();
   std::vector<GroupRow> groups;
   for (;;) {
@@ -388,6 +395,8 @@ Result<std::vector<GroupRow>> Store::load_groups() {
       auto record = proto::decode_result<proto::CancelRecord>(json::parse(lc, nullptr, false));
       if (record.has_value()) g.last_cancel = *record;
     }
+    g.first_success = st->int64(6) != 0;
+    g.on_done = st->text(7);
     groups.push_back(std::move(g));
   }
   return groups;
@@ -537,6 +546,7 @@ Result<void> Store::write_group(const GroupRow& g) {
   } else {
     save_group_.bind_null(6);
   }
+  save_group_.bind(7, std::int64_t{g.first_success}).bind(8, g.on_done);
   return save_group_.run();
 }
 

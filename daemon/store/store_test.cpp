@@ -306,7 +306,7 @@ TEST_CASE(
     "Store: group settings written by update() and read by load_groups round-trip settings and the "
     "last cancel") {
   Store store = open_memory();
-  GroupRow plain{1000, "nightly", 4, true, false, std::nullopt};
+  GroupRow plain{1000, "nightly", 4, true, false, std::nullopt, true, "echo done"};
   proto::CancelRecord record;
   record.by_uid = 0;
   record.reason = "cancelled: group 'ci' cancelled by uid 0";
@@ -315,8 +315,8 @@ TEST_CASE(
   record.cancelled_queued = 17;
   record.signalled = 3;
   record.killed = 1;
-  GroupRow cancelled{1000, "ci", 0, false, true, record};
-  GroupRow same_name_other_user{1001, "nightly", 0, false, false, std::nullopt};
+  GroupRow cancelled{1000, "ci", 0, false, true, record, false, ""};
+  GroupRow same_name_other_user{1001, "nightly", 0, false, false, std::nullopt, false, ""};
   for (const GroupRow* g : {&plain, &cancelled, &same_name_other_user}) {
     REQUIRE(store.update({}, {}, std::span(g, 1), true).has_value());
   }
@@ -333,6 +333,10 @@ TEST_CASE(
   const GroupRow& n = find(1000, "nightly");
   CHECK(n.limit == 4);
   CHECK(n.fail_fast);
+  CHECK(n.first_success);
+  CHECK(n.on_done == "echo done");
+  CHECK_FALSE(find(1001, "nightly").first_success);
+  CHECK(find(1001, "nightly").on_done.empty());
   CHECK_FALSE(n.paused);
   CHECK_FALSE(n.last_cancel.has_value());
 
@@ -403,6 +407,7 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
       "ALTER TABLE tasks DROP COLUMN after_ok; ALTER TABLE tasks DROP COLUMN after_any; "
       "ALTER TABLE tasks DROP COLUMN begin_at_ms; ALTER TABLE tasks DROP COLUMN retries; "
       "ALTER TABLE tasks DROP COLUMN retry_delay_ms; ALTER TABLE tasks DROP COLUMN attempt; "
+      "ALTER TABLE groups DROP COLUMN first_success; ALTER TABLE groups DROP COLUMN on_done; "
       "PRAGMA user_version = 1");
 
   auto store = Store::open(shared.name(), {});

@@ -115,6 +115,36 @@ void FakeExecutor::gone(proto::TaskId id, std::optional<ExitStatus> status) {
   events_->on_tree_gone(id);
 }
 
+void FakeExecutor::deliver(proto::TaskId id, int sig) {
+  if (!running.contains(id)) return;
+  delivered.emplace_back(id, sig);
+}
+
+void FakeExecutor::run_hook(const HookSpec& spec) {
+  hooks_run.push_back(spec);
+  if (refuse_hooks) {
+    HookOutcome out;
+    out.start_error = "refused by the fake";
+    return events_->on_hook_done(spec.id, out);
+  }
+  hooks_running.insert(spec.id);
+}
+
+void FakeExecutor::signal_hook(HookId id, int sig) {
+  if (!hooks_running.contains(id)) return;
+  hook_signals[id].push_back(sig);
+  if (sig == SIGKILL || !hooks_ignore_term) finish_hook(id, ExitStatus{std::nullopt, sig});
+}
+
+void FakeExecutor::finish_hook(HookId id, ExitStatus status, std::string output) {
+  if (hooks_running.erase(id) == 0) return;
+  HookOutcome out;
+  out.status = status;
+  out.output_bytes = static_cast<std::int64_t>(output.size());
+  out.output = std::move(output);
+  events_->on_hook_done(id, out);
+}
+
 std::vector<int> FakeExecutor::signals_of(proto::TaskId id) const {
   if (auto it = running.find(id); it != running.end()) return it->second.signals;
   if (auto it = signals_of_ended_.find(id); it != signals_of_ended_.end()) return it->second;

@@ -46,6 +46,9 @@ class FakeExecutor final : public Executor {
   [[nodiscard]] bool adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
                            std::int64_t max_log_bytes) override;
   void set_socket_path(std::string path) override { socket = std::move(path); }
+  void deliver(proto::TaskId id, int sig) override;
+  void run_hook(const HookSpec& spec) override;
+  void signal_hook(HookId id, int sig) override;
 
   // --- What the test makes happen.
   // The task's main process exits with `status` and nothing of it is left.
@@ -58,12 +61,17 @@ class FakeExecutor final : public Executor {
   // at the last report, as LocalExecutor's checks report it.
   void log_grows(proto::TaskId id, std::int64_t size);
 
+  // The hook ends with `status` and `output`.
+  void finish_hook(HookId id, ExitStatus status, std::string output = "");
+
   // --- What the test sets up.
   std::set<proto::TaskId> refuse;        // start() reports start_failed at once.
   std::set<proto::TaskId> ignores_stop;  // Applied when the task starts.
   std::set<proto::TaskId> unkillable;    // Likewise.
   bool reclaim_finds = false;            // What reclaim() answers.
   std::set<proto::TaskId> adoptable;     // adopt() takes these over (children of this pid).
+  bool hooks_ignore_term = false;        // Hooks live on after SIGTERM (SIGKILL ends them).
+  bool refuse_hooks = false;             // run_hook() reports a start error at once.
 
   // --- What the engine did.
   std::map<proto::TaskId, FakeTask> running;  // Started and not yet reported gone.
@@ -77,6 +85,10 @@ class FakeExecutor final : public Executor {
   bool shut_down = false;
   bool handed_over = false;
   std::vector<std::pair<proto::TaskId, RunHandle>> adopted;
+  std::vector<std::pair<proto::TaskId, int>> delivered;  // deliver(): (task, signal), in order.
+  std::vector<HookSpec> hooks_run;                       // Every run_hook(), in order.
+  std::map<HookId, std::vector<int>> hook_signals;       // Every signal_hook(), by hook.
+  std::set<HookId> hooks_running;                        // Started, not yet reported done.
   [[nodiscard]] bool is_running(proto::TaskId id) const { return running.contains(id); }
   // Signals the task got so far ({} if it never ran).
   [[nodiscard]] std::vector<int> signals_of(proto::TaskId id) const;

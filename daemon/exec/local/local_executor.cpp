@@ -59,8 +59,12 @@ LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, uns
       task_umask_(task_umask),
       boot_id_(current_boot_id()),
       linger_timer_(ex),
-      log_watch_(ex, [this](proto::TaskId id, std::int64_t size) {
-        report(&ExecutorEvents::on_log_limit, id, size);
+      log_watch_(ex,
+                 [this](proto::TaskId id, std::int64_t size) {
+                   report(&ExecutorEvents::on_log_limit, id, size);
+                 }),
+      hooks_(ex, users, task_umask, [this](HookId id, const HookOutcome& outcome) {
+        report(&ExecutorEvents::on_hook_done, id, outcome);
       }) {}
 
 LocalExecutor::~LocalExecutor() = default;
@@ -237,6 +241,12 @@ void LocalExecutor::signal(proto::TaskId id, int sig) {
   (void)signal_sessions({it->second->pid}, sig);  // Already gone: its exit is on the way.
 }
 
+void LocalExecutor::deliver(proto::TaskId id, int sig) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return;
+  (void)signal_sessions({it->second->pid}, sig, /*then_cont=*/false);
+}
+
 void LocalExecutor::kill(proto::TaskId id) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
@@ -337,6 +347,7 @@ bool LocalExecutor::adopt(proto::TaskId id, const RunHandle& run, const std::str
 void LocalExecutor::shutdown() {
   linger_timer_.cancel();
   log_watch_.shutdown();
+  hooks_.shutdown();
   for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
 }
 

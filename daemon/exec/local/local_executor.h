@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "daemon/exec/executor.h"
 #include "daemon/exec/local/child.h"
+#include "daemon/exec/local/hook_runner.h"
 #include "daemon/exec/local/log_watch.h"
 #include "daemon/exec/task_env.h"
 #include "daemon/exec/users.h"
@@ -51,6 +52,9 @@ class LocalExecutor final : public Executor {
   [[nodiscard]] bool adopt(proto::TaskId id, const RunHandle& run, const std::string& log_path,
                            std::int64_t max_log_bytes) override;
   void set_socket_path(std::string path) override { socket_ = std::move(path); }
+  void deliver(proto::TaskId id, int sig) override;
+  void run_hook(const HookSpec& spec) override { hooks_.run(spec); }
+  void signal_hook(HookId id, int sig) override { hooks_.signal(id, sig); }
 
  private:
   // A child between its clone and the moment its whole session is gone.
@@ -101,6 +105,7 @@ class LocalExecutor final : public Executor {
   // Leaders of abandoned tasks that had not exited: reaped if they ever do.
   std::list<boost::asio::posix::stream_descriptor> unreaped_;
   LogWatch log_watch_;  // The logs of exec'd tasks with a cap: on_log_limit.
+  HookRunner hooks_;    // On-done hooks: on_hook_done.
 };
 
 }  // namespace tg::daemon

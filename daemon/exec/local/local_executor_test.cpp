@@ -37,6 +37,9 @@ class Recorder final : public ExecutorEvents {
   void on_log_limit(proto::TaskId id, std::int64_t) override {
     events.push_back("log_limit " + s(id));
   }
+  void on_hook_done(HookId id, const HookOutcome&) override {
+    events.push_back("hook_done " + s(static_cast<std::int64_t>(id)));
+  }
   std::vector<std::string> events;
 
  private:

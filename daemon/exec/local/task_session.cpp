@@ -149,11 +149,12 @@ std::optional<long> read_sysctl(const char* path) {
   return value;
 }
 
-std::size_t signal_in(const std::vector<pid_t>& sids, int sig, PidRange range) {
+std::size_t signal_in(const std::vector<pid_t>& sids, int sig, PidRange range,
+                      bool then_cont = true) {
   const std::unordered_set<pid_t> wanted(sids.begin(), sids.end());
   // As systemd does: a stopped process only queues the stop signal, so each target gets
   // SIGCONT right after it (a process that was running ignores that CONT by default).
-  const bool cont = sig != SIGKILL && sig != SIGCONT;
+  const bool cont = then_cont && sig != SIGKILL && sig != SIGCONT;
   for (pid_t sid : wanted) {
     // The leader's group: the usual whole task, in one call. ESRCH: the child has not yet
     // made its group (between clone and setsid); its pending signal is delivered once it can.
@@ -199,8 +200,8 @@ std::size_t signal_in(const std::vector<pid_t>& sids, int sig, PidRange range) {
 
 }  // namespace
 
-std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig) {
-  return signal_in(sids, sig, PidRange{});
+std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig, bool then_cont) {
+  return signal_in(sids, sig, PidRange{}, then_cont);
 }
 
 std::size_t kill_session_remains(pid_t sid, std::chrono::nanoseconds lived,

@@ -30,8 +30,9 @@ namespace tg::daemon {
 // the members in other process groups, each held through a pidfd while its session is checked,
 // so a recycled pid is never signalled. For SIGKILL the scan repeats while it finds new members
 // (a process forking as the signal lands), a few times at most. Returns how many members were
-// signalled outside the leaders' process groups.
-std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig);
+// signalled outside the leaders' process groups. `then_cont` false: `sig` alone, as a user's
+// `tgctl kill` asks (a SIGSTOP must stay in effect).
+std::size_t signal_sessions(const std::vector<pid_t>& sids, int sig, bool then_cont = true);
 
 // SIGKILLs what is left of session `sid` once its leader has exited on its own, `lived` after
 // its clone. The same as signal_sessions({sid}, SIGKILL), made cheap for the usual case of a
