@@ -23,6 +23,7 @@ struct SubmitCommand {
   proto::TaskSpec options;           // All but argv; cwd and env are filled in at run time.
   std::vector<std::string> argv;     // Empty with --batch.
   std::optional<std::string> batch;  // A file of commands, or "-" for stdin.
+  std::optional<std::string> key;    // Single task only: its idempotency key.
 };
 struct ListCommand {
   proto::List request;
@@ -61,10 +62,14 @@ struct StatusCommand {
 };
 struct ReloadCommand {};
 struct ReexecCommand {};
+struct RestartCommand {
+  proto::Restart request;
+};
 
-using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
-                             GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
-                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand>;
+using Command =
+    std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
+                 GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand, WaitCommand,
+                 StatusCommand, ReloadCommand, ReexecCommand, RestartCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

@@ -37,6 +37,7 @@ struct Dispatch {
   Result<int> operator()(const StatusCommand& c) const { return run_status(conn, c, io); }
   Result<int> operator()(const ReloadCommand& c) const { return run_reload(conn, c, io); }
   Result<int> operator()(const ReexecCommand& c) const { return run_reexec(conn, c, io); }
+  Result<int> operator()(const RestartCommand& c) const { return run_restart(conn, c, io); }
 };
 
 int fail(Io& io, const Error& error) {

@@ -33,7 +33,11 @@ class ParamReader {
   void strings(std::string_view key, std::vector<std::string>& out, bool required = false);
   void env(std::string_view key, std::optional<Env>& out);
   void ids(std::string_view key, std::vector<TaskId>& out);
-  void state(std::string_view key, std::optional<TaskState>& out);
+  // A state name, or an array of them (at least one); appended to `out`.
+  void states(std::string_view key, std::vector<TaskState>& out);
+  // An object of label values (kMaxLabels at most, keys is_valid_label_key, values up to
+  // kMaxLabelValueBytes); null or absent leaves `out` as it is.
+  void labels(std::string_view key, std::optional<Labels>& out);
   // A group name, validated against [A-Za-z0-9_.-]{1,64}.
   void group(std::string_view key, std::string& out, bool required = false);
 

@@ -30,6 +30,9 @@ proto::TaskInfo Engine::info(const Task& t) const {
   i.started_at = format_rfc3339(t.started_at);
   i.ended_at = format_rfc3339(t.ended_at);
   i.log_path = log_path(t.id);
+  if (t.labels) i.labels = *t.labels;
+  if (!t.submit_key.empty()) i.key = t.submit_key;
+  if (t.restarted_from != 0) i.restarted_from = t.restarted_from;
   return i;
 }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,12 @@ struct Task {
   TimeMs submitted_at = 0;
   TimeMs started_at = 0;
   TimeMs ended_at = 0;
+
+  // Null: none. Shared with the other tasks of its batch (or restart, or load) that have the
+  // same labels: 100 000 copies of one small map would cost some 20 MB.
+  std::shared_ptr<const proto::Labels> labels;
+  std::string submit_key;     // "" if none; unique per uid among the kept tasks.
+  TaskId restarted_from = 0;  // 0: not a restart.
 };
 
 // A group's persistent settings; the rest of its state is derived from its tasks.

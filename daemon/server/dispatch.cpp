@@ -80,6 +80,9 @@ struct Handler {
     }
     return {reply(id, control.reexec()), {}};
   }
+  Dispatched operator()(const proto::Restart& r) const {
+    return {reply(id, engine.restart(peer, r)), {}};
+  }
   Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
   Dispatched operator()(const proto::Logs& r) const {
     if (r.follow) return {{}, PendingLogs{id, r}};
@@ -101,7 +104,7 @@ bool changes_state(const proto::Request& r) {
          std::holds_alternative<proto::GroupSet>(r) || std::holds_alternative<proto::Pause>(r) ||
          std::holds_alternative<proto::Resume>(r) || std::holds_alternative<proto::Reload>(r) ||
          std::holds_alternative<proto::Reexec>(r) || std::holds_alternative<proto::Wait>(r) ||
-         std::holds_alternative<proto::Logs>(r);
+         std::holds_alternative<proto::Logs>(r) || std::holds_alternative<proto::Restart>(r);
 }
 
 }  // namespace
