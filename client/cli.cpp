@@ -287,9 +287,10 @@ void Parser::add_list() {
   sub->add_option("--label", labels_, "only tasks with this label (repeatable: all must match)")
       ->check(kLabel)
       ->type_name("KEY=VALUE");
-  auto* since = sub->add_option("--since", duration_, "only tasks submitted within the last D")
-                    ->check(kDuration)
-                    ->type_name("D");
+  auto* since =
+      sub->add_option("--since", duration_, "only tasks submitted within the last DURATION")
+          ->check(kDuration)
+          ->type_name("DURATION");
   auto* limit =
       sub->add_option("--limit", number_, "only the newest N")->check(kPositive)->type_name("N");
   auto* user = add_user(sub, "another user's tasks");
@@ -418,13 +419,15 @@ void Parser::add_restart() {
       "restart",
       "queue ended tasks again as new tasks (same group, command, cwd, environment and options); "
       "prints the new ids");
-  auto* ids = sub->add_option("id", ids_, "ended tasks to restart")->check(kPositive);
+  auto* ids =
+      sub->add_option("id", ids_, "ended tasks to restart")->check(kPositive)->type_name("ID");
   auto* group =
       add_group_option(sub, "restart this group's tasks (with --failed or --state)")->excludes(ids);
   auto* failed =
       sub->add_flag("--failed", flag_, "with -g: its failed, timed_out, interrupted and lost tasks")
           ->needs(group);
-  auto* state = sub->add_option("--state", states_, "with -g: its tasks in these states")
+  auto* state = sub->add_option("--state", states_,
+                                "with -g: its tasks in these ended states (e.g. cancelled,failed)")
                     ->check(kEndedState)
                     ->delimiter(',')
                     ->type_name("STATE[,STATE...]")
