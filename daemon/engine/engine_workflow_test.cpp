@@ -130,7 +130,8 @@ TEST_CASE("Engine::submit: a second submit with the same key queues nothing, per
   }
 }
 
-TEST_CASE("Engine::submit: keys survive a restart of the daemon; a restart does not copy them") {
+TEST_CASE(
+    "Engine::submit: keys survive a restart of the daemon, and a restart does not copy them") {
   auto store = EngineRig::open_store();
   proto::TaskId first = 0;
   {
@@ -267,7 +268,8 @@ TEST_CASE("Engine::restart: a group's failed tasks queue again as new tasks, cop
     CHECK(t.labels == Labels{{"env", "prod"}});
     CHECK(t.state == TaskState::kRunning);
     REQUIRE(rig.exec.running.contains(id));
-    CHECK(rig.exec.running.at(id).spec.env == proto::Env{{"A", "1"}});
+    REQUIRE(rig.exec.running.at(id).spec.env != nullptr);
+    CHECK(*rig.exec.running.at(id).spec.env == proto::Env{{"A", "1"}});
   }
   // The same environment: the stored body the old ones ran with, not a copy.
   auto rows = rig.store.load_tasks();
@@ -297,7 +299,7 @@ TEST_CASE("Engine::restart: a group's failed tasks queue again as new tasks, cop
   }
 }
 
-TEST_CASE("Engine::restart: refused for unknown, hidden and unended tasks; all or nothing") {
+TEST_CASE("Engine::restart: refused for unknown, hidden and unended tasks, all or nothing") {
   EngineRig rig(rig_config(1));
   rig.exec.ignores_stop.insert(2);  // Keeps a cancel of its group going.
   const proto::TaskId mine = rig.submit("g", 1, {}, kAlice).front();  // 1: running.
@@ -342,7 +344,7 @@ TEST_CASE("Engine::restart: refused for unknown, hidden and unended tasks; all o
   }
 }
 
-TEST_CASE("Engine::restart: the origin is stored; after a daemon restart it is still skipped") {
+TEST_CASE("Engine::restart: the origin is stored, and after a daemon restart it is still skipped") {
   auto store = EngineRig::open_store();
   {
     EngineRig before(rig_config(), store.get());

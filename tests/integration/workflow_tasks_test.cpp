@@ -63,7 +63,7 @@ std::string log_of(const TestDaemon& d, std::int64_t id) {
 
 }  // namespace
 
-TEST_CASE("Restart: a group's failed tasks run again as new tasks; the old ones keep history") {
+TEST_CASE("Restart: a group's failed tasks run again as new tasks, the old ones keep history") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const fs::path work = make_work_dir(d);
   const std::string w = work.string();
@@ -156,9 +156,10 @@ TEST_CASE("Labels: submit --label, list --label, --state S1,S2 and --since, in e
   const auto prod = submit(d, {"--label", "env=prod", "--label", "team=ml", "--", "true"});
   const auto dev = submit(d, {"--label", "env=dev", "--", "sh", "-c", "exit 1"});
   const auto plain = submit(d, {"--", "true"});
+  RunOptions lines;
+  lines.stdin_text = "true\nexit 2\n";
   const Ids batch =
-      parse_ids(tgctl_ok(d, {"submit", "-g", "b", "--label", "env=prod", "--batch", "-"},
-                         RunOptions{.stdin_text = "true\nexit 2\n"}));
+      parse_ids(tgctl_ok(d, {"submit", "-g", "b", "--label", "env=prod", "--batch", "-"}, lines));
   REQUIRE(batch.size() == 2);
   CHECK(wait_tasks(d, {prod, dev, plain, batch[0], batch[1]}, kWaitTimeout) == 1);
 
@@ -201,7 +202,7 @@ TEST_CASE("Labels: submit --label, list --label, --state S1,S2 and --since, in e
   CHECK(list_all(d).size() == 6);  // Nothing queued by the refusals.
 }
 
-TEST_CASE("Submit --key: a repeat gives the first id, per user, across kill -9; bad keys refused") {
+TEST_CASE("Submit --key: a repeat gives the first id, per user, across kill -9, bad keys refused") {
   tg::test::security::SharedDaemon s;
   const auto& [a, b] = s.u;
   TestDaemon& d = s.d;
@@ -241,7 +242,7 @@ TEST_CASE("Submit --key: a repeat gives the first id, per user, across kill -9; 
   CHECK(list_all(d).size() == 3);
 }
 
-TEST_CASE("Restart: another user's task is not found; root's restart stays the user's") {
+TEST_CASE("Restart: another user's task is not found, and root's restart stays the user's") {
   tg::test::security::SharedDaemon s;
   const auto& [a, b] = s.u;
   const TestDaemon& d = s.d;
