@@ -42,7 +42,8 @@ Ids list_ids(const TestDaemon& d, std::vector<std::string> args) {
   args.insert(args.begin(), "list");
   args.push_back("--json");
   Ids out;
-  for (const auto& t : parse_json(tgctl_ok(d, args)).at("tasks")) {
+  const json listed = parse_json(tgctl_ok(d, args));  // Kept: the loop walks into it.
+  for (const auto& t : listed.at("tasks")) {
     out.push_back(t.at("id").get<std::int64_t>());
   }
   return out;
