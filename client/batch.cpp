@@ -28,7 +28,8 @@ std::size_t encoded_size(const proto::Submit& s) {
 // (a 100 000-line batch must not encode whole requests per line). Two tasks, because one task
 // alone is sent in the single-task form.
 std::size_t task_size(const proto::TaskSpec& t) {
-  const nlohmann::json params = proto::to_params(proto::Request{proto::Submit{"g", {}, {t, t}}});
+  const nlohmann::json params =
+      proto::to_params(proto::Request{proto::Submit{"g", {}, {t, t}, {}}});
   return proto::dump_json(params["tasks"][0]).size() + 1;
 }
 
@@ -49,7 +50,7 @@ std::vector<std::string> read_batch_commands(std::istream& in) {
 std::vector<proto::Submit> chunk_batch(const std::string& group, const proto::TaskSpec& defaults,
                                        const std::vector<std::string>& commands,
                                        std::size_t max_request_bytes) {
-  proto::Submit empty{group, defaults, {}};
+  proto::Submit empty{group, defaults, {}, {}};
   const std::size_t base = encoded_size(empty);
   std::vector<proto::Submit> chunks;
   proto::Submit chunk = empty;

@@ -1,5 +1,6 @@
 #include "client/cli.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <ostream>
@@ -58,6 +59,38 @@ const CLI::Validator kSignal(
     },
     "");
 
+const CLI::Validator kEndedState(
+    [](const std::string& s) -> std::string {
+      const auto st = proto::task_state_from_string(s);
+      if (st != proto::TaskState::kInvalid && proto::is_terminal(st)) return "";
+      return "'" + s +
+             "' is not the state of an ended task (succeeded, failed, timed_out, cancelled, "
+             "interrupted, lost)";
+    },
+    "");
+
+// KEY=VALUE, as the daemon takes labels.
+const CLI::Validator kLabel(
+    [](const std::string& s) -> std::string {
+      const std::size_t eq = s.find('=');
+      if (eq == std::string::npos || !proto::is_valid_label_key(s.substr(0, eq))) {
+        return "labels are KEY=VALUE, KEY 1-64 characters of A-Z a-z 0-9 _ . -";
+      }
+      if (s.size() - eq - 1 > proto::kMaxLabelValueBytes) {
+        return "label values are at most " + std::to_string(proto::kMaxLabelValueBytes) + " bytes";
+      }
+      return "";
+    },
+    "");
+
+const CLI::Validator kSubmitKey(
+    [](const std::string& s) -> std::string {
+      if (!s.empty() && s.size() <= proto::kMaxSubmitKeyBytes) return "";
+      return "a key is 1-" + std::to_string(proto::kMaxSubmitKeyBytes) + " bytes (this one has " +
+             std::to_string(s.size()) + ")";
+    },
+    "");
+
 // Task ids and --limit N.
 const CLI::Validator kPositive(
     [](const std::string& s) -> std::string {
@@ -79,6 +112,28 @@ std::optional<T> if_given(const CLI::Option* option, const T& value) {
 std::optional<std::int64_t> duration_ms(const CLI::Option* option, const std::string& text) {
   if (option->count() == 0) return std::nullopt;
   return (*parse_duration(text)).count();  // kDuration has accepted it.
+}
+
+// --label KEY=VALUE..., which kLabel has accepted; a key given twice is a usage error.
+proto::Labels labels_of(const std::string& command, const std::vector<std::string>& given) {
+  proto::Labels out;
+  for (const std::string& s : given) {
+    const std::size_t eq = s.find('=');
+    if (!out.emplace(s.substr(0, eq), s.substr(eq + 1)).second) {
+      throw CLI::ValidationError(command, "label '" + s.substr(0, eq) + "' is given twice");
+    }
+  }
+  if (out.size() > proto::kMaxLabels) {
+    throw CLI::ValidationError(command,
+                               "at most " + std::to_string(proto::kMaxLabels) + " labels a task");
+  }
+  return out;
+}
+
+std::vector<proto::TaskState> states_of(const std::vector<std::string>& names) {
+  std::vector<proto::TaskState> out;
+  for (const auto& n : names) out.push_back(proto::task_state_from_string(n));  // Checked.
+  return out;
 }
 
 // The command line, bound to CLI11 options. Each subcommand's callback turns what it bound into
@@ -103,6 +158,7 @@ class Parser {
     add_cancel_and_wait();
     add_status_and_reload();
     add_kill();
+    add_restart();
   }
 
   std::variant<Invocation, int> parse(int argc, const char* const* argv, std::ostream& out,
@@ -155,6 +211,7 @@ class Parser {
   void add_cancel_and_wait();
   void add_status_and_reload();
   void add_kill();
+  void add_restart();
 
   CLI::App app_{"tgctl: the client of taskgroupd, a job runner with cancellable task groups",
                 "tgctl"};
@@ -177,6 +234,9 @@ class Parser {
   std::vector<std::string> argv_;
   std::vector<proto::TaskId> ids_;
   WorkflowOptions workflow_;
+  std::vector<std::string> labels_;  // --label KEY=VALUE...
+  std::vector<std::string> states_;  // --state S1,S2...
+  std::string key_;
 };
 
 void Parser::add_submit() {
@@ -197,12 +257,25 @@ void Parser::add_submit() {
   workflow_.add_to(*sub);
   auto* batch = sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
                     ->type_name("FILE");
+  sub->add_option("--label", labels_,
+                  "label the task KEY=VALUE (repeatable), for list --label to find it by")
+      ->check(kLabel)
+      ->type_name("KEY=VALUE");
+  auto* key = sub->add_option("--key", key_,
+                              "an idempotency key (1-256 bytes): a second submit with the same "
+                              "key queues nothing and prints the first task's id")
+                  ->check(kSubmitKey)
+                  ->type_name("KEY");
   auto* argv = sub->add_option("command", argv_, "the command and its arguments, after --");
   batch->excludes(argv);
   sub->positionals_at_end();  // Everything from the command on is the command's.
   sub->callback([=, this] {
     if (argv_.empty() && batch->count() == 0) {
       throw CLI::ValidationError("submit", "give a command after --, or --batch FILE");
+    }
+    if (key->count() > 0 && batch->count() > 0) {
+      throw CLI::ValidationError(
+          "submit", "--key is for one task: a batch line may carry no key (submit it alone)");
     }
     SubmitCommand c;
     if (group->count() > 0) c.group = group_;
@@ -212,6 +285,8 @@ void Parser::add_submit() {
     if (shell_) c.options.shell = true;
     if (requeue_) c.options.requeue = true;
     workflow_.apply(c.options, now_ms());
+    if (!labels_.empty()) c.options.labels = labels_of("submit", labels_);
+    c.key = if_given(key, key_);
     c.argv = argv_;
     c.batch = if_given(batch, text_);
     command_ = std::move(c);
@@ -221,9 +296,17 @@ void Parser::add_submit() {
 void Parser::add_list() {
   CLI::App* sub = app_.add_subcommand("list", "list tasks (every match unless --limit)");
   auto* group = add_group_option(sub, "only this group");
-  auto* state = sub->add_option("--state", text_, "only tasks in this state")
-                    ->check(kState)
-                    ->type_name("STATE");
+  sub->add_option("--state", states_, "only tasks in one of these states")
+      ->check(kState)
+      ->delimiter(',')
+      ->type_name("STATE[,STATE...]");
+  sub->add_option("--label", labels_, "only tasks with this label (repeatable: all must match)")
+      ->check(kLabel)
+      ->type_name("KEY=VALUE");
+  auto* since =
+      sub->add_option("--since", duration_, "only tasks submitted within the last DURATION")
+          ->check(kDuration)
+          ->type_name("DURATION");
   auto* limit =
       sub->add_option("--limit", number_, "only the newest N")->check(kPositive)->type_name("N");
   auto* user = add_user(sub, "another user's tasks");
@@ -236,7 +319,9 @@ void Parser::add_list() {
     } else {
       c.request.user = if_given(user, user_);
     }
-    if (state->count() > 0) c.request.state = proto::task_state_from_string(text_);
+    c.request.states = states_of(states_);
+    c.request.labels = labels_of("list", labels_);
+    c.request.since_ms = duration_ms(since, duration_);
     c.request.limit = if_given(limit, number_);
     c.json = flag_;
     command_ = std::move(c);
@@ -394,6 +479,50 @@ void Parser::add_kill() {
     std::optional<proto::GroupRef> ref;
     if (group->count() > 0) ref = proto::GroupRef{group_, if_given(user, user_)};
     command_ = KillCommand{proto::Kill{ref, ids_, *signal_from_text(text_)}, flag_};
+  });
+}
+
+void Parser::add_restart() {
+  CLI::App* sub = app_.add_subcommand(
+      "restart",
+      "queue ended tasks again as new tasks (same group, command, cwd, environment and options); "
+      "prints the new ids");
+  auto* ids =
+      sub->add_option("id", ids_, "ended tasks to restart")->check(kPositive)->type_name("ID");
+  auto* group =
+      add_group_option(sub, "restart this group's tasks (with --failed or --state)")->excludes(ids);
+  auto* failed =
+      sub->add_flag("--failed", flag_, "with -g: its failed, timed_out, interrupted and lost tasks")
+          ->needs(group);
+  auto* state = sub->add_option("--state", states_,
+                                "with -g: its tasks in these ended states (e.g. cancelled,failed)")
+                    ->check(kEndedState)
+                    ->delimiter(',')
+                    ->type_name("STATE[,STATE...]")
+                    ->needs(group);
+  auto* user = add_user(sub, "another user's group")->needs(group);
+  sub->callback([=, this] {
+    if (ids_.empty() && group->count() == 0) {
+      throw CLI::ValidationError("restart", "give task IDs, or -g GROUP with --failed or --state");
+    }
+    proto::Restart r;
+    r.ids = ids_;
+    if (group->count() > 0) {
+      if (failed->count() == 0 && state->count() == 0) {
+        throw CLI::ValidationError("restart", "with -g, say which tasks: --failed or --state");
+      }
+      r.group = proto::GroupRef{group_, if_given(user, user_)};
+      if (flag_) {
+        r.states = {proto::TaskState::kFailed, proto::TaskState::kTimedOut,
+                    proto::TaskState::kInterrupted, proto::TaskState::kLost};
+      }
+      for (proto::TaskState st : states_of(states_)) {
+        if (std::find(r.states.begin(), r.states.end(), st) == r.states.end()) {
+          r.states.push_back(st);
+        }
+      }
+    }
+    command_ = RestartCommand{std::move(r)};
   });
 }
 

@@ -84,7 +84,7 @@ TEST_CASE("parse_args: list puts --user on the group when there is one") {
   REQUIRE(b.request.group.has_value());
   CHECK(b.request.group->user == "bob");
   CHECK_FALSE(b.request.user.has_value());
-  CHECK(b.request.state == proto::TaskState::kTimedOut);
+  CHECK(b.request.states == std::vector<proto::TaskState>{proto::TaskState::kTimedOut});
   CHECK(b.request.limit == 5);
 }
 

@@ -25,6 +25,7 @@ struct SubmitCommand {
   proto::TaskSpec options;           // All but argv; cwd and env are filled in at run time.
   std::vector<std::string> argv;     // Empty with --batch.
   std::optional<std::string> batch;  // A file of commands, or "-" for stdin.
+  std::optional<std::string> key;    // Single task only: its idempotency key.
 };
 struct ListCommand {
   proto::List request;
@@ -70,10 +71,14 @@ struct KillCommand {
   proto::Kill request;
   bool json = false;
 };
+struct RestartCommand {
+  proto::Restart request;
+};
 
-using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
-                             GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
-                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand, KillCommand>;
+using Command =
+    std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
+                 GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand, WaitCommand,
+                 StatusCommand, ReloadCommand, ReexecCommand, KillCommand, RestartCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

@@ -43,6 +43,7 @@ struct Io {
 [[nodiscard]] Result<int> run_reload(Connection& conn, const ReloadCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_reexec(Connection& conn, const ReexecCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_kill(Connection& conn, const KillCommand& cmd, Io& io);
+[[nodiscard]] Result<int> run_restart(Connection& conn, const RestartCommand& cmd, Io& io);
 
 // One round trip, with the result decoded into T.
 template <class T>

@@ -1,4 +1,5 @@
-// tgctl submit: one command, or a batch of them in as few round trips as fit.
+// tgctl submit: one command, or a batch of them in as few round trips as fit; and tgctl restart,
+// which queues tasks like ended ones and prints their ids the same way.
 
 #include <errno.h>
 #include <stdlib.h>
@@ -65,9 +66,23 @@ Result<int> run_submit(Connection& conn, const SubmitCommand& cmd, const proto::
   spec.env = env;  // The task runs in the submitter's environment (DESIGN.md, Processes).
   if (cmd.batch) return submit_batch(conn, cmd, std::move(spec), io);
   spec.argv = cmd.argv;
-  auto r = call_as<proto::SubmitResult>(conn, proto::Request{proto::Submit{cmd.group, {}, {spec}}});
+  proto::Submit submit;
+  submit.group = cmd.group;
+  submit.tasks = {std::move(spec)};
+  submit.key = cmd.key;
+  auto r = call_as<proto::SubmitResult>(conn, proto::Request{std::move(submit)});
   if (r.has_error()) return r.error();
   print_ids(io, *r);
+  return kExitOk;
+}
+
+Result<int> run_restart(Connection& conn, const RestartCommand& cmd, Io& io) {
+  auto r = call_as<proto::RestartResult>(conn, proto::Request{cmd.request});
+  if (r.has_error()) return r.error();
+  for (auto id : r->ids) io.out << id << '\n';
+  if (r->ids.empty() && cmd.request.group) {  // Not an error: nothing of that kind to rerun.
+    io.err << "tgctl: no task to restart in group '" << cmd.request.group->name << "'\n";
+  }
   return kExitOk;
 }
 

@@ -53,6 +53,13 @@ void add_workflow_fields(const proto::TaskInfo& t, Fields& f) {
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
+// "env=prod team=ml": as given to --label, in key order.
+std::string labels_text(const proto::Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : " ") + k + "=" + v;
+  return out;
+}
+
 template <class T>
 bool several_owners(const std::vector<T>& items) {
   std::set<std::uint32_t> uids;
@@ -206,6 +213,11 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
   f.emplace_back("started", time_or_dash(t.started_at));
   f.emplace_back("ended", time_or_dash(t.ended_at));
   f.emplace_back("elapsed", elapsed_text(t, now));
+  if (!t.labels.empty()) f.emplace_back("labels", printable(labels_text(t.labels)));
+  if (t.key) f.emplace_back("key", printable(*t.key));
+  // The words the issue promises, whole on one line: `grep 'restarted from 7'` finds it.
+  if (t.restarted_from)
+    f.emplace_back("origin", "restarted from " + std::to_string(*t.restarted_from));
   if (!t.log_path.empty()) f.emplace_back("log", printable(t.log_path));
   add_workflow_fields(t, f);
   return render_fields(f);

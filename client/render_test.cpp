@@ -141,6 +141,21 @@ TEST_CASE("render_task: key: value lines with the reason and the times") {
   CHECK(out.find("started:    -\n") != std::string::npos);
 }
 
+TEST_CASE("render_task: labels, the submit key and the task it restarts, when there are") {
+  proto::TaskInfo t = task(43, proto::TaskState::kQueued);
+  const std::string plain = render_task(t, kNow);
+  CHECK(plain.find("labels:") == std::string::npos);
+  CHECK(plain.find("key:") == std::string::npos);
+  CHECK(plain.find("restarted from") == std::string::npos);
+  t.labels = {{"team", "ml"}, {"env", "prod"}};
+  t.key = "nightly-1";
+  t.restarted_from = 7;
+  const std::string out = render_task(t, kNow);
+  CHECK(out.find("labels:     env=prod team=ml\n") != std::string::npos);
+  CHECK(out.find("key:        nightly-1\n") != std::string::npos);
+  CHECK(out.find("origin:     restarted from 7\n") != std::string::npos);
+}
+
 TEST_CASE("render_groups: limits, flags, counts and the last cancel") {
   proto::GroupInfo g;
   g.name = "nightly";

@@ -38,6 +38,7 @@ struct Dispatch {
   Result<int> operator()(const ReloadCommand& c) const { return run_reload(conn, c, io); }
   Result<int> operator()(const ReexecCommand& c) const { return run_reexec(conn, c, io); }
   Result<int> operator()(const KillCommand& c) const { return run_kill(conn, c, io); }
+  Result<int> operator()(const RestartCommand& c) const { return run_restart(conn, c, io); }
 };
 
 int fail(Io& io, const Error& error) {

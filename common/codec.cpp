@@ -195,6 +195,33 @@ void read_spec(ParamReader& r, TaskSpec& t, bool argv_required) {
   r.integer("delay_ms", t.delay_ms, 0, kMaxDurationMs);
   r.integer("retries", t.retries, 0, kMaxRetries);
   r.integer("retry_delay_ms", t.retry_delay_ms, 0, kMaxDurationMs);
+  r.labels("labels", t.labels);
+}
+
+// A batch task's labels are merged with the batch's: the union is bounded too.
+void check_merged_labels(ParamReader& r, const TaskSpec& defaults, const TaskSpec& t) {
+  if (!r.ok() || !defaults.labels || !t.labels) return;
+  std::size_t n = defaults.labels->size();
+  for (const auto& [k, v] : *t.labels) n += defaults.labels->contains(k) ? 0 : 1;
+  if (n > kMaxLabels) {
+    r.fail(r.where("labels") + ": at most " + std::to_string(kMaxLabels) +
+           " labels a task, with the batch's (got " + std::to_string(n) + ")");
+  }
+}
+
+// The idempotency key belongs to one task: a batch that carried one would need a rule for which
+// of its tasks it names, and a retried batch is made safe by its own ids instead.
+void read_submit_key(ParamReader& r, std::optional<std::string>& key, bool single) {
+  r.string("key", key);
+  if (!r.ok() || !key) return;
+  if (!single) {
+    return r.fail(r.where("key") +
+                  ": a batch cannot carry a key; only a single-task submit (argv) can");
+  }
+  if (key->empty() || key->size() > kMaxSubmitKeyBytes) {
+    r.fail(r.where("key") + ": must be 1-" + std::to_string(kMaxSubmitKeyBytes) + " bytes (got " +
+           std::to_string(key->size()) + ")");
+  }
 }
 
 Result<Request> decode_submit(ParamReader& r) {
@@ -202,6 +229,7 @@ Result<Request> decode_submit(ParamReader& r) {
   r.group("group", s.group);
   const bool single = r.has("argv");
   read_spec(r, s.defaults, single);
+  read_submit_key(r, s.key, single);
   if (!r.ok()) return r.finish().error();
   if (const json* tasks = r.array("tasks")) {
     if (single) return Error{Errc::kInvalidParams, "params: give either argv or tasks, not both"};
@@ -209,8 +237,14 @@ Result<Request> decode_submit(ParamReader& r) {
     s.tasks.reserve(tasks->size());
     for (std::size_t i = 0; i < tasks->size(); ++i) {
       ParamReader one((*tasks)[i], "params.tasks[" + std::to_string(i) + "]");
+      if (one.has("key")) {
+        return Error{Errc::kInvalidParams,
+                     one.where("key") +
+                         ": a batch task cannot carry a key; only a single-task submit (argv) can"};
+      }
       TaskSpec t;
       read_spec(one, t, true);
+      check_merged_labels(one, s.defaults, t);
       if (auto done = one.finish(); done.has_error()) return done.error();
       s.tasks.push_back(std::move(t));
     }
@@ -223,7 +257,7 @@ Result<Request> decode_submit(ParamReader& r) {
   return Request{std::move(s)};
 }
 
-// Cancel and wait act on a group or on task ids, never both.
+// Cancel, wait and restart act on a group or on task ids, never both.
 void read_selection(ParamReader& r, std::optional<GroupRef>& group, std::vector<TaskId>& ids) {
   read_group_ref(r, group, false);
   if (r.ok() && !group && r.has("user")) r.fail(r.where("user") + ": only names a group's owner");
@@ -237,6 +271,25 @@ template <class T>
 Result<Request> finish_with(ParamReader& r, T value) {
   if (auto done = r.finish(); done.has_error()) return done.error();
   return Request{std::move(value)};
+}
+
+Result<Request> decode_restart(ParamReader& r) {
+  Restart x;
+  read_selection(r, x.group, x.ids);
+  r.states("states", x.states);
+  if (r.ok() && x.group && x.states.empty()) {
+    r.fail(r.where("states") + ": is required with group, e.g. [\"failed\"]");
+  }
+  if (r.ok() && !x.group && !x.states.empty()) {
+    r.fail(r.where("states") + ": only with group (ids name their tasks)");
+  }
+  for (TaskState st : x.states) {
+    if (r.ok() && !is_terminal(st)) {
+      r.fail(r.where("states") + ": only ended tasks can be restarted, not " +
+             std::string(to_string(st)) + " ones");
+    }
+  }
+  return finish_with(r, std::move(x));
 }
 
 Result<Request> decode_params(std::string_view method, ParamReader& r) {
@@ -255,11 +308,16 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
     List l;
     read_group_ref(r, l.group, false);
     if (!l.group) r.string("user", l.user);
-    r.state("state", l.state);
+    r.states("state", l.states);
     r.integer("limit", l.limit, 1, std::numeric_limits<std::int64_t>::max());
     r.integer("after_id", l.after_id, 0, std::numeric_limits<std::int64_t>::max());
+    std::optional<Labels> labels;
+    r.labels("labels", labels);
+    if (labels) l.labels = std::move(*labels);
+    r.integer("since_ms", l.since_ms, 0, kMaxDurationMs);
     return finish_with(r, std::move(l));
   }
+  if (method == "restart") return decode_restart(r);
   if (method == "show") {
     Show s;
     r.integer("id", s.id, 1, std::numeric_limits<std::int64_t>::max(), true);

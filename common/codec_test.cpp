@@ -254,7 +254,7 @@ TEST_CASE("decode_request: list filters by group, state, limit and user") {
   SUBCASE("no filter") {
     const auto l = decode_as<List>("list", "{}");
     CHECK_FALSE(l.group.has_value());
-    CHECK_FALSE(l.state.has_value());
+    CHECK(l.states.empty());
     CHECK_FALSE(l.limit.has_value());
     CHECK_FALSE(l.user.has_value());
     CHECK_FALSE(l.after_id.has_value());
@@ -267,7 +267,7 @@ TEST_CASE("decode_request: list filters by group, state, limit and user") {
   SUBCASE("state, limit and user") {
     const auto l = decode_as<List>("list", R"({"state":"timed_out","limit":10,"user":"bob"})");
     CHECK_FALSE(l.group.has_value());
-    CHECK(l.state == TaskState::kTimedOut);
+    CHECK(l.states == std::vector<TaskState>{TaskState::kTimedOut});
     CHECK(l.limit == 10);
     CHECK(l.user == "bob");
   }
@@ -280,7 +280,7 @@ TEST_CASE("decode_request: list filters by group, state, limit and user") {
   }
   SUBCASE("null optional params count as absent") {
     const auto l = decode_as<List>("list", R"({"state":null,"limit":null,"user":null})");
-    CHECK_FALSE(l.state.has_value());
+    CHECK(l.states.empty());
     CHECK_FALSE(l.limit.has_value());
     CHECK_FALSE(l.user.has_value());
   }
@@ -342,10 +342,24 @@ TEST_CASE("encode_request then decode_request gives back the same request") {
     requests.emplace_back(s);
   }
   requests.emplace_back(List{});
-  requests.emplace_back(List{GroupRef{"g", "alice"}, TaskState::kRunning, 5, {}, {}});
-  requests.emplace_back(List{{}, TaskState::kLost, {}, "bob", {}});
-  requests.emplace_back(List{{}, {}, 10, {}, 0});
-  requests.emplace_back(List{{}, {}, {}, {}, 1234});
+  {
+    List l;
+    l.group = GroupRef{"g", "alice"};
+    l.states = {TaskState::kRunning};
+    l.limit = 5;
+    requests.emplace_back(l);
+    l = List{};
+    l.states = {TaskState::kLost};
+    l.user = "bob";
+    requests.emplace_back(l);
+    l = List{};
+    l.limit = 10;
+    l.after_id = 0;
+    requests.emplace_back(l);
+    l = List{};
+    l.after_id = 1234;
+    requests.emplace_back(l);
+  }
   requests.emplace_back(Show{42});
   requests.emplace_back(Cancel{GroupRef{"g", {}}, {}, 2000, true});
   requests.emplace_back(Cancel{{}, {1, 2, 3}, {}, false});

@@ -197,13 +197,56 @@ void ParamReader::ids(std::string_view key, std::vector<TaskId>& out) {
   }
 }
 
-void ParamReader::state(std::string_view key, std::optional<TaskState>& out) {
-  std::optional<std::string> s;
-  string(key, s);
-  if (!ok() || !s) return;
-  const TaskState st = task_state_from_string(*s);
-  if (st == TaskState::kInvalid) return fail(where(key) + ": unknown state '" + *s + "'");
-  out = st;
+void ParamReader::states(std::string_view key, std::vector<TaskState>& out) {
+  const auto* j = find(key);
+  if (!j || j->is_null()) return;
+  const auto add = [&](const nlohmann::json& e) {
+    if (!e.is_string()) return fail(where(key) + ": must be a state name or an array of them");
+    const std::string& name = e.get_ref<const std::string&>();
+    const TaskState st = task_state_from_string(name);
+    if (st == TaskState::kInvalid) {
+      constexpr std::size_t kShown = 32;  // The reply quotes it; it may be a megabyte long.
+      return fail(where(key) + ": unknown state '" +
+                  (name.size() > kShown ? name.substr(0, kShown) + "…" : name) + "'");
+    }
+    out.push_back(st);
+  };
+  if (!j->is_array()) return add(*j);
+  if (j->empty()) return fail(where(key) + ": must not be empty");
+  for (const auto& e : *j) {
+    add(e);
+    if (!ok()) return;
+  }
+}
+
+void ParamReader::labels(std::string_view key, std::optional<Labels>& out) {
+  const auto* j = find(key);
+  if (!j || j->is_null()) return;
+  if (!j->is_object()) return fail(where(key) + ": must be an object of strings");
+  if (j->size() > kMaxLabels) {
+    return fail(where(key) + ": at most " + std::to_string(kMaxLabels) + " labels a task (got " +
+                std::to_string(j->size()) + ")");
+  }
+  Labels labels;
+  for (const auto& [name, value] : j->items()) {
+    if (!is_valid_label_key(name)) {
+      const std::string shown = name.size() <= kMaxLabelKeyBytes
+                                    ? "'" + name + "'"
+                                    : std::to_string(name.size()) + " bytes";
+      return fail(where(key) + ": label keys are 1-64 characters of A-Z a-z 0-9 _ . - (got " +
+                  shown + ")");
+    }
+    const std::string at = std::string(key) + "." + name;
+    if (!value.is_string()) return fail(where(at) + ": must be a string");
+    const std::string& v = value.get_ref<const std::string&>();
+    if (!text_ok(at, v)) return;
+    if (v.size() > kMaxLabelValueBytes) {
+      return fail(where(at) + ": label values are at most " + std::to_string(kMaxLabelValueBytes) +
+                  " bytes (got " + std::to_string(v.size()) + ")");
+    }
+    labels.emplace(name, v);
+  }
+  out = std::move(labels);
 }
 
 void ParamReader::group(std::string_view key, std::string& out, bool required) {

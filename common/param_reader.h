@@ -36,6 +36,11 @@ class ParamReader {
   void state(std::string_view key, std::optional<TaskState>& out);
   // A signal: a name ("USR1", "SIGUSR1"), or its number as a string or an integer (1..64).
   void signal(std::string_view key, int& out, bool required = false);
+  // A state name, or an array of them (at least one); appended to `out`.
+  void states(std::string_view key, std::vector<TaskState>& out);
+  // An object of label values (kMaxLabels at most, keys is_valid_label_key, values up to
+  // kMaxLabelValueBytes); null or absent leaves `out` as it is.
+  void labels(std::string_view key, std::optional<Labels>& out);
   // A group name, validated against [A-Za-z0-9_.-]{1,64}.
   void group(std::string_view key, std::string& out, bool required = false);
 

@@ -66,6 +66,17 @@ bool is_valid_group_name(std::string_view name) {
   return true;
 }
 
+bool is_valid_label_key(std::string_view key) {
+  // The characters of group names: safe in a shell word, a file name and `key=value`.
+  if (key.empty() || key.size() > kMaxLabelKeyBytes) return false;
+  for (char c : key) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void StateCounts::add(TaskState s, std::int64_t n) {
   switch (s) {
     case TaskState::kInvalid:
@@ -119,6 +130,7 @@ struct MethodName {
   std::string_view operator()(const Reload&) const { return "reload"; }
   std::string_view operator()(const Reexec&) const { return "reexec"; }
   std::string_view operator()(const Kill&) const { return "kill"; }
+  std::string_view operator()(const Restart&) const { return "restart"; }
 };
 
 template <class T>
@@ -147,6 +159,13 @@ void put_spec(nlohmann::json& j, const TaskSpec& t) {
   put(j, "delay_ms", t.delay_ms);
   put(j, "retries", t.retries);
   put(j, "retry_delay_ms", t.retry_delay_ms);
+  put(j, "labels", t.labels);
+}
+
+nlohmann::json state_names(const std::vector<TaskState>& states) {
+  nlohmann::json j = nlohmann::json::array();
+  for (TaskState s : states) j.push_back(to_string(s));
+  return j;
 }
 
 struct Params {
@@ -168,15 +187,20 @@ struct Params {
         tasks.push_back(std::move(one));
       }
     }
+    put(j, "key", r.key);
     return j;
   }
   nlohmann::json operator()(const List& r) const {
     nlohmann::json j = nlohmann::json::object();
     if (r.group) put_group(j, *r.group);
-    if (r.state) j["state"] = to_string(*r.state);
+    // One state as a string: what daemons before the list form understand.
+    if (r.states.size() == 1) j["state"] = to_string(r.states.front());
+    if (r.states.size() > 1) j["state"] = state_names(r.states);
     put(j, "limit", r.limit);
     put(j, "user", r.user);
     put(j, "after_id", r.after_id);
+    if (!r.labels.empty()) j["labels"] = r.labels;
+    put(j, "since_ms", r.since_ms);
     return j;
   }
   nlohmann::json operator()(const Show& r) const { return {{"id", r.id}}; }
@@ -233,6 +257,13 @@ struct Params {
     if (r.group) put_group(j, *r.group);
     if (!r.ids.empty()) j["ids"] = r.ids;
     j["signal"] = signal_text(r.signal);
+    return j;
+  }
+  nlohmann::json operator()(const Restart& r) const {
+    nlohmann::json j = nlohmann::json::object();
+    if (r.group) put_group(j, *r.group);
+    if (!r.ids.empty()) j["ids"] = r.ids;
+    if (!r.states.empty()) j["states"] = state_names(r.states);
     return j;
   }
 };

@@ -22,6 +22,8 @@ namespace tg::proto {
 
 using TaskId = std::int64_t;
 using Env = std::map<std::string, std::string>;
+// A task's labels (submit --label KEY=VALUE): what `list --label` finds it by.
+using Labels = std::map<std::string, std::string>;
 
 inline constexpr std::size_t kDefaultMaxFrameBytes = 1 << 20;  // 1 MiB, DESIGN.md.
 inline constexpr std::size_t kMaxJsonDepth = 32;
@@ -29,6 +31,11 @@ inline constexpr std::size_t kMaxGroupNameBytes = 64;
 inline constexpr int kMinPriority = -1000;
 inline constexpr int kMaxPriority = 1000;
 inline constexpr std::int64_t kMaxRetries = 100;
+// Labels: keys are 1-64 bytes of [A-Za-z0-9_.-], values at most 256 bytes, 32 a task at most.
+inline constexpr std::size_t kMaxLabelKeyBytes = 64;
+inline constexpr std::size_t kMaxLabelValueBytes = 256;
+inline constexpr std::size_t kMaxLabels = 32;
+inline constexpr std::size_t kMaxSubmitKeyBytes = 256;  // submit's idempotency key: 1-256 bytes.
 
 enum class TaskState {
   kInvalid,      // Decoded from an unknown string; never stored.
@@ -55,6 +62,7 @@ NLOHMANN_JSON_SERIALIZE_ENUM(TaskState, {{TaskState::kInvalid, nullptr},
 [[nodiscard]] TaskState task_state_from_string(std::string_view s);  // kInvalid if unknown.
 [[nodiscard]] bool is_terminal(TaskState s);
 [[nodiscard]] bool is_valid_group_name(std::string_view name);
+[[nodiscard]] bool is_valid_label_key(std::string_view key);
 
 // ---------------------------------------------------------------- requests (params)
 
@@ -85,14 +93,20 @@ struct TaskSpec {
   std::optional<std::int64_t> delay_ms;        // Not before the submit plus this.
   std::optional<std::int64_t> retries;         // Run again after a failure or timeout, this often.
   std::optional<std::int64_t> retry_delay_ms;  // Between an attempt's end and the next.
+  // Merged with the batch's: a key given on a task overrides the top-level one.
+  std::optional<Labels> labels;
 };
 
 // One task ({"argv": [...], ...}) or a batch ({"tasks": [{...}, ...]}), one round trip.
-// Top-level cwd/env/shell/priority/timeout_ms/requeue/max_log_bytes are the batch's defaults.
+// Top-level cwd/env/shell/priority/timeout_ms/requeue/max_log_bytes/labels are the batch's
+// defaults.
 struct Submit {
   std::string group = "default";
   TaskSpec defaults;            // argv unused.
   std::vector<TaskSpec> tasks;  // Never empty after decoding.
+  // Single form only: a second submit of the caller with this key queues nothing and answers
+  // the first one's id, as long as that task is kept.
+  std::optional<std::string> key;
 };
 
 // A group is named by its name and its owner; root may name another user's group.
@@ -103,13 +117,15 @@ struct GroupRef {
 
 struct List {
   std::optional<GroupRef> group;
-  std::optional<TaskState> state;
+  std::vector<TaskState> states;      // Any of these; empty: every state. Wire: "state".
   std::optional<std::int64_t> limit;  // The newest `limit` matches, in id order; all if unset.
   std::optional<std::string> user;    // Root only: list this user's tasks (default: all).
   // Set: a paged listing of the matches with a higher id; the reply holds one bounded page and
   // says where the next one starts (ListResult::next_after_id). Unset: every match in one reply,
   // which the daemon still builds and sends a page at a time.
   std::optional<TaskId> after_id;
+  Labels labels;                         // Every one must match.
+  std::optional<std::int64_t> since_ms;  // Submitted within the last since_ms.
 };
 struct Show {
   TaskId id = 0;
@@ -159,9 +175,15 @@ struct Kill {
   std::vector<TaskId> ids;
   int signal = 0;  // 1..64; on the wire a name ("USR1", "SIGUSR1") or a number.
 };
+// New tasks like ended ones: same group, command, cwd, environment and options.
+struct Restart {
+  std::vector<TaskId> ids;        // Exactly one of ids and group.
+  std::optional<GroupRef> group;  // Its tasks in `states` that were not restarted yet.
+  std::vector<TaskState> states;  // With group, and only with it: ended states, at least one.
+};
 
 using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Logs, Groups,
-                             GroupSet, Pause, Resume, Reload, Reexec, Kill>;
+                             GroupSet, Pause, Resume, Reload, Reexec, Kill, Restart>;
 
 [[nodiscard]] std::string_view method_name(const Request& r);
 // Params as the client sends them: unset optionals are left out.
@@ -216,13 +238,17 @@ struct TaskInfo {
   // "global_limit", "priority" (others go first), "draining".
   std::optional<std::string> pending_reason;
   std::vector<TaskId> pending_on;
+  Labels labels;                         // {} when it has none.
+  std::optional<std::string> key;        // Its submit key, if it was given one.
+  std::optional<TaskId> restarted_from;  // The task it is a restart of.
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
                                                 shell, priority, timeout_ms, requeue, max_log_bytes,
                                                 pid, exit_code, signal, reason, submitted_at,
                                                 started_at, ended_at, log_path, after, after_any,
                                                 begin_at, retries, retry_delay_ms, attempt,
-                                                attempts, pending_reason, pending_on)
+                                                attempts, pending_reason, pending_on, labels, key,
+                                                restarted_from)
 
 // Tasks counted by state: the body of wait results, progress and group summaries.
 struct StateCounts {
@@ -370,6 +396,12 @@ struct KillResult {
   std::vector<TaskId> skipped;  // Not running (queued or ended); only for a kill by id.
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KillResult, group, signal, ids, skipped)
+// The new tasks of a restart, oldest first: ids[i] is a restart of restarted_from[i].
+struct RestartResult {
+  std::vector<TaskId> ids;
+  std::vector<TaskId> restarted_from;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RestartResult, ids, restarted_from)
 
 // Notification methods pushed by the daemon during a wait or a logs follow.
 inline constexpr std::string_view kWaitProgress = "wait.progress";  // params: WaitResult

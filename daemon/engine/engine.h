@@ -7,9 +7,11 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -47,10 +49,12 @@ struct ListWalk {
   // The request's filters, resolved for its peer.
   std::optional<GroupKey> group;
   std::optional<uid_t> owner;
-  std::optional<TaskState> state;
-  proto::TaskId after_id = 0;  // The next page starts after this id...
+  std::vector<TaskState> states;  // Any of these; empty: all.
+  proto::TaskId after_id = 0;     // The next page starts after this id...
   proto::TaskId last_id = std::numeric_limits<proto::TaskId>::max();  // ...the walk ends here.
   bool done = false;                                                  // Nothing is left to look at.
+  proto::Labels labels;                                               // Every one must match.
+  TimeMs submitted_since = 0;                                         // Submitted at or after this.
 };
 
 // The daemon's decisions: tasks, groups, the scheduler, stops and their timers, the drain and
@@ -98,6 +102,8 @@ class Engine final : private ExecutorEvents {
   [[nodiscard]] Result<proto::GroupInfo> set_paused(const Peer& peer, const proto::GroupRef& ref,
                                                     bool paused);
   [[nodiscard]] proto::StatusResult status() const;
+  // restart.cpp: new tasks like ended ones, committed before the reply like a submit.
+  [[nodiscard]] Result<proto::RestartResult> restart(const Peer& peer, const proto::Restart& req);
 
   // --- Listing (list.cpp): see ListWalk.
   // Resolves the filters, and starts after req.after_id (0 if unset). With a limit, it starts
@@ -212,6 +218,18 @@ class Engine final : private ExecutorEvents {
 
   // submit.cpp: committed tasks join their group and the scheduler; returns their ids.
   std::vector<proto::TaskId> enqueue(Group& g, std::vector<Task>& tasks);
+  // Commits new tasks (ids and env_ids set on them) with what else is pending, before a
+  // request's reply; `what` names them in errors ("the tasks").
+  [[nodiscard]] Result<void> insert_new(std::vector<Task>& tasks,
+                                        std::span<const std::string* const> envs, uid_t by,
+                                        const std::string& what);
+  // A kept task's submit key and restart origin, in the maps that find them; and out again.
+  void index_task(const Task& t);
+  void unindex_task(const Task& t);
+
+  // restart.cpp: the ended tasks a restart names, oldest first; an error if one may not be.
+  [[nodiscard]] Result<std::vector<const Task*>> restart_selection(const Peer& peer,
+                                                                   const proto::Restart& req) const;
 
   // workflow.cpp
   // Checks the dependencies a submit names (they exist, the peer may see them, they are older)
@@ -365,6 +383,11 @@ class Engine final : private ExecutorEvents {
   // A batch shares one environment: the last one loaded.
   std::int64_t cached_env_id_ = 0;
   proto::Env cached_env_;
+
+  // Submit keys of the kept tasks, per user: a submit with a known key queues nothing.
+  std::map<std::pair<uid_t, std::string>, proto::TaskId> submit_keys_;
+  // Kept tasks that a kept task was restarted from: a group's restart skips them.
+  std::unordered_set<proto::TaskId> restarted_;
 };
 
 }  // namespace tg::daemon

@@ -1,14 +1,29 @@
 // Engine: listing tasks a bounded page at a time.
+#include <algorithm>
+
 #include "daemon/engine/engine.h"
 
 namespace tg::daemon {
 
 namespace {
 
+bool has_labels(const Task& t, const proto::Labels& wanted) {
+  if (wanted.empty()) return true;
+  if (!t.labels) return false;
+  for (const auto& [k, v] : wanted) {
+    auto it = t.labels->find(k);
+    if (it == t.labels->end() || it->second != v) return false;
+  }
+  return true;
+}
+
 bool matches(const ListWalk& w, const Task& t) {
   if (w.group && (t.uid != w.group->uid || t.group != w.group->name)) return false;
   if (w.owner && t.uid != *w.owner) return false;
-  return !w.state || t.state == *w.state;
+  if (!w.states.empty() && std::find(w.states.begin(), w.states.end(), t.state) == w.states.end()) {
+    return false;
+  }
+  return t.submitted_at >= w.submitted_since && has_labels(t, w.labels);
 }
 
 // What the task's JSON will about take: the fixed fields, and the strings a user chose.
@@ -16,6 +31,8 @@ std::size_t approx_json_bytes(const proto::TaskInfo& i) {
   constexpr std::size_t kFixed = 400;  // Keys, numbers, times, booleans.
   std::size_t n = kFixed + i.group.size() + i.user.size() + i.cwd.size() + i.log_path.size();
   if (i.reason) n += i.reason->size();
+  for (const auto& [k, v] : i.labels) n += k.size() + v.size() + 6;
+  if (i.key) n += i.key->size() + 8;
   for (const auto& a : i.argv) n += a.size() + 3;
   return n;
 }
@@ -35,7 +52,11 @@ Result<ListWalk> Engine::begin_list(const Peer& peer, const proto::List& req) co
   } else if (!peer.root()) {
     w.owner = peer.uid;
   }
-  w.state = req.state;
+  w.states = req.states;
+  w.labels = req.labels;
+  // Relative to now at the start of each request: a page a moment later judges its tasks by a
+  // window a moment later (each task is judged once, on the page that reaches it).
+  if (req.since_ms) w.submitted_since = now_ms() - *req.since_ms;
   w.after_id = req.after_id.value_or(0);
   if (!req.limit) return w;
   // The newest `limit` matches: walk back from the newest task to the limit-th match. This

@@ -130,6 +130,7 @@ void Engine::forget(proto::TaskId id) {
   Group& g = group_of(it->second);
   g.counts.add(it->second.state, -1);
   if (id >= g.run_start) g.run_counts.add(it->second.state, -1);
+  unindex_task(it->second);              // Its key may be used again.
   (void)::unlink(log_path(id).c_str());  // Already gone is fine.
   tasks_.erase(it);
 }

@@ -60,6 +60,7 @@ Result<void> Engine::recover(const std::unordered_set<proto::TaskId>& adopt) {
   for (Task& loaded_task : *loaded) {
     const proto::TaskId id = loaded_task.id;
     Task& t = tasks_.emplace(id, std::move(loaded_task)).first->second;
+    index_task(t);
     Group& g = group_for({t.uid, t.group});
     // A run starts with a task submitted when every earlier one of its group had ended.
     if (!g.busy() && t.submitted_at >= last_end[g.id]) {

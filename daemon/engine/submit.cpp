@@ -19,12 +19,24 @@ struct NewTasks {
   std::vector<const std::string*> env_of;  // Into env_bodies, one per task.
 };
 
+// The labels of a task: the batch's, with the task's own over them. Tasks without labels of
+// their own share the batch's map.
+std::shared_ptr<const proto::Labels> labels_of(const proto::TaskSpec& spec,
+                                               const std::shared_ptr<const proto::Labels>& batch) {
+  if (!spec.labels || spec.labels->empty()) return batch;
+  auto merged = std::make_shared<proto::Labels>(batch ? *batch : proto::Labels{});
+  for (const auto& [k, v] : *spec.labels) (*merged)[k] = v;
+  return merged;
+}
+
 NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
   NewTasks out;
   out.tasks.reserve(req.tasks.size());
   out.env_bodies.reserve(req.tasks.size() == 1 ? 1 : 2);
   if (req.defaults.env) out.env_bodies.push_back(proto::dump_json(*req.defaults.env));
   const proto::TaskSpec& d = req.defaults;
+  std::shared_ptr<const proto::Labels> batch_labels;
+  if (d.labels && !d.labels->empty()) batch_labels = std::make_shared<proto::Labels>(*d.labels);
   for (const auto& spec : req.tasks) {
     Task t;
     t.uid = peer.uid;
@@ -47,6 +59,8 @@ NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
     t.retries = static_cast<int>(spec.retries.value_or(d.retries.value_or(0)));
     t.retry_delay =
         std::chrono::milliseconds(spec.retry_delay_ms.value_or(d.retry_delay_ms.value_or(0)));
+    t.labels = labels_of(spec, batch_labels);
+    if (req.key) t.submit_key = *req.key;  // A single task: the codec refuses a batch's key.
     if (spec.env) out.env_bodies.push_back(proto::dump_json(*spec.env));
     out.tasks.push_back(std::move(t));
   }
@@ -66,6 +80,16 @@ NewTasks build_tasks(const Peer& peer, const proto::Submit& req, TimeMs now) {
 }  // namespace
 
 Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit& req) {
+  if (req.key) {
+    if (req.tasks.size() != 1) return Error{Errc::kInvalidParams, "a batch cannot carry a key"};
+    // A retry of a submit that was done: its task, whatever else this request says, and even
+    // while draining (nothing is queued).
+    if (auto it = submit_keys_.find({peer.uid, *req.key}); it != submit_keys_.end()) {
+      log_for(tasks_.at(it->second))
+          .info("submit by uid={} with the key of task {}: nothing queued", peer.uid, it->second);
+      return proto::SubmitResult{{it->second}};
+    }
+  }
   if (draining()) return Error{Errc::kDraining, "the daemon is draining; submits are refused"};
   const GroupKey key{peer.uid, req.group};
   if (const Group* g = find_group(key); g && g->cancelling) {
@@ -78,23 +102,9 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
   }
   NewTasks made = build_tasks(peer, req, now_ms());
   if (auto r = resolve_workflow(peer, req, made.tasks); r.has_error()) return r.error();
-  std::vector<const Task*> pending;
-  for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
-  // Commit before replying: a client that saw the ids must find them after a crash.
-  if (auto r = store_.insert(made.tasks, made.env_of, pending); r.has_error()) {
-    spdlog::error("submit of {} tasks by uid={} failed: {}", made.tasks.size(), peer.uid,
-                  r.error().message);
-    if (r.error().code == Errc::kOutcomeUnknown) {
-      note_saving_stopped();
-      return Error{Errc::kOutcomeUnknown,
-                   "the tasks may or may not have been saved (" + r.error().message +
-                       "): the daemon restarts once its running tasks have ended, and then "
-                       "`tgctl list` shows whether they are there; they do not run before"};
-    }
-    return Error{r.error().code, "could not save the tasks: " + r.error().message};
+  if (auto r = insert_new(made.tasks, made.env_of, peer.uid, "the tasks"); r.has_error()) {
+    return r.error();
   }
-  dirty_.clear();
-  executor_.release_started();  // The starts among them are saved with the new tasks.
   Group& g = group_for(key);
   proto::SubmitResult result;
   result.ids = enqueue(g, made.tasks);
@@ -102,6 +112,38 @@ Result<proto::SubmitResult> Engine::submit(const Peer& peer, const proto::Submit
                   peer.uid, result.ids.front());
   request_turn();
   return result;
+}
+
+Result<void> Engine::insert_new(std::vector<Task>& tasks, std::span<const std::string* const> envs,
+                                uid_t by, const std::string& what) {
+  std::vector<const Task*> pending;
+  for (proto::TaskId id : dirty_) pending.push_back(&tasks_.at(id));
+  // Commit before replying: a client that saw the ids must find them after a crash.
+  if (auto r = store_.insert(tasks, envs, pending); r.has_error()) {
+    spdlog::error("saving {} new task(s) by uid={} failed: {}", tasks.size(), by,
+                  r.error().message);
+    if (r.error().code == Errc::kOutcomeUnknown) {
+      note_saving_stopped();
+      return Error{Errc::kOutcomeUnknown,
+                   what + " may or may not have been saved (" + r.error().message +
+                       "): the daemon restarts once its running tasks have ended, and then "
+                       "`tgctl list` shows whether they are there; they do not run before"};
+    }
+    return Error{r.error().code, "could not save " + what + ": " + r.error().message};
+  }
+  dirty_.clear();
+  executor_.release_started();  // The starts among them are saved with the new tasks.
+  return {};
+}
+
+void Engine::index_task(const Task& t) {
+  if (!t.submit_key.empty()) submit_keys_.emplace(std::pair{t.uid, t.submit_key}, t.id);
+  if (t.restarted_from != 0) restarted_.insert(t.restarted_from);
+}
+
+void Engine::unindex_task(const Task& t) {
+  if (!t.submit_key.empty()) submit_keys_.erase({t.uid, t.submit_key});
+  restarted_.erase(t.id);
 }
 
 std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
@@ -118,6 +160,7 @@ std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
     g.counts.add(TaskState::kQueued);
     g.run_counts.add(TaskState::kQueued);
     log_for(t).debug("task {} queued group='{}' uid={}", t.id, t.group, t.uid);
+    index_task(t);
     const proto::TaskId id = t.id;
     admit(tasks_.emplace(id, std::move(t)).first->second, g);
   }

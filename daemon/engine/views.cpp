@@ -51,6 +51,9 @@ proto::TaskInfo Engine::info(const Task& t) const {
     i.pending_reason = std::move(reason);
     i.pending_on = std::move(on);
   }
+  if (t.labels) i.labels = *t.labels;
+  if (!t.submit_key.empty()) i.key = t.submit_key;
+  if (t.restarted_from != 0) i.restarted_from = t.restarted_from;
   return i;
 }
 

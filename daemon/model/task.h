@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +65,11 @@ struct Task {
   std::chrono::milliseconds retry_delay{0};
   int attempt = 1;                // The current (or last) attempt.
   std::vector<Attempt> attempts;  // The earlier ones, oldest first.
+  // Null: none. Shared with the other tasks of its batch (or restart, or load) that have the
+  // same labels: 100 000 copies of one small map would cost some 20 MB.
+  std::shared_ptr<const proto::Labels> labels;
+  std::string submit_key;     // "" if none; unique per uid among the kept tasks.
+  TaskId restarted_from = 0;  // 0: not a restart.
 };
 
 // A group's persistent settings; the rest of its state is derived from its tasks.

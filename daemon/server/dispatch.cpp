@@ -85,6 +85,9 @@ struct Handler {
   Dispatched operator()(const proto::Kill& r) const {
     return {reply(id, engine.kill(peer, r)), {}};
   }
+  Dispatched operator()(const proto::Restart& r) const {
+    return {reply(id, engine.restart(peer, r)), {}};
+  }
   Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
   Dispatched operator()(const proto::Logs& r) const {
     auto src = engine.log_source(peer, r.id, r.attempt);
@@ -118,7 +121,8 @@ bool changes_state(const proto::Request& r) {
          std::holds_alternative<proto::GroupSet>(r) || std::holds_alternative<proto::Pause>(r) ||
          std::holds_alternative<proto::Resume>(r) || std::holds_alternative<proto::Reload>(r) ||
          std::holds_alternative<proto::Reexec>(r) || std::holds_alternative<proto::Wait>(r) ||
-         std::holds_alternative<proto::Logs>(r) || std::holds_alternative<proto::Kill>(r);
+         std::holds_alternative<proto::Logs>(r) || std::holds_alternative<proto::Kill>(r) ||
+         std::holds_alternative<proto::Restart>(r);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <string>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -104,6 +106,16 @@ constexpr const char* kMigrations[] = {
       ALTER TABLE groups ADD COLUMN first_success INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE groups ADD COLUMN on_done TEXT NOT NULL DEFAULT '';
     )sql",
+    // Labels as a JSON object ('' for none) in the row itself: a batch of 100 000 stays one
+    // INSERT a task, where a side table would add one a label and a join to every load. The
+    // submit key, unique per user among the kept tasks (a partial index: most have none). The
+    // task a restart copied.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN labels TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN submit_key TEXT;
+      ALTER TABLE tasks ADD COLUMN restarted_from INTEGER NOT NULL DEFAULT 0;
+      CREATE UNIQUE INDEX tasks_by_key ON tasks (uid, submit_key) WHERE submit_key IS NOT NULL;
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -148,6 +160,18 @@ Result<void> migrate(sqlite3* db, const fs::path& file) {
     if (auto r = txn->commit(); r.has_error()) return r.error();
   }
   return {};
+}
+
+// A labels column: '' (none) or a JSON object of strings, as insert() wrote it.
+std::shared_ptr<const proto::Labels> parse_labels(const std::string& text) {
+  if (text.empty()) return nullptr;
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || j.empty()) return nullptr;
+  auto labels = std::make_shared<proto::Labels>();
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) labels->emplace(k, v.get<std::string>());
+  }
+  return labels;
 }
 
 std::optional<std::int64_t> opt(const std::optional<int>& v) {
@@ -256,9 +280,10 @@ Result<void> Store::prepare() {
       INSERT INTO tasks (uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue,
                          state, pid, pid_start, exit_code, signal, reason, submitted_at_ms,
                          started_at_ms, ended_at_ms, max_log_bytes, after_ok, after_any,
-                         begin_at_ms, retries, retry_delay_ms)
+                         begin_at_ms, retries, retry_delay_ms, labels, submit_key,
+                         restarted_from)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-              ?20, ?21, ?22, ?23, ?24, ?25)
+              ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
   )sql");
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
@@ -320,11 +345,13 @@ Result<std::vector<Task>> Store::load_tasks() {
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
              ended_at_ms, boot_id, max_log_bytes, after_ok, after_any, begin_at_ms, retries,
-             retry_delay_ms, attempt
+             retry_delay_ms, attempt, labels, submit_key, restarted_from
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
   std::vector<Task> tasks;
+  std::string last_labels;  // Neighbours (a batch) share their labels' map.
+  std::shared_ptr<const proto::Labels> labels;
   for (;;) {
     auto row = st->step();
     if (row.has_error()) return row.error();
@@ -368,6 +395,13 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.retries = static_cast<int>(st->int64(25));
     t.retry_delay = std::chrono::milliseconds(st->int64(26));
     t.attempt = static_cast<int>(st->int64(27));
+    if (std::string text = st->text(28); text != last_labels) {
+      labels = parse_labels(text);
+      last_labels = std::move(text);
+    }
+    t.labels = labels;
+    t.submit_key = st->text(29);  // NULL reads as "": none.
+    t.restarted_from = st->int64(30);
     tasks.push_back(std::move(t));
   }
   if (auto r = load_attempts(tasks); r.has_error()) return r.error();
@@ -462,11 +496,13 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
   env_ids.reserve(tasks.size());
   const std::string* last_body = nullptr;
   std::int64_t env_id = 0;
+  const proto::Labels* last_labels = nullptr;  // A batch shares one map: dumped once.
+  std::string labels_text;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const Task& t = tasks[i];
     const std::string* body = i < envs.size() ? envs[i] : nullptr;
     if (body == nullptr) {
-      env_id = 0;
+      env_id = t.env_id;  // 0, or a restart's: the environment of the task it copies.
     } else if (body != last_body) {
       auto interned = intern_env(*body);
       if (interned.has_error()) return interned.error();
@@ -500,6 +536,16 @@ Result<void> Store::insert(std::vector<Task>& tasks, std::span<const std::string
         .bind(23, t.begin_at)
         .bind(24, std::int64_t{t.retries})
         .bind(25, static_cast<std::int64_t>(t.retry_delay.count()));
+    if (t.labels.get() != last_labels) {
+      last_labels = t.labels.get();
+      labels_text = t.labels ? proto::dump_json(json(*t.labels)) : "";
+    }
+    insert_task_.bind(26, labels_text).bind(28, t.restarted_from);
+    if (t.submit_key.empty()) {
+      insert_task_.bind_null(27);
+    } else {
+      insert_task_.bind(27, t.submit_key);
+    }
     if (auto r = insert_task_.run(); r.has_error()) return r.error();
     ids.push_back(sqlite3_last_insert_rowid(db_.get()));
   }
