@@ -243,7 +243,9 @@ TEST_CASE("kill -s: another user's tasks and groups are refused, root may signal
 // ================================================================ on-done hook
 
 TEST_CASE("on-done hook: runs once per run, as the owner, with the run's counts") {
-  TestDaemon d = quick_daemon();
+  // A grace far beyond the hook's needs: on a loaded machine a 1 s bound stopped the hook
+  // before it wrote its evidence (seen in a full CI-like run).
+  TestDaemon d = quick_daemon("30s");
   const fs::path work = make_work_dir(d);
   const std::string hook = "n=$(cat '" + (work / "runs").string() +
                            "' 2>/dev/null | wc -l); env > '" + work.string() +
