@@ -8,7 +8,7 @@
 
 #include <utility>
 
-#include "daemon/exec/local/sys_compat.h"
+#include "daemon/exec/local/pidfd_wait.h"
 #include "daemon/exec/local/task_session.h"
 
 namespace tg::daemon {
@@ -51,10 +51,14 @@ void HookRunner::run(const HookSpec& spec) {
   h->spawned_at = std::chrono::steady_clock::now();
   h->output_path = spec.output_path;
   const HookId id = spec.id;
-  h->pidfd.async_wait(asio::posix::descriptor_base::wait_read,
-                      [this, id](boost::system::error_code ec) {
-                        if (!ec) on_exit(id);
-                      });
+  await_exit(id, *h);
+}
+
+void HookRunner::await_exit(HookId id, Hook& h) {
+  h.pidfd.async_wait(asio::posix::descriptor_base::wait_read,
+                     [this, id](boost::system::error_code ec) {
+                       if (!ec) on_exit(id);
+                     });
 }
 
 void HookRunner::signal(HookId id, int sig) {
@@ -64,8 +68,10 @@ void HookRunner::signal(HookId id, int sig) {
 }
 
 void HookRunner::on_exit(HookId id) {
-  auto node = hooks_.extract(id);
-  if (node.empty()) return;
+  auto it = hooks_.find(id);
+  if (it == hooks_.end()) return;
+  if (!has_exited(it->second->pidfd.native_handle())) return await_exit(id, *it->second);
+  auto node = hooks_.extract(it);
   Hook& h = *node.mapped();
   HookOutcome out;
   // A hook that never got to exec says why in its report, complete now that it has exited.
@@ -75,16 +81,8 @@ void HookRunner::on_exit(HookId id) {
   // Its shell has ended: nothing it started outlives it (its leader, a zombie until reaped
   // below, keeps the session id from being reused meanwhile).
   (void)kill_session_remains(h.pid, std::chrono::steady_clock::now() - h.spawned_at);
-  siginfo_t info{};
-  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(h.pidfd.native_handle()), &info,
-               WEXITED) == 0 &&
-      info.si_pid != 0 && !out.start_error) {
-    if (info.si_code == CLD_EXITED) {
-      out.status.exit_code = info.si_status;
-    } else {
-      out.status.signal = info.si_status;
-    }
-  }
+  const auto reaped = wait_pidfd(h.pidfd.native_handle(), 0);
+  if (reaped && !out.start_error) out.status = exit_status(*reaped);
   std::tie(out.output, out.output_bytes) = take_output(h.output_path, kMaxHookOutput);
   done_(id, out);
 }

@@ -53,6 +53,7 @@ class HookRunner {
     std::string output_path;
   };
 
+  void await_exit(HookId id, Hook& h);
   void on_exit(HookId id);
 
   boost::asio::any_io_executor ex_;

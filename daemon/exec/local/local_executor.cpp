@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/unique_fd.h"
+#include "daemon/exec/local/pidfd_wait.h"
 #include "daemon/exec/local/sys_compat.h"
 #include "daemon/exec/local/task_session.h"
 #include "daemon/log/log_fields.h"
@@ -16,28 +17,6 @@ namespace tg::daemon {
 namespace asio = boost::asio;
 
 namespace {
-
-ExitStatus exit_status(const siginfo_t& info) {
-  ExitStatus s;
-  if (info.si_code == CLD_EXITED) {
-    s.exit_code = info.si_status;
-  } else {
-    s.signal = info.si_status;
-  }
-  return s;
-}
-
-// waitid() on a pidfd; `flags` adds WNOWAIT (peek) or WNOHANG. nullopt: not exited (WNOHANG),
-// or an error.
-std::optional<siginfo_t> wait_pidfd(int pidfd, int flags) {
-  siginfo_t info{};
-  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | flags) !=
-          0 ||
-      info.si_pid == 0) {
-    return std::nullopt;
-  }
-  return info;
-}
 
 // A logger whose journal entries carry the task's id (TASKGROUPD_TASK_ID).
 FieldLogger task_log(proto::TaskId id) { return FieldLogger(LogFields{id, {}, std::nullopt}); }
@@ -165,6 +144,7 @@ void LocalExecutor::on_exit(proto::TaskId id) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
   Child& c = *it->second;
+  if (!has_exited(c.pidfd.native_handle())) return await_exit(id, c);  // Not its exit after all.
   // A child that never got to exec says why in its report, complete now that it has exited.
   std::optional<Error> spawn_error;
   if (c.launch) {
@@ -276,16 +256,20 @@ Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
   leaders_.erase(c.pid);
   // Its exit is not known. Its pidfd moves to unreaped_, which reaps it if it ever exits
   // (until the daemon stops).
-  auto& fd = unreaped_.emplace_back(ex_, c.pidfd.release());  // Cancels the exit's wait.
-  auto where = std::prev(unreaped_.end());
-  fd.async_wait(asio::posix::descriptor_base::wait_read,
-                [this, where](boost::system::error_code ec) {
-                  if (ec) return;  // Cancelled: the daemon is stopping.
-                  (void)wait_pidfd(where->native_handle(), 0);
-                  unreaped_.erase(where);
-                });
+  unreaped_.emplace_back(ex_, c.pidfd.release());  // Cancels the exit's wait.
+  reap_when_exited(std::prev(unreaped_.end()));
   children_.erase(it);
   return out;
+}
+
+void LocalExecutor::reap_when_exited(std::list<asio::posix::stream_descriptor>::iterator where) {
+  where->async_wait(asio::posix::descriptor_base::wait_read,
+                    [this, where](boost::system::error_code ec) {
+                      if (ec) return;  // Cancelled: the daemon is stopping.
+                      if (!has_exited(where->native_handle())) return reap_when_exited(where);
+                      (void)wait_pidfd(where->native_handle(), 0);
+                      unreaped_.erase(where);
+                    });
 }
 
 bool LocalExecutor::reclaim(proto::TaskId id, const RunHandle& run) {

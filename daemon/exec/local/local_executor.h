@@ -82,6 +82,8 @@ class LocalExecutor final : public Executor {
   void await_report(proto::TaskId id, Child& c);
   void await_exit(proto::TaskId id, Child& c);
   void on_exit(proto::TaskId id);
+  // Reaps an abandoned child once it exits (kept in unreaped_ until then).
+  void reap_when_exited(std::list<boost::asio::posix::stream_descriptor>::iterator where);
   // Kills what is left of the session, reaps the leader, reports its exit (unless lingering
   // already did) and that the tree is gone; forgets the child.
   void finish(proto::TaskId id, const std::optional<Error>& spawn_error);
