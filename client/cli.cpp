@@ -227,6 +227,7 @@ class Parser {
   int priority_ = 0;
   bool flag_ = false;  // --json, --follow or --force.
   bool shell_ = false;
+  bool wide_ = false;
   bool requeue_ = false;
   bool wait_ = false;
   bool fail_fast_ = false;
@@ -310,7 +311,9 @@ void Parser::add_list() {
   auto* limit =
       sub->add_option("--limit", number_, "only the newest N")->check(kPositive)->type_name("N");
   auto* user = add_user(sub, "another user's tasks");
-  add_json(sub);
+  auto* json = add_json(sub);
+  sub->add_flag("--wide", wide_, "show REASON and COMMAND in full, however long the lines get")
+      ->excludes(json);
   sub->callback([=, this] {
     ListCommand c;
     // A user names the owner of the group if there is one, else whose tasks to list.
@@ -324,6 +327,7 @@ void Parser::add_list() {
     c.request.since_ms = duration_ms(since, duration_);
     c.request.limit = if_given(limit, number_);
     c.json = flag_;
+    c.wide = wide_;
     command_ = std::move(c);
   });
 }

@@ -86,6 +86,8 @@ TEST_CASE("parse_args: list puts --user on the group when there is one") {
   CHECK_FALSE(b.request.user.has_value());
   CHECK(b.request.states == std::vector<proto::TaskState>{proto::TaskState::kTimedOut});
   CHECK(b.request.limit == 5);
+  CHECK_FALSE(b.wide);
+  CHECK(std::get<ListCommand>(parse({"list", "--wide"}).command()).wide);
 }
 
 TEST_CASE("parse_args: cancel and wait take a group or task ids") {
@@ -129,6 +131,7 @@ TEST_CASE("parse_args: usage errors exit 2 with one tgctl: line") {
            {"submit", "-g", "no spaces", "--", "ls"},
            {"submit", "--priority", "5000", "--", "ls"},
            {"list", "--state", "sleeping"},
+           {"list", "--wide", "--json"},
            {"show"},
            {"show", "0"},
            {"cancel"},

@@ -30,6 +30,7 @@ struct SubmitCommand {
 struct ListCommand {
   proto::List request;
   bool json = false;
+  bool wide = false;  // REASON and COMMAND in full.
 };
 struct ShowCommand {
   proto::TaskId id = 0;

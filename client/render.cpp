@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "client/format.h"
@@ -133,8 +134,8 @@ std::string reason_text(const proto::TaskInfo& task) {
 }
 
 std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
-                              std::size_t width) {
-  TaskTableWriter table(now, width, false);
+                              std::size_t width, Cut cut) {
+  TaskTableWriter table(now, width, false, cut);
   std::string out = table.page(tasks);
   return out + table.finish();
 }
@@ -154,13 +155,15 @@ std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
   if (header) start(tasks);
   std::vector<std::vector<std::string>> rows;
   rows.reserve(tasks.size());
+  constexpr std::size_t kUncut = std::numeric_limits<std::size_t>::max();
+  const std::size_t reason_width = cut_ == Cut::kNone ? kUncut
+                                   : width_ == 0      ? kMaxReasonWidth
+                                                      : kMaxReasonWidthOnTerminal;
   for (const auto& t : tasks) {
     std::vector<std::string> row = {std::to_string(t.id), t.group};
     if (with_user_) row.push_back(owner(t.user, t.uid));
-    row.insert(row.end(),
-               {std::string(proto::to_string(t.state)), exit_text(t), elapsed_text(t, now_),
-                truncate_display(reason_text(t),
-                                 width_ == 0 ? kMaxReasonWidth : kMaxReasonWidthOnTerminal)});
+    row.insert(row.end(), {std::string(proto::to_string(t.state)), exit_text(t),
+                           elapsed_text(t, now_), truncate_display(reason_text(t), reason_width)});
     rows.push_back(std::move(row));
   }
   if (header) {
@@ -172,8 +175,9 @@ std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
       used += w + 2;
     }
     constexpr std::size_t kMinCommandWidth = 20;
-    command_width_ = width_ == 0 ? kMaxCommandWidth
-                                 : std::max(kMinCommandWidth, width_ > used ? width_ - used : 0);
+    command_width_ = cut_ == Cut::kNone ? kUncut
+                     : width_ == 0      ? kMaxCommandWidth
+                                   : std::max(kMinCommandWidth, width_ > used ? width_ - used : 0);
     columns_.push_back({"COMMAND"});
   }
   for (std::size_t i = 0; i < tasks.size(); ++i) {
@@ -233,6 +237,8 @@ std::string render_groups(const std::vector<proto::GroupInfo>& groups) {
                                  {"RUNNING", Align::kRight},
                                  {"DONE", Align::kRight},
                                  {"FAILED", Align::kRight},
+                                 {"INTERRUPTED", Align::kRight},
+                                 {"LOST", Align::kRight},
                                  {"CANCELLED", Align::kRight}});
   std::vector<std::vector<std::string>> rows;
   std::string cancels;
@@ -243,8 +249,10 @@ std::string render_groups(const std::vector<proto::GroupInfo>& groups) {
     row.insert(row.end(),
                {g.limit > 0 ? std::to_string(g.limit) : "-", flags(g), std::to_string(n.queued),
                 std::to_string(n.running), std::to_string(n.succeeded),
-                std::to_string(n.failed + n.timed_out + n.interrupted + n.lost),
-                std::to_string(n.cancelled)});
+                // A timeout is the task's failure; an interruption (a stop of the daemon) and
+                // a loss (its crash) are not the task's doing, so they are counted apart.
+                std::to_string(n.failed + n.timed_out), std::to_string(n.interrupted),
+                std::to_string(n.lost), std::to_string(n.cancelled)});
     rows.push_back(std::move(row));
     if (const auto& c = g.last_cancel) {
       cancels += g.name + (with_user ? " (" + owner(g.user, g.uid) + ")" : "") +

@@ -24,10 +24,17 @@ inline constexpr std::size_t kMaxReasonWidthOnTerminal = 28;
 // Run time so far (running) or in all (ended); "-" if it never started.
 [[nodiscard]] std::string elapsed_text(const proto::TaskInfo& task, TimeMs now);
 
-// ID GROUP STATE EXIT ELAPSED COMMAND (and USER when the tasks have several owners). The
-// command is cut to fit `width` columns on a terminal, or to kMaxCommandWidth when width is 0.
+// How much of REASON and COMMAND a task table shows.
+enum class Cut {
+  kToFit,  // Cut to the terminal's width (kMaxCommandWidth and kMaxReasonWidth without one).
+  kNone,   // --wide: all of both, however long the lines get.
+};
+
+// ID GROUP STATE EXIT ELAPSED REASON COMMAND (and USER when the tasks have several owners).
+// With Cut::kToFit the command is cut to fit `width` columns on a terminal, or to
+// kMaxCommandWidth when width is 0.
 [[nodiscard]] std::string render_task_table(const std::vector<proto::TaskInfo>& tasks, TimeMs now,
-                                            std::size_t width);
+                                            std::size_t width, Cut cut = Cut::kToFit);
 // The same table printed as it arrives, a page at a time (tgctl list). The columns, their widths
 // and the command's width come from the first page that has tasks; a later page widens a column
 // that needs it, from that page on, and its commands are cut to the first page's width. USER is
@@ -35,8 +42,8 @@ inline constexpr std::size_t kMaxReasonWidthOnTerminal = 28;
 // may hold several users' tasks).
 class TaskTableWriter {
  public:
-  TaskTableWriter(TimeMs now, std::size_t width, bool several_owners)
-      : now_(now), width_(width), several_owners_(several_owners) {}
+  TaskTableWriter(TimeMs now, std::size_t width, bool several_owners, Cut cut = Cut::kToFit)
+      : now_(now), width_(width), several_owners_(several_owners), cut_(cut) {}
   // The rows of these tasks, after the header if it has not been printed yet; "" for no tasks.
   [[nodiscard]] std::string page(const std::vector<proto::TaskInfo>& tasks);
   // The header alone if no page had tasks, else "".
@@ -49,6 +56,7 @@ class TaskTableWriter {
   TimeMs now_;
   std::size_t width_;
   bool several_owners_;
+  Cut cut_;
 
   bool started_ = false;
   bool with_user_ = false;

@@ -63,6 +63,15 @@ TEST_CASE("render_task_table: aligned columns, and the command cut to the termin
           " 7  nightly  running     -     5.0s  -       make -j4\n"
           "12  nightly  queued      -        -  -       echo 'a long shell \u2026\n");
   }
+  SUBCASE("--wide on a 60-column terminal: nothing cut") {
+    b.state = proto::TaskState::kFailed;
+    b.reason = std::string(100, 'r');
+    b.argv = {std::string(300, 'c')};
+    const std::string table = render_task_table({a, b}, kNow, 60, Cut::kNone);
+    CHECK(table.find(" " + std::string(100, 'r') + "  " + std::string(300, 'c') + "\n") !=
+          std::string::npos);
+    CHECK(table.find("\u2026") == std::string::npos);
+  }
 }
 
 TEST_CASE("render_task_table: REASON says why a queued task waits, or why a task ended so") {
@@ -167,15 +176,20 @@ TEST_CASE("render_groups: limits, flags, counts and the last cancel") {
   g.counts.succeeded = 10;
   g.counts.failed = 1;
   g.counts.timed_out = 1;
+  g.counts.interrupted = 2;
+  g.counts.lost = 1;
   g.last_cancel = proto::CancelRecord{
       1000, "fail-fast after task 17 failed", "2023-11-14T22:00:00.000Z", std::nullopt, 3, 2, 0};
   proto::GroupInfo d;
   d.name = "default";
   d.uid = 1000;
   CHECK(render_groups({g, d}) ==
-        "NAME     LIMIT  FLAGS             QUEUED  RUNNING  DONE  FAILED  CANCELLED\n"
-        "nightly      4  paused,fail-fast       3        0    10       2          0\n"
-        "default      -  -                      0        0     0       0          0\n"
+        "NAME     LIMIT  FLAGS             QUEUED  RUNNING  DONE  FAILED  INTERRUPTED  LOST  "
+        "CANCELLED\n"
+        "nightly      4  paused,fail-fast       3        0    10       2            2     1  "
+        "        0\n"
+        "default      -  -                      0        0     0       0            0     0  "
+        "        0\n"
         "\n"
         "nightly: last cancel at 2023-11-14T22:00:00.000Z by uid 1000: cancelled 3 queued, "
         "signalled 2 (fail-fast after task 17 failed)\n");

@@ -342,6 +342,12 @@ TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, q
   CHECK(show(d, running).at("state") == "lost");
   CHECK(show(d, queued).at("state") == "succeeded");
   CHECK(tgctl_ok(d, {"logs", std::to_string(queued)}) == "ran after the crash\n");
+  // `groups` counts the loss apart from failures (not the task's doing).
+  const std::string groups = tgctl_ok(d, {"groups"});
+  CHECK_MESSAGE(groups.find("DONE  FAILED  INTERRUPTED  LOST  CANCELLED\n") != std::string::npos,
+                groups);
+  CHECK_MESSAGE(groups.find("1       0            0     1          0\n") != std::string::npos,
+                groups);
 }
 
 namespace {
@@ -446,4 +452,16 @@ TEST_CASE("tgctl submit --batch FILE submits one task per command line, prints t
       missing.err.find("cannot read '" + (work / "nope").string() + "'") != std::string::npos,
       missing.err);
   CHECK(listed_ids(d, {"-g", "fromfile"}) == ids);
+}
+
+TEST_CASE("list --wide prints a command longer than the table's cut in full") {
+  TestDaemon d;
+  const std::string comment(300, 'x');
+  const auto id = submit(d, {"--", "sh", "-c", "true # " + comment});
+  CHECK(wait_tasks(d, {id}) == 0);
+  const std::string cut = tgctl_ok(d, {"list"});
+  CHECK_MESSAGE(cut.find(comment) == std::string::npos, cut);
+  CHECK_MESSAGE(cut.find("\u2026") != std::string::npos, cut);
+  const std::string wide = tgctl_ok(d, {"list", "--wide"});
+  CHECK_MESSAGE(wide.find("true # " + comment + "'\n") != std::string::npos, wide);
 }

@@ -88,8 +88,9 @@ TEST_CASE(
 
   const auto failing = submit(d, {"-g", "up", "--", "sh", "-c", gate.wait_shell() + "; exit 3"});
   const auto passing = submit(d, {"-g", "up", "--", "sh", "-c", gate.wait_shell()});
-  // Long enough to outlast the re-exec on a loaded machine, short enough to end in the test.
-  const auto timing_out = submit(d, {"-g", "up", "--timeout", "8s", "--", "sleep", "600"});
+  // Long enough to outlast the re-exec on a loaded machine (8 s did not, with a build running
+  // beside the suite), short enough to end within kEventTimeout of the re-exec.
+  const auto timing_out = submit(d, {"-g", "up", "--timeout", "16s", "--", "sleep", "600"});
   for (auto id : {failing, passing, timing_out}) wait_state(d, id, "running");
   const pid_t task_pid = show(d, failing)["pid"].get<pid_t>();
   tgctl_ok(d, {"pause", "later"});
