@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -11,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client/completions.h"
 #include "client/workflow_options.h"
 #include "common/duration.h"
 #include "common/signal_name.h"
@@ -145,11 +148,12 @@ class Parser {
     app_.require_subcommand(1);
     app_.fallthrough();  // Global options are accepted after the subcommand too.
     app_.set_version_flag("--version", std::string(kVersion));
-    app_.add_option("--socket", socket_,
-                    "the daemon's socket (default: $TASKGROUPD_SOCKET, else "
-                    "$XDG_RUNTIME_DIR/taskgroupd/control.sock if it exists, else "
-                    "/run/taskgroupd/control.sock)")
-        ->type_name("PATH");
+    tag(app_.add_option("--socket", socket_,
+                        "the daemon's socket (default: $TASKGROUPD_SOCKET, else "
+                        "$XDG_RUNTIME_DIR/taskgroupd/control.sock if it exists, else "
+                        "/run/taskgroupd/control.sock)")
+            ->type_name("PATH"),
+        ValueKind::kFile);
     add_submit();
     add_list();
     add_show_and_logs();
@@ -159,7 +163,12 @@ class Parser {
     add_status_and_reload();
     add_kill();
     add_restart();
+    add_completions();
   }
+
+  // The definition, for completion scripts and their tests.
+  [[nodiscard]] const CLI::App& app() const { return app_; }
+  [[nodiscard]] const ValueKinds& kinds() const { return kinds_; }
 
   std::variant<Invocation, int> parse(int argc, const char* const* argv, std::ostream& out,
                                       std::ostream& err) {
@@ -169,6 +178,10 @@ class Parser {
       if (e.get_exit_code() == 0) return app_.exit(e, out, err);  // --help, --version.
       err << "tgctl: " << message(e) << '\n';
       return kExitUsage;
+    }
+    if (completions_for_) {  // Like --help: printed from the definition, no daemon involved.
+      out << completion_script(completion_commands(app_, kinds_), *completions_for_);
+      return kExitOk;
     }
     return Invocation{if_given(socket_option(), socket_), std::move(command_)};
   }
@@ -189,11 +202,19 @@ class Parser {
     return std::string(e.what()) + " (see '" + help + " --help')";
   }
 
+  // Records what `option` takes, for the completion scripts to complete it with.
+  CLI::Option* tag(CLI::Option* option, ValueKind kind) {
+    kinds_[option] = kind;
+    return option;
+  }
   CLI::Option* add_group_option(CLI::App* sub, const std::string& help) {
-    return sub->add_option("-g,--group", group_, help)->check(kGroupName)->type_name("GROUP");
+    return tag(sub->add_option("-g,--group", group_, help)->check(kGroupName)->type_name("GROUP"),
+               ValueKind::kGroup);
   }
   CLI::Option* add_group_positional(CLI::App* sub) {
-    return sub->add_option("group", group_, "group name")->check(kGroupName)->type_name("GROUP");
+    return tag(
+        sub->add_option("group", group_, "group name")->check(kGroupName)->type_name("GROUP"),
+        ValueKind::kGroup);
   }
   CLI::Option* add_user(CLI::App* sub, const std::string& help) {
     return sub->add_option("--user", user_, help + " (login name or uid; root only)")
@@ -212,6 +233,7 @@ class Parser {
   void add_status_and_reload();
   void add_kill();
   void add_restart();
+  void add_completions();
 
   CLI::App app_{"tgctl: the client of taskgroupd, a job runner with cancellable task groups",
                 "tgctl"};
@@ -238,6 +260,8 @@ class Parser {
   std::vector<std::string> labels_;  // --label KEY=VALUE...
   std::vector<std::string> states_;  // --state S1,S2...
   std::string key_;
+  ValueKinds kinds_;  // What the options that name groups, tasks and files take.
+  std::optional<Shell> completions_for_;
 };
 
 void Parser::add_submit() {
@@ -255,9 +279,11 @@ void Parser::add_submit() {
           ->type_name("SIZE");
   sub->add_flag("--shell", shell_, "run the command with /bin/sh -c");
   sub->add_flag("--requeue", requeue_, "queue it again if the daemon crashes while it runs");
-  workflow_.add_to(*sub);
-  auto* batch = sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
-                    ->type_name("FILE");
+  workflow_.add_to(*sub, kinds_);
+  auto* batch =
+      tag(sub->add_option("--batch", text_, "one shell command per line of FILE (- = stdin)")
+              ->type_name("FILE"),
+          ValueKind::kFile);
   sub->add_option("--label", labels_,
                   "label the task KEY=VALUE (repeatable), for list --label to find it by")
       ->check(kLabel)
@@ -334,12 +360,12 @@ void Parser::add_list() {
 
 void Parser::add_show_and_logs() {
   CLI::App* show = app_.add_subcommand("show", "show one task");
-  show->add_option("id", number_, "task id")->required()->check(kPositive);
+  tag(show->add_option("id", number_, "task id")->required()->check(kPositive), ValueKind::kTask);
   add_json(show);
   show->callback([this] { command_ = ShowCommand{number_, flag_}; });
 
   CLI::App* logs = app_.add_subcommand("logs", "print a task's output (stdout and stderr)");
-  logs->add_option("id", number_, "task id")->required()->check(kPositive);
+  tag(logs->add_option("id", number_, "task id")->required()->check(kPositive), ValueKind::kTask);
   auto* follow = logs->add_flag("-f,--follow", flag_, "keep printing output until the task ends");
   auto* attempt = logs->add_option("--attempt", priority_, "only this attempt's output (1 = first)")
                       ->check(CLI::Range(1, static_cast<int>(proto::kMaxRetries) + 1))
@@ -410,11 +436,12 @@ void Parser::add_cancel_and_wait() {
         cancel ? app_.add_subcommand("cancel", "cancel a group's tasks, or tasks by id")
                : app_.add_subcommand("wait", "wait until a group's tasks, or tasks by id, end");
     auto* group = add_group_positional(sub);
-    auto* tasks = sub->add_option("--task", ids_, "task ids instead of a group")
-                      ->check(kPositive)
-                      ->delimiter(',')
-                      ->type_name("ID")
-                      ->excludes(group);
+    auto* tasks = tag(sub->add_option("--task", ids_, "task ids instead of a group")
+                          ->check(kPositive)
+                          ->delimiter(',')
+                          ->type_name("ID")
+                          ->excludes(group),
+                      ValueKind::kTask);
     auto* user = add_user(sub, "another user's group")->excludes(tasks);
     CLI::Option* grace = nullptr;
     CLI::Option* timeout = nullptr;
@@ -472,7 +499,8 @@ void Parser::add_kill() {
       ->check(kSignal)
       ->type_name("SIGNAL");
   auto* group = add_group_option(sub, "every running task of this group");
-  auto* ids = sub->add_option("id", ids_, "task ids")->check(kPositive)->type_name("ID");
+  auto* ids = tag(sub->add_option("id", ids_, "task ids")->check(kPositive)->type_name("ID"),
+                  ValueKind::kTask);
   ids->excludes(group);
   auto* user = add_user(sub, "another user's group")->excludes(ids);
   add_json(sub);
@@ -492,7 +520,8 @@ void Parser::add_restart() {
       "queue ended tasks again as new tasks (same group, command, cwd, environment and options); "
       "prints the new ids");
   auto* ids =
-      sub->add_option("id", ids_, "ended tasks to restart")->check(kPositive)->type_name("ID");
+      tag(sub->add_option("id", ids_, "ended tasks to restart")->check(kPositive)->type_name("ID"),
+          ValueKind::kTask);
   auto* group =
       add_group_option(sub, "restart this group's tasks (with --failed or --state)")->excludes(ids);
   auto* failed =
@@ -530,7 +559,31 @@ void Parser::add_restart() {
   });
 }
 
+void Parser::add_completions() {
+  CLI::App* sub = app_.add_subcommand(
+      "completions", "print the completion script for bash, zsh or fish (see docs/usage.md)");
+  sub->add_option("shell", text_, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}))
+      ->type_name("SHELL");
+  sub->callback([this] {
+    completions_for_ = text_ == "bash" ? Shell::kBash : text_ == "zsh" ? Shell::kZsh : Shell::kFish;
+  });
+
+  // Hidden (no help group): what the completion scripts call for the daemon's names.
+  CLI::App* complete = app_.add_subcommand("__complete", "")->group("");
+  complete->add_option("what", text_)->required()->check(CLI::IsMember({"groups", "tasks"}));
+  complete->callback([this] {
+    command_ = CompleteCommand{text_ == "groups" ? ValueKind::kGroup : ValueKind::kTask};
+  });
+}
+
 }  // namespace
+
+void visit_cli(const std::function<void(const CLI::App&, const ValueKinds&)>& use) {
+  const Parser parser;
+  use(parser.app(), parser.kinds());
+}
 
 std::variant<Invocation, int> parse_args(int argc, const char* const* argv, std::ostream& out,
                                          std::ostream& err) {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <variant>
 
 #include "client/command.h"
+#include "client/completions.h"
 
 namespace tg::client {
 
@@ -12,5 +14,9 @@ namespace tg::client {
 // for a usage error to `err`. Never exits the process itself.
 [[nodiscard]] std::variant<Invocation, int> parse_args(int argc, const char* const* argv,
                                                        std::ostream& out, std::ostream& err);
+
+// Calls `use` with the command line parse_args() parses (its CLI11 definition) and what the
+// options naming groups, tasks and files take: for completion scripts, and tests that check them.
+void visit_cli(const std::function<void(const CLI::App&, const ValueKinds&)>& use);
 
 }  // namespace tg::client

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "client/completions.h"
 #include "common/protocol.h"
 
 namespace tg::client {
@@ -75,11 +76,15 @@ struct KillCommand {
 struct RestartCommand {
   proto::Restart request;
 };
+// tgctl __complete groups|tasks (hidden): the completion scripts' source of names.
+struct CompleteCommand {
+  ValueKind kind = ValueKind::kGroup;  // kGroup or kTask.
+};
 
-using Command =
-    std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
-                 GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand, WaitCommand,
-                 StatusCommand, ReloadCommand, ReexecCommand, KillCommand, RestartCommand>;
+using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
+                             GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
+                             WaitCommand, StatusCommand, ReloadCommand, ReexecCommand, KillCommand,
+                             RestartCommand, CompleteCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

@@ -4,8 +4,11 @@
 // Each returns the exit code for an operation the daemon carried out (0, or 1 when `wait` saw a
 // failure), or the Error that stopped it; run() (run.h) prints that and picks 1 or 3.
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
+#include <string>
 
 #include "client/command.h"
 #include "client/connection.h"
@@ -44,6 +47,12 @@ struct Io {
 [[nodiscard]] Result<int> run_reexec(Connection& conn, const ReexecCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_kill(Connection& conn, const KillCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_restart(Connection& conn, const RestartCommand& cmd, Io& io);
+// For the completion scripts: the names, one a line. Prints nothing and returns 0 when the daemon
+// cannot be reached or answers with an error, so that completing stays quiet; gives up after
+// kCompleteDeadline.
+[[nodiscard]] int run_complete(const std::string& socket, const CompleteCommand& cmd, Io& io);
+inline constexpr std::chrono::milliseconds kCompleteDeadline{2000};
+inline constexpr std::int64_t kMaxCompletedTasks = 500;  // The newest.
 
 // One round trip, with the result decoded into T.
 template <class T>

@@ -39,6 +39,7 @@ struct Dispatch {
   Result<int> operator()(const ReexecCommand& c) const { return run_reexec(conn, c, io); }
   Result<int> operator()(const KillCommand& c) const { return run_kill(conn, c, io); }
   Result<int> operator()(const RestartCommand& c) const { return run_restart(conn, c, io); }
+  Result<int> operator()(const CompleteCommand&) const { return kExitOk; }  // See run().
 };
 
 int fail(Io& io, const Error& error) {
@@ -68,6 +69,9 @@ Io standard_io() {
 }
 
 int run(const Command& command, const std::string& socket, const proto::Env& env, Io& io) {
+  if (const auto* complete = std::get_if<CompleteCommand>(&command)) {
+    return run_complete(socket, *complete, io);  // Quiet, whatever happens.
+  }
   auto conn = Connection::connect(socket);
   if (conn.has_error()) return fail(io, conn.error());
   auto done = std::visit(Dispatch{*conn, env, io}, command);

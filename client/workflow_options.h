@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "client/completions.h"
 #include "common/protocol.h"
 #include "common/time_format.h"
 
@@ -16,10 +17,11 @@ namespace tg::client {
 
 // The options of `tgctl submit` that make workflows (usage.md "Workflows"): --after,
 // --after-any, --after-group, --at, --delay, --retries, --retry-delay. Bound to the submit
-// subcommand by add_to(); after parsing, apply() puts what was given into the request.
+// subcommand by add_to(), which records in `kinds` the options that name tasks and groups;
+// after parsing, apply() puts what was given into the request.
 class WorkflowOptions {
  public:
-  void add_to(CLI::App& submit);
+  void add_to(CLI::App& submit, ValueKinds& kinds);
   // Throws CLI::ValidationError for a start time that is not one (so tgctl exits 2).
   void apply(proto::TaskSpec& spec, TimeMs now) const;
 
