@@ -67,4 +67,21 @@ template <class T>
 // For --json: the result body as the daemon sent it, on one line.
 void print_json(Io& io, const nlohmann::json& body);
 
+// One round trip for a command with --json: with `json` the body is printed as sent, else it
+// is decoded into T and handed to `print`. kExitOk unless the call failed.
+template <class T, class Print>
+[[nodiscard]] Result<int> call_and_print(Connection& conn, const proto::Request& request, bool json,
+                                         Io& io, Print print) {
+  if (json) {
+    auto body = conn.call(request);
+    if (body.has_error()) return body.error();
+    print_json(io, *body);
+    return kExitOk;
+  }
+  auto r = call_as<T>(conn, request);
+  if (r.has_error()) return r.error();
+  print(*r);
+  return kExitOk;
+}
+
 }  // namespace tg::client

@@ -8,17 +8,9 @@
 namespace tg::client {
 
 Result<int> run_status(Connection& conn, const StatusCommand& cmd, Io& io) {
-  const proto::Request request{proto::Status{}};
-  if (cmd.json) {
-    auto body = conn.call(request);
-    if (body.has_error()) return body.error();
-    print_json(io, *body);
-    return kExitOk;
-  }
-  auto r = call_as<proto::StatusResult>(conn, request);
-  if (r.has_error()) return r.error();
-  io.out << render_status(*r);
-  return kExitOk;
+  return call_and_print<proto::StatusResult>(
+      conn, proto::Request{proto::Status{}}, cmd.json, io,
+      [&](const proto::StatusResult& r) { io.out << render_status(r); });
 }
 
 Result<int> run_reload(Connection& conn, const ReloadCommand&, Io& io) {

@@ -82,17 +82,9 @@ Result<proto::WaitResult> wait_for(Connection& conn, proto::Wait request, Io& io
 }  // namespace
 
 Result<int> run_groups(Connection& conn, const GroupsCommand& cmd, Io& io) {
-  const proto::Request request{cmd.request};
-  if (cmd.json) {
-    auto body = conn.call(request);
-    if (body.has_error()) return body.error();
-    print_json(io, *body);
-    return kExitOk;
-  }
-  auto r = call_as<proto::GroupsResult>(conn, request);
-  if (r.has_error()) return r.error();
-  io.out << render_groups(r->groups);
-  return kExitOk;
+  return call_and_print<proto::GroupsResult>(
+      conn, proto::Request{cmd.request}, cmd.json, io,
+      [&](const proto::GroupsResult& r) { io.out << render_groups(r.groups); });
 }
 
 Result<int> run_group_set(Connection& conn, const GroupSetCommand& cmd, Io& io) {

@@ -19,23 +19,16 @@ std::string joined(const std::vector<proto::TaskId>& ids) {
 }  // namespace
 
 Result<int> run_kill(Connection& conn, const KillCommand& cmd, Io& io) {
-  const proto::Request request{cmd.request};
-  if (cmd.json) {
-    auto body = conn.call(request);
-    if (body.has_error()) return body.error();
-    print_json(io, *body);
-    return kExitOk;
-  }
-  auto r = call_as<proto::KillResult>(conn, request);
-  if (r.has_error()) return r.error();
-  if (r->ids.empty()) {
-    io.out << r->signal << " sent to no task: none of them is running\n";
-  } else {
-    io.out << r->signal << " sent to " << r->ids.size() << " running task(s): " << joined(r->ids)
-           << '\n';
-  }
-  if (!r->skipped.empty()) io.out << "not running, skipped: " << joined(r->skipped) << '\n';
-  return kExitOk;
+  return call_and_print<proto::KillResult>(
+      conn, proto::Request{cmd.request}, cmd.json, io, [&](const proto::KillResult& r) {
+        if (r.ids.empty()) {
+          io.out << r.signal << " sent to no task: none of them is running\n";
+        } else {
+          io.out << r.signal << " sent to " << r.ids.size() << " running task(s): " << joined(r.ids)
+                 << '\n';
+        }
+        if (!r.skipped.empty()) io.out << "not running, skipped: " << joined(r.skipped) << '\n';
+      });
 }
 
 }  // namespace tg::client

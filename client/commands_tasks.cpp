@@ -83,17 +83,9 @@ Result<int> run_list(Connection& conn, const ListCommand& cmd, Io& io) {
 }
 
 Result<int> run_show(Connection& conn, const ShowCommand& cmd, Io& io) {
-  const proto::Request request{proto::Show{cmd.id}};
-  if (cmd.json) {
-    auto body = conn.call(request);
-    if (body.has_error()) return body.error();
-    print_json(io, *body);
-    return kExitOk;
-  }
-  auto r = call_as<proto::ShowResult>(conn, request);
-  if (r.has_error()) return r.error();
-  io.out << render_task(r->task, now_ms());
-  return kExitOk;
+  return call_and_print<proto::ShowResult>(
+      conn, proto::Request{proto::Show{cmd.id}}, cmd.json, io,
+      [&](const proto::ShowResult& r) { io.out << render_task(r.task, now_ms()); });
 }
 
 namespace {

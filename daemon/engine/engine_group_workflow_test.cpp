@@ -240,15 +240,24 @@ TEST_CASE("Engine on-done hook: a run whose tasks never left the queue runs none
   }
 }
 
-TEST_CASE("Engine on-done hook: bounded by kill_grace, then SIGTERM, then SIGKILL") {
-  EngineRig rig(rig_config(4));
+namespace {
+
+// Group g's hook, which ignores SIGTERM, started by the end of g's one-task run.
+HookId start_stubborn_hook(EngineRig& rig) {
   set_group(rig, "g", std::nullopt, "sleep 1000");
   rig.exec.hooks_ignore_term = true;
   rig.submit("g", 1);
   rig.exec.finish(1, exit_code(0));
   rig.settle();
   REQUIRE(rig.exec.hooks_run.size() == 1);
-  const HookId id = rig.exec.hooks_run.front().id;
+  return rig.exec.hooks_run.front().id;
+}
+
+}  // namespace
+
+TEST_CASE("Engine on-done hook: bounded by kill_grace, then SIGTERM, then SIGKILL") {
+  EngineRig rig(rig_config(4));
+  const HookId id = start_stubborn_hook(rig);
   rig.advance(9'999ms);
   CHECK(rig.exec.hook_signals[id].empty());
   rig.advance(1ms);
@@ -260,13 +269,7 @@ TEST_CASE("Engine on-done hook: bounded by kill_grace, then SIGTERM, then SIGKIL
 
 TEST_CASE("Engine on-done hook: the drain stops a running hook and waits for it") {
   EngineRig rig(rig_config(4));
-  set_group(rig, "g", std::nullopt, "sleep 1000");
-  rig.exec.hooks_ignore_term = true;
-  rig.submit("g", 1);
-  rig.exec.finish(1, exit_code(0));
-  rig.settle();
-  REQUIRE(rig.exec.hooks_run.size() == 1);
-  const HookId id = rig.exec.hooks_run.front().id;
+  const HookId id = start_stubborn_hook(rig);
   rig.signal_drain();
   CHECK(rig.exec.hook_signals[id] == Signals{SIGTERM});
   CHECK_FALSE(rig.idle);  // No task runs, but the hook does.

@@ -350,20 +350,6 @@ TEST_CASE("After the daemon is SIGKILLed, its running task is lost and killed, q
                 groups);
 }
 
-namespace {
-
-// The ids of `list --json` with ARGS, in the order listed.
-std::vector<std::int64_t> listed_ids(const TestDaemon& d, std::vector<std::string> args) {
-  args.insert(args.begin(), "list");
-  args.push_back("--json");
-  std::vector<std::int64_t> ids;
-  const json listed = parse_json(tgctl_ok(d, args));
-  for (const auto& t : listed.at("tasks")) ids.push_back(t.at("id"));
-  return ids;
-}
-
-}  // namespace
-
 TEST_CASE("tgctl list --limit N shows the newest N matches, oldest first, after the filters") {
   TestDaemon d({.args = {"--max-running", "4"}});
   const auto a1 = submit(d, {"-g", "a", "--", "true"});

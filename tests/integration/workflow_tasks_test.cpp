@@ -37,18 +37,6 @@ using Ids = std::vector<std::int64_t>;
 
 constexpr milliseconds kWaitTimeout{20'000};
 
-// The ids of `list ARGS --json`, in the order listed.
-Ids list_ids(const TestDaemon& d, std::vector<std::string> args) {
-  args.insert(args.begin(), "list");
-  args.push_back("--json");
-  Ids out;
-  const json listed = parse_json(tgctl_ok(d, args));  // Kept: the loop walks into it.
-  for (const auto& t : listed.at("tasks")) {
-    out.push_back(t.at("id").get<std::int64_t>());
-  }
-  return out;
-}
-
 // tgctl ARGS must exit `code` with `says` in its one stderr line.
 void refused(const TestDaemon& d, const std::vector<std::string>& args, int code,
              const std::string& says) {
@@ -164,13 +152,13 @@ TEST_CASE("Labels: submit --label, list --label, --state S1,S2 and --since, in e
   REQUIRE(batch.size() == 2);
   CHECK(wait_tasks(d, {prod, dev, plain, batch[0], batch[1]}, kWaitTimeout) == 1);
 
-  CHECK(list_ids(d, {"--label", "env=prod"}) == Ids{prod, batch[0], batch[1]});
-  CHECK(list_ids(d, {"--label", "env=prod", "--label", "team=ml"}) == Ids{prod});
-  CHECK(list_ids(d, {"--label", "env=prod", "--label", "team=other"}).empty());
-  CHECK(list_ids(d, {"--state", "failed"}) == Ids{dev, batch[1]});
-  CHECK(list_ids(d, {"--state", "failed,succeeded", "-g", "b"}) == batch);
-  CHECK(list_ids(d, {"--state", "failed", "--label", "env=prod"}) == Ids{batch[1]});
-  CHECK(list_ids(d, {"--state", "cancelled,lost"}).empty());
+  CHECK(listed_ids(d, {"--label", "env=prod"}) == Ids{prod, batch[0], batch[1]});
+  CHECK(listed_ids(d, {"--label", "env=prod", "--label", "team=ml"}) == Ids{prod});
+  CHECK(listed_ids(d, {"--label", "env=prod", "--label", "team=other"}).empty());
+  CHECK(listed_ids(d, {"--state", "failed"}) == Ids{dev, batch[1]});
+  CHECK(listed_ids(d, {"--state", "failed,succeeded", "-g", "b"}) == batch);
+  CHECK(listed_ids(d, {"--state", "failed", "--label", "env=prod"}) == Ids{batch[1]});
+  CHECK(listed_ids(d, {"--state", "cancelled,lost"}).empty());
 
   // Labels in every JSON view, {} when none; and in show's human output.
   const auto all = list_all(d);
@@ -184,9 +172,9 @@ TEST_CASE("Labels: submit --label, list --label, --state S1,S2 and --since, in e
   std::int64_t newest = 0;
   for (const auto& [id, t] : all) newest = std::max(newest, time_ms(t.at("submitted_at")));
   wait_until([&] { return wall_now_ms() > newest + 1000; }, kWaitTimeout, "a second to pass");
-  CHECK(list_ids(d, {"--since", "1s"}).empty());
+  CHECK(listed_ids(d, {"--since", "1s"}).empty());
   const auto fresh = submit(d, {"--label", "env=prod", "--", "true"});
-  CHECK(list_ids(d, {"--since", "1h", "--label", "env=prod"}) ==
+  CHECK(listed_ids(d, {"--since", "1h", "--label", "env=prod"}) ==
         Ids{prod, batch[0], batch[1], fresh});
 
   // Bad labels are usage errors; the daemon refuses what a raw client sends beyond the bounds.

@@ -75,6 +75,15 @@ json show(const TestDaemon& d, std::int64_t id) {
 
 json status(const TestDaemon& d) { return parse_json(tgctl_ok(d, {"status", "--json"})); }
 
+std::vector<std::int64_t> listed_ids(const TestDaemon& d, std::vector<std::string> args) {
+  args.insert(args.begin(), "list");
+  args.push_back("--json");
+  std::vector<std::int64_t> ids;
+  const json listed = parse_json(tgctl_ok(d, args));
+  for (const auto& t : listed.at("tasks")) ids.push_back(t.at("id").get<std::int64_t>());
+  return ids;
+}
+
 std::map<std::int64_t, json> list_all(const TestDaemon& d) {
   RunOptions opts;
   opts.timeout = std::chrono::milliseconds(30'000);

@@ -36,8 +36,10 @@ std::string tgctl_ok(const TestDaemon& d, const std::vector<std::string>& args,
 // `tgctl submit ARGS...` (ARGS includes "--" and the command); returns the one id printed.
 std::int64_t submit(const TestDaemon& d, std::vector<std::string> args,
                     const RunOptions& opts = {});
-json show(const TestDaemon& d, std::int64_t id);             // The task object of `show --json`.
-json status(const TestDaemon& d);                            // `status --json`.
+json show(const TestDaemon& d, std::int64_t id);  // The task object of `show --json`.
+json status(const TestDaemon& d);                 // `status --json`.
+// The ids of `tgctl list ARGS --json`, in the order listed.
+std::vector<std::int64_t> listed_ids(const TestDaemon& d, std::vector<std::string> args);
 std::map<std::int64_t, json> list_all(const TestDaemon& d);  // Every task, by id.
 // Blocks until the tasks end; returns tgctl wait's exit code (0: all succeeded).
 int wait_tasks(const TestDaemon& d, const std::vector<std::int64_t>& ids,

@@ -50,8 +50,7 @@ void HookRunner::run(const HookSpec& spec) {
   h->pid = spawned->pid;
   h->spawned_at = std::chrono::steady_clock::now();
   h->output_path = spec.output_path;
-  const HookId id = spec.id;
-  await_exit(id, *h);
+  await_exit(spec.id, *h);
 }
 
 void HookRunner::await_exit(HookId id, Hook& h) {

@@ -2,6 +2,8 @@
 
 #include <sys/wait.h>
 
+#include <cerrno>
+
 #include "daemon/exec/local/sys_compat.h"
 
 namespace tg::daemon {
@@ -26,6 +28,15 @@ ExitStatus exit_status(const siginfo_t& info) {
   return s;
 }
 
-bool has_exited(int pidfd) { return wait_pidfd(pidfd, WNOHANG | WNOWAIT).has_value(); }
+bool has_exited(int pidfd) {
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
+               WEXITED | WNOHANG | WNOWAIT) == 0) {
+    return info.si_pid != 0;
+  }
+  // EAGAIN: a non-blocking pidfd whose child runs. Any other error is no reason to wait again
+  // (the readiness would come back at once, for ever): the caller goes on and reports it.
+  return errno != EAGAIN;
+}
 
 }  // namespace tg::daemon

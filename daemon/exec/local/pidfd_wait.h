@@ -15,7 +15,8 @@ namespace tg::daemon {
 // How a reaped or peeked child ended.
 [[nodiscard]] ExitStatus exit_status(const siginfo_t& info);
 
-// Whether the process behind `pidfd` has exited (a peek: it stays to be reaped). The loop's
+// Whether the process behind `pidfd` has exited (a peek: it stays to be reaped); true as well
+// when waitid fails for another reason than a running child, so no caller spins. The loop's
 // "pidfd readable" is no proof, so every exit handler asks this first and waits again on
 // false. Boost.Asio's epoll reactor hands out a closed descriptor's slot to the next one
 // registered even while readiness it collected for the old one is still queued; a handler that
