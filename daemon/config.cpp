@@ -254,6 +254,8 @@ std::optional<int> parse_signal(std::string_view text) {
   return std::nullopt;
 }
 
+std::span<const char* const> config_keys() { return kKnownKeys; }
+
 Flags parse_args(int argc, char** argv) {
   Flags f;
   CLI::App app{"taskgroupd: runs commands under limits, in groups that can be cancelled as one"};

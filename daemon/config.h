@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "common/error.h"
@@ -50,6 +51,9 @@ struct Environment {
 // Defaults (DESIGN.md: user or system mode), then the file, then the flags. An unreadable or
 // invalid file is an error naming the file, line and key.
 [[nodiscard]] Result<Config> load_config(const Flags& flags, const Environment& env);
+
+// Every key a config file may hold (taskgroupd.toml(5) documents each one).
+[[nodiscard]] std::span<const char* const> config_keys();
 
 // Parses a signal name ("TERM", "SIGTERM", "15"); nullopt if unknown.
 [[nodiscard]] std::optional<int> parse_signal(std::string_view text);

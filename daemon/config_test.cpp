@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -326,6 +329,58 @@ TEST_CASE("parse_signal: unknown names and out-of-range numbers give nullopt") {
 TEST_CASE("parse_signal: numbers too large for an int are refused, not wrapped") {
   CHECK_FALSE(parse_signal("4294967311").has_value());  // 2^32 + 15.
   CHECK_FALSE(parse_signal("4294967305").has_value());  // 2^32 + 9.
+}
+
+// The man page is the keys' reference: it must name each key the daemon reads, and no other.
+namespace {
+
+std::string man_section(const std::string& title) {
+  std::ifstream in(TG_SOURCE_DIR "/docs/man/taskgroupd.toml.5.md");
+  REQUIRE(in);
+  std::string line, text;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      if (inside) break;
+      inside = line == "# " + title;
+      continue;
+    }
+    if (inside) text += line + "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("taskgroupd.toml(5) documents every config key, and only those") {
+  const std::string keys_text = man_section("KEYS");
+  std::set<std::string> documented;
+  const std::regex bold(R"(\*\*([a-z_]+)\*\*)");
+  for (std::sregex_iterator it(keys_text.begin(), keys_text.end(), bold), end; it != end; ++it) {
+    documented.insert((*it)[1]);
+  }
+  const std::set<std::string> known(config_keys().begin(), config_keys().end());
+  CHECK(known.size() >= 10);
+  CHECK(documented == known);
+}
+
+TEST_CASE("taskgroupd.toml(5): its example is a config file the daemon accepts") {
+  const std::string example = man_section("EXAMPLE");
+  const auto begin = example.find("```toml\n");
+  const auto end = example.find("```", begin + 1);
+  REQUIRE(begin != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  const std::string toml = example.substr(begin + 8, end - begin - 8);
+  CHECK(toml.find("max_running") != std::string::npos);
+  const fs::path file = fs::temp_directory_path() / ("tg-man-example-" + std::to_string(getpid()));
+  std::ofstream(file) << toml;
+  Flags f;
+  f.config = file;
+  const auto c = load_config(f, user_env());
+  fs::remove(file);
+  REQUIRE_MESSAGE(!c.has_error(), c.error().message);
+  CHECK(c->max_running == 8);
+  CHECK(c->state_dir == "/var/lib/taskgroupd");
 }
 
 }  // namespace tg::daemon

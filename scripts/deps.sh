@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libsystemd-dev libsqlite3-dev
   libcli11-dev libtomlplusplus-dev doctest-dev
   clang-14 libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers' clang runtimes.
+  go-md2man man-db  # the man pages (docs/man/) and their test, which renders them with man -l.
   bash fish zsh  # tests/integration/completions_test.cpp: the completion scripts in each shell.
   ${TG_EXTRA_PACKAGES:-}
 )
