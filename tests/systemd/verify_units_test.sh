@@ -48,7 +48,7 @@ check_paths() {
   [[ -n $exec_start && $exec_start != *@* ]] || fail "$1: ExecStart='$exec_start' was not configured"
   [[ -x $dest$exec_start ]] || fail "$1: ExecStart=$exec_start is not where cmake --install put taskgroupd"
   cmp -s "$dest$exec_start" "$built_daemon" || fail "$1: $exec_start is not the built taskgroupd"
-  doc=$(sed -n 's/^Documentation=file://p' "$dest$1")
+  doc=$(sed -n 's/^Documentation=.*file:\([^ ]*\).*/\1/p' "$dest$1")
   if [[ -n $doc ]]; then [[ -f $dest$doc ]] || fail "$1: Documentation=file:$doc is not installed"; fi
   [[ $(grep -c '^ExecStart=' "$dest$1") == 1 ]] || fail "$1: more than one ExecStart="
 }
@@ -68,7 +68,8 @@ verify_units() {
   local out rc=0
   # --user needs a runtime dir for its manager; a private one, so the host's is never touched.
   mkdir -p -m 0700 "$tmp/xdg-runtime"
-  out=$(cd / && XDG_RUNTIME_DIR=$tmp/xdg-runtime SYSTEMD_LOG_COLOR=0 \
+  # MANPATH: verify looks up Documentation=man:... pages, which must be the installed ones.
+  out=$(cd / && XDG_RUNTIME_DIR=$tmp/xdg-runtime SYSTEMD_LOG_COLOR=0 MANPATH=$man_path \
         timeout 60 systemd-analyze "${scope[@]}" verify "${files[@]}" 2>&1) || rc=$?
   if ((rc != 0)) || [[ -n $out ]]; then
     fail "systemd-analyze ${scope[*]} verify $(basename -a "${files[@]}" | tr '\n' ' ')(rc=$rc) said:"$'\n'"$out"
@@ -76,6 +77,9 @@ verify_units() {
   echo "systemd-analyze${scope[*]:+ ${scope[*]}} verify: $(basename -a "${files[@]}" | tr '\n' ' ')clean"
 }
 
+man_page=$(installed '/man8/taskgroupd\.8$')
+[[ -n $man_page ]] || fail "cmake --install did not install the man page taskgroupd(8)"
+man_path=$dest${man_page%/man8/taskgroupd.8}
 service=$(installed '/systemd/system/taskgroupd\.service$')
 socket=$(installed '/systemd/system/taskgroupd\.socket$')
 user_service=$(installed '/systemd/user/taskgroupd\.service$')
