@@ -1,18 +1,17 @@
 #include "client/cli.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "client/cli_values.h"
 #include "client/completions.h"
 #include "client/workflow_options.h"
 #include "common/duration.h"
@@ -23,86 +22,6 @@
 namespace tg::client {
 
 namespace {
-
-// Validators have no name: the option's type_name already says what it takes.
-const CLI::Validator kGroupName(
-    [](const std::string& s) -> std::string {
-      return proto::is_valid_group_name(s) ? ""
-                                           : "group names are 1-64 characters of A-Z a-z 0-9 _ . -";
-    },
-    "");
-
-const CLI::Validator kDuration(
-    [](const std::string& s) -> std::string {
-      auto d = parse_duration(s);
-      return d.has_error() ? d.error().message : "";
-    },
-    "");
-
-const CLI::Validator kSize(
-    [](const std::string& s) -> std::string {
-      auto n = parse_size(s);
-      return n.has_error() ? n.error().message : "";
-    },
-    "");
-
-const CLI::Validator kState(
-    [](const std::string& s) -> std::string {
-      if (proto::task_state_from_string(s) != proto::TaskState::kInvalid) return "";
-      return "unknown state '" + s +
-             "' (queued, running, succeeded, failed, timed_out, cancelled, interrupted, lost)";
-    },
-    "");
-
-const CLI::Validator kSignal(
-    [](const std::string& s) -> std::string {
-      if (signal_from_text(s)) return "";
-      return "unknown signal '" + s +
-             "' (a name such as USR1, SIGUSR1, HUP, STOP, CONT, or a number 1-64)";
-    },
-    "");
-
-const CLI::Validator kEndedState(
-    [](const std::string& s) -> std::string {
-      const auto st = proto::task_state_from_string(s);
-      if (st != proto::TaskState::kInvalid && proto::is_terminal(st)) return "";
-      return "'" + s +
-             "' is not the state of an ended task (succeeded, failed, timed_out, cancelled, "
-             "interrupted, lost)";
-    },
-    "");
-
-// KEY=VALUE, as the daemon takes labels.
-const CLI::Validator kLabel(
-    [](const std::string& s) -> std::string {
-      const std::size_t eq = s.find('=');
-      if (eq == std::string::npos || !proto::is_valid_label_key(s.substr(0, eq))) {
-        return "labels are KEY=VALUE, KEY 1-64 characters of A-Z a-z 0-9 _ . -";
-      }
-      if (s.size() - eq - 1 > proto::kMaxLabelValueBytes) {
-        return "label values are at most " + std::to_string(proto::kMaxLabelValueBytes) + " bytes";
-      }
-      return "";
-    },
-    "");
-
-const CLI::Validator kSubmitKey(
-    [](const std::string& s) -> std::string {
-      if (!s.empty() && s.size() <= proto::kMaxSubmitKeyBytes) return "";
-      return "a key is 1-" + std::to_string(proto::kMaxSubmitKeyBytes) + " bytes (this one has " +
-             std::to_string(s.size()) + ")";
-    },
-    "");
-
-// Task ids and --limit N.
-const CLI::Validator kPositive(
-    [](const std::string& s) -> std::string {
-      std::int64_t n = 0;
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-      if (ec == std::errc() && end == s.data() + s.size() && n > 0) return "";
-      return "'" + s + "' is not a positive integer";
-    },
-    "");
 
 // The daemon's bound on group limits.
 constexpr std::int64_t kMaxGroupLimit = 1'000'000;
@@ -203,8 +122,8 @@ class Parser {
   }
 
   // Records what `option` takes, for the completion scripts to complete it with.
-  CLI::Option* tag(CLI::Option* option, ValueKind kind) {
-    kinds_[option] = kind;
+  CLI::Option* tag(CLI::Option* option, ValueSpec spec) {
+    kinds_.insert_or_assign(option, std::move(spec));
     return option;
   }
   CLI::Option* add_group_option(CLI::App* sub, const std::string& help) {
@@ -323,10 +242,11 @@ void Parser::add_submit() {
 void Parser::add_list() {
   CLI::App* sub = app_.add_subcommand("list", "list tasks (every match unless --limit)");
   auto* group = add_group_option(sub, "only this group");
-  sub->add_option("--state", states_, "only tasks in one of these states")
-      ->check(kState)
-      ->delimiter(',')
-      ->type_name("STATE[,STATE...]");
+  tag(sub->add_option("--state", states_, "only tasks in one of these states")
+          ->check(kState)
+          ->delimiter(',')
+          ->type_name("STATE[,STATE...]"),
+      state_words(false));
   sub->add_option("--label", labels_, "only tasks with this label (repeatable: all must match)")
       ->check(kLabel)
       ->type_name("KEY=VALUE");
@@ -493,11 +413,12 @@ void Parser::add_status_and_reload() {
 void Parser::add_kill() {
   CLI::App* sub = app_.add_subcommand(
       "kill", "send a signal to running tasks, by id or of a group; their state is unchanged");
-  sub->add_option("-s,--signal", text_,
-                  "the signal: a name (USR1, SIGUSR1, HUP, STOP, CONT, ...) or a number")
-      ->required()
-      ->check(kSignal)
-      ->type_name("SIGNAL");
+  tag(sub->add_option("-s,--signal", text_,
+                      "the signal: a name (USR1, SIGUSR1, HUP, STOP, CONT, ...) or a number")
+          ->required()
+          ->check(kSignal)
+          ->type_name("SIGNAL"),
+      signal_words());
   auto* group = add_group_option(sub, "every running task of this group");
   auto* ids = tag(sub->add_option("id", ids_, "task ids")->check(kPositive)->type_name("ID"),
                   ValueKind::kTask);
@@ -527,12 +448,14 @@ void Parser::add_restart() {
   auto* failed =
       sub->add_flag("--failed", flag_, "with -g: its failed, timed_out, interrupted and lost tasks")
           ->needs(group);
-  auto* state = sub->add_option("--state", states_,
-                                "with -g: its tasks in these ended states (e.g. cancelled,failed)")
-                    ->check(kEndedState)
-                    ->delimiter(',')
-                    ->type_name("STATE[,STATE...]")
-                    ->needs(group);
+  auto* state =
+      tag(sub->add_option("--state", states_,
+                          "with -g: its tasks in these ended states (e.g. cancelled,failed)")
+              ->check(kEndedState)
+              ->delimiter(',')
+              ->type_name("STATE[,STATE...]")
+              ->needs(group),
+          state_words(true));
   auto* user = add_user(sub, "another user's group")->needs(group);
   sub->callback([=, this] {
     if (ids_.empty() && group->count() == 0) {
@@ -562,10 +485,11 @@ void Parser::add_restart() {
 void Parser::add_completions() {
   CLI::App* sub = app_.add_subcommand(
       "completions", "print the completion script for bash, zsh or fish (see docs/usage.md)");
-  sub->add_option("shell", text_, "bash, zsh or fish")
-      ->required()
-      ->check(CLI::IsMember({"bash", "zsh", "fish"}))
-      ->type_name("SHELL");
+  tag(sub->add_option("shell", text_, "bash, zsh or fish")
+          ->required()
+          ->check(CLI::IsMember({"bash", "zsh", "fish"}))
+          ->type_name("SHELL"),
+      std::vector<std::string>{"bash", "zsh", "fish"});
   sub->callback([this] {
     completions_for_ = text_ == "bash" ? Shell::kBash : text_ == "zsh" ? Shell::kZsh : Shell::kFish;
   });

@@ -14,7 +14,10 @@ CompletionOption option_of(const CLI::Option& opt, const ValueKinds& kinds) {
   for (const std::string& l : opt.get_lnames()) out.names.push_back("--" + l);
   out.description = opt.get_description();
   out.takes_value = opt.get_items_expected_max() > 0;  // 0 for flags.
-  if (auto it = kinds.find(&opt); it != kinds.end()) out.kind = it->second;
+  if (auto it = kinds.find(&opt); it != kinds.end()) {
+    out.kind = it->second.kind;
+    out.words = it->second.words;
+  }
   return out;
 }
 
@@ -29,7 +32,10 @@ void add_commands(const CLI::App& app, const std::string& path, const ValueKinds
       cmd.options.push_back(option_of(*opt, kinds));
     } else if (!cmd.has_positionals) {
       cmd.has_positionals = true;
-      if (auto it = kinds.find(opt); it != kinds.end()) cmd.positional_kind = it->second;
+      if (auto it = kinds.find(opt); it != kinds.end()) {
+        cmd.positional_kind = it->second.kind;
+        cmd.positional_words = it->second.words;
+      }
     }
   }
   cmd.options.insert(cmd.options.end(), inherited.begin(), inherited.end());
@@ -63,6 +69,12 @@ std::string value_option_patterns(const std::vector<CompletionCommand>& commands
 
 }  // namespace
 
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
 std::string_view complete_word(ValueKind kind) {
   switch (kind) {
     case ValueKind::kGroup:
@@ -71,6 +83,8 @@ std::string_view complete_word(ValueKind kind) {
       return "tasks";
     case ValueKind::kFile:
       return "files";
+    case ValueKind::kWords:
+      return "words";
   }
   return "";
 }
@@ -139,6 +153,14 @@ std::string bash_script(const std::vector<CompletionCommand>& commands) {
     const std::string patterns = value_option_patterns(commands, true, kind);
     if (!patterns.empty()) s << "      " << patterns << ") kind=" << complete_word(kind) << " ;;\n";
   }
+  for (const CompletionCommand& c : commands) {
+    for (const CompletionOption& o : c.options) {
+      if (o.kind != ValueKind::kWords) continue;
+      for (const std::string& n : o.names) {
+        s << "      \"" << c.path << "/" << n << "\") words=\"" << joined(o.words) << "\" ;;\n";
+      }
+    }
+  }
   s << "    esac\n"
        "  elif [[ $cur == -* ]]; then\n"
        "    case \"$path\" in\n";
@@ -155,7 +177,7 @@ std::string bash_script(const std::vector<CompletionCommand>& commands) {
   for (const CompletionCommand& c : commands) {
     s << "      \"" << c.path << "\") words=\"";
     for (const std::string& sub : c.subcommands) s << sub << ' ';
-    s << "\"";
+    s << joined(c.positional_words) << "\"";
     if (c.positional_kind) s << " kind=" << complete_word(*c.positional_kind);
     s << " ;;\n";
   }

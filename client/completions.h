@@ -25,18 +25,28 @@ enum class ValueKind {
   kGroup,  // A group name: completed from the daemon (`__complete groups`).
   kTask,   // A task id: completed from the daemon (`__complete tasks`).
   kFile,   // A path: completed by the shell.
+  kWords,  // One of a fixed list (states, signals, shells), written into the script.
 };
-using ValueKinds = std::map<const CLI::Option*, ValueKind>;
+struct ValueSpec {
+  ValueSpec(ValueKind k) : kind(k) {}  // NOLINT: a kind alone is a spec.
+  ValueSpec(std::vector<std::string> w) : kind(ValueKind::kWords), words(std::move(w)) {}  // NOLINT
+  ValueKind kind;
+  std::vector<std::string> words;  // kWords: the values offered.
+};
+using ValueKinds = std::map<const CLI::Option*, ValueSpec>;
 
 // "groups" / "tasks": the argument of `tgctl __complete`.
 [[nodiscard]] std::string_view complete_word(ValueKind kind);
+// The words separated by single spaces, as the scripts list fixed values.
+[[nodiscard]] std::string joined(const std::vector<std::string>& words);
 
 // One option of a command, as the scripts need it.
 struct CompletionOption {
   std::vector<std::string> names;  // "-g", "--group".
   std::string description;
   bool takes_value = false;
-  std::optional<ValueKind> kind;  // Of its value.
+  std::optional<ValueKind> kind;   // Of its value.
+  std::vector<std::string> words;  // kWords: the values offered.
 };
 
 // One command: tgctl itself (path ""), a subcommand ("cancel"), or a nested one ("group set").
@@ -47,7 +57,8 @@ struct CompletionCommand {
   std::vector<std::string> subcommands;   // Names, not paths.
   std::vector<std::string> subcommand_descriptions;
   bool has_positionals = false;
-  std::optional<ValueKind> positional_kind;  // Of its first positional.
+  std::optional<ValueKind> positional_kind;   // Of its first positional.
+  std::vector<std::string> positional_words;  // kWords: the values offered.
 };
 
 // Every visible command of `app`, depth first, tgctl itself first. Hidden subcommands (an

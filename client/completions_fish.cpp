@@ -21,7 +21,7 @@ std::string quoted(const std::string& s) {
 
 std::string at(const std::string& path) { return quoted("__tgctl_at " + quoted(path)); }
 
-std::string values_for(ValueKind kind) {
+std::string values_for(ValueKind kind, const std::vector<std::string>& words) {
   switch (kind) {
     case ValueKind::kGroup:
       return " -x -a '(__tgctl_values groups)'";
@@ -29,6 +29,8 @@ std::string values_for(ValueKind kind) {
       return " -x -a '(__tgctl_values tasks)'";
     case ValueKind::kFile:
       return " -r -F";
+    case ValueKind::kWords:
+      return " -x -a " + quoted(joined(words));
   }
   return "";
 }
@@ -103,11 +105,12 @@ std::string fish_script(const std::vector<CompletionCommand>& commands) {
       for (const std::string& n : o.names) {
         s << (n.size() == 2 ? " -s " : " -l ") << n.substr(n.size() == 2 ? 1 : 2);
       }
-      if (o.takes_value) s << (o.kind ? values_for(*o.kind) : " -x");
+      if (o.takes_value) s << (o.kind ? values_for(*o.kind, o.words) : " -x");
       s << " -d " << quoted(o.description) << "\n";
     }
     if (c.positional_kind) {
-      s << "complete -c tgctl -n " << at(c.path) << values_for(*c.positional_kind) << "\n";
+      s << "complete -c tgctl -n " << at(c.path)
+        << values_for(*c.positional_kind, c.positional_words) << "\n";
     }
   }
   return s.str();

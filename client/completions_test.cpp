@@ -138,6 +138,25 @@ TEST_CASE("completion scripts: group names and task ids are completed where the 
     CHECK(option(command(all, "submit"), "--batch").kind == ValueKind::kFile);
     CHECK_FALSE(option(command(all, "submit"), "--timeout").kind.has_value());
   }
+  SUBCASE("fixed lists") {
+    const auto& states = option(command(all, "list"), "--state");
+    CHECK(states.kind == ValueKind::kWords);
+    CHECK(states.words.size() == 8);
+    CHECK(std::find(states.words.begin(), states.words.end(), "timed_out") != states.words.end());
+    const auto& ended = option(command(all, "restart"), "--state").words;
+    CHECK(ended.size() == 6);
+    CHECK(std::find(ended.begin(), ended.end(), "queued") == ended.end());
+    const auto& signals = option(command(all, "kill"), "--signal").words;
+    CHECK(std::find(signals.begin(), signals.end(), "USR1") != signals.end());
+    CHECK(std::find(signals.begin(), signals.end(), "TERM") != signals.end());
+    CHECK(command(all, "completions").positional_words ==
+          std::vector<std::string>{"bash", "zsh", "fish"});
+    for (const Shell shell : {Shell::kBash, Shell::kZsh, Shell::kFish}) {
+      CAPTURE(static_cast<int>(shell));
+      CHECK(completion_script(all, shell).find("queued running succeeded failed timed_out") !=
+            std::string::npos);
+    }
+  }
   SUBCASE("every option whose value is a GROUP or an ID is tagged") {
     visit_cli([](const CLI::App& app, const ValueKinds& kinds) {
       std::vector<const CLI::App*> todo{&app};
@@ -149,7 +168,7 @@ TEST_CASE("completion scripts: group names and task ids are completed where the 
           CAPTURE(a->get_name());
           CAPTURE(opt->get_name());
           const auto it = kinds.find(opt);
-          const auto kind = it == kinds.end() ? std::nullopt : std::optional(it->second);
+          const auto kind = it == kinds.end() ? std::nullopt : std::optional(it->second.kind);
           if (type == "GROUP") CHECK(kind == ValueKind::kGroup);
           if (type.rfind("ID", 0) == 0) CHECK(kind == ValueKind::kTask);
         }

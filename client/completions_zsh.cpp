@@ -37,7 +37,7 @@ std::string function_name(const std::string& path) {
   return out;
 }
 
-std::string action_for(std::optional<ValueKind> kind) {
+std::string action_for(std::optional<ValueKind> kind, const std::vector<std::string>& words) {
   if (!kind) return " ";
   switch (*kind) {
     case ValueKind::kGroup:
@@ -46,6 +46,8 @@ std::string action_for(std::optional<ValueKind> kind) {
       return "_tgctl_tasks";
     case ValueKind::kFile:
       return "_files";
+    case ValueKind::kWords:
+      return "(" + joined(words) + ")";
   }
   return " ";
 }
@@ -57,7 +59,7 @@ void write_function(std::ostream& s, const CompletionCommand& c) {
   for (const CompletionOption& o : c.options) {
     for (const std::string& n : o.names) {
       std::string spec = n + "[" + escaped(o.description, "[]") + "]";
-      if (o.takes_value) spec += ":value:" + action_for(o.kind);
+      if (o.takes_value) spec += ":value:" + action_for(o.kind, o.words);
       s << " \\\n    " << quoted(spec);
     }
   }
@@ -83,7 +85,8 @@ void write_function(std::ostream& s, const CompletionCommand& c) {
       << "      ;;\n"
       << "  esac\n";
   } else if (c.positional_kind) {
-    s << " \\\n    " << quoted("*:value:" + action_for(c.positional_kind)) << "\n";
+    s << " \\\n    " << quoted("*:value:" + action_for(c.positional_kind, c.positional_words))
+      << "\n";
   } else if (c.has_positionals) {
     s << " \\\n    '*::command:_normal'\n";
   } else {

@@ -22,20 +22,24 @@ std::int64_t ms(const std::string& text) { return (*parse_duration(text)).count(
 
 void WorkflowOptions::add_to(CLI::App& submit, ValueKinds& kinds) {
   const auto positive = CLI::PositiveNumber.description("");
-  kinds[submit.add_option("--after", after_, "start only after these tasks have succeeded")
-            ->delimiter(',')
-            ->check(positive)
-            ->type_name("ID[,ID...]")] = ValueKind::kTask;
-  kinds[submit.add_option("--after-any", after_any_, "start only after these tasks have ended")
-            ->delimiter(',')
-            ->check(positive)
-            ->type_name("ID[,ID...]")] = ValueKind::kTask;
+  kinds.insert_or_assign(
+      submit.add_option("--after", after_, "start only after these tasks have succeeded")
+          ->delimiter(',')
+          ->check(positive)
+          ->type_name("ID[,ID...]"),
+      ValueKind::kTask);
+  kinds.insert_or_assign(
+      submit.add_option("--after-any", after_any_, "start only after these tasks have ended")
+          ->delimiter(',')
+          ->check(positive)
+          ->type_name("ID[,ID...]"),
+      ValueKind::kTask);
   after_group_option_ =
       submit
           .add_option("--after-group", after_group_,
                       "start only after every task this group holds now has succeeded")
           ->type_name("GROUP");
-  kinds[after_group_option_] = ValueKind::kGroup;
+  kinds.insert_or_assign(after_group_option_, ValueKind::kGroup);
   at_option_ = submit
                    .add_option("--at", at_,
                                "do not start before TIME: HH:MM (the next such local time) or "

@@ -75,6 +75,7 @@ TEST_CASE("completions: bash completes subcommands, flags, live group names and 
   const std::int64_t id = submit(d, {"-g", "compl_grp", "--", "true"});
   REQUIRE(wait_group(d, "compl_grp") == 0);
   const fs::path script = write_script(d, "bash");
+  run_shell(d, "bash", "bash -n '" + script.string() + "'", "");  // Parses (exit 0) or fails.
 
   const auto cancel = bash_complete(d, script, "tgctl cancel ''");
   INFO("cancel: " << tg::test::quote_argv(cancel));
@@ -94,6 +95,12 @@ TEST_CASE("completions: bash completes subcommands, flags, live group names and 
   CHECK(has(bash_complete(d, script, "tgctl group ''"), "set"));
   // The value of an option is not taken for a subcommand: a group named like one.
   CHECK(has(bash_complete(d, script, "tgctl list -g cancel --st"), "--state"));
+  // Fixed lists: states, ended states for restart, signal names, shells.
+  CHECK(bash_complete(d, script, "tgctl list --state ti") == std::vector<std::string>{"timed_out"});
+  CHECK(has(bash_complete(d, script, "tgctl restart -g g --state ''"), "cancelled"));
+  CHECK_FALSE(has(bash_complete(d, script, "tgctl restart -g g --state ''"), "queued"));
+  CHECK(bash_complete(d, script, "tgctl kill -s US") == std::vector<std::string>{"USR1", "USR2"});
+  CHECK(bash_complete(d, script, "tgctl completions z") == std::vector<std::string>{"zsh"});
 
   SUBCASE("--socket on the command line is where the names come from") {
     const auto words = "tgctl --socket '" + d.socket_path() + "' cancel ''";
@@ -127,6 +134,7 @@ TEST_CASE("completions: fish completes subcommands and live group names") {
   TestDaemon d;
   submit(d, {"-g", "compl_fish", "--", "true"});
   const fs::path script = write_script(d, "fish");
+  run_shell(d, "fish", "fish -n '" + script.string() + "'", "");
   auto complete = [&](const std::string& line) {
     return lines_of(run_shell(d, "fish",
                               "source '" + script.string() + "'; complete -C '" + line + "'",
@@ -141,6 +149,8 @@ TEST_CASE("completions: fish completes subcommands and live group names") {
   CHECK(has(complete("tgctl cancel --"), "--task"));
   CHECK(has(complete("tgctl group "), "set"));
   CHECK_FALSE(has(complete("tgctl "), "__complete"));
+  CHECK(has(complete("tgctl list --state "), "interrupted"));
+  CHECK(has(complete("tgctl kill --signal "), "HUP"));
 }
 
 // Drives an interactive zsh in a pseudo-terminal (zsh/zpty): types $3 and TAB, with compadd
@@ -181,4 +191,6 @@ TEST_CASE("completions: zsh completes subcommands, flags and live group names") 
   CHECK(has(complete("tgctl sub", "submit"), "submit"));
   CHECK(has(complete("tgctl cancel --", "--task"), "--task"));
   CHECK(has(complete("tgctl submit -g ", "compl_zsh"), "compl_zsh"));
+  CHECK(has(complete("tgctl list --state ", "succeeded"), "succeeded"));
+  CHECK(has(complete("tgctl completions ", "fish"), "fish"));
 }
