@@ -71,11 +71,14 @@ inline void finish(Task& t, TimeMs ended_at) {
 }
 
 // A private in-memory database that a second, raw connection can see: lets a test read the
-// schema version or plant a trigger without touching the file system. Needs URI filenames,
-// which Debian's SQLite enables (SQLITE_USE_URI=1); the tests using it skip themselves otherwise.
+// schema version or plant a trigger without touching the file system. Needs URI filenames in
+// Store::open, which Debian's SQLite enables (SQLITE_USE_URI=1); elsewhere the tests using it
+// fail saying so, rather than pass without having checked anything.
 class SharedMemoryDb {
  public:
   SharedMemoryDb() {
+    REQUIRE_MESSAGE(sqlite3_compileoption_used("USE_URI") == 1,
+                    "this SQLite is built without SQLITE_USE_URI, which these tests need");
     static int counter = 0;  // Each test gets its own database.
     name_ = "file:tg_store_test_" + std::to_string(++counter) + "?mode=memory&cache=shared";
     sqlite3* raw = nullptr;
@@ -83,11 +86,6 @@ class SharedMemoryDb {
         name_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
     db_.reset(raw);
     REQUIRE(rc == SQLITE_OK);
-  }
-  static bool supported() {
-    if (sqlite3_compileoption_used("USE_URI") == 1) return true;
-    MESSAGE("skipped: this SQLite is built without SQLITE_USE_URI");
-    return false;
   }
   const std::string& name() const { return name_; }
   void exec(const std::string& sql) {

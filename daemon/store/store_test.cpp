@@ -25,7 +25,6 @@ TEST_CASE("Store: opening an empty database migrates it to kSchemaVersion") {
     CHECK(groups->empty());
   }
   SUBCASE("the schema version is recorded, and reopening keeps it and the data") {
-    if (!SharedMemoryDb::supported()) return;
     SharedMemoryDb shared;
     CHECK(shared.user_version() == 0);
     {
@@ -43,7 +42,6 @@ TEST_CASE("Store: opening an empty database migrates it to kSchemaVersion") {
 }
 
 TEST_CASE("Store: a database with a newer schema is refused and left untouched") {
-  if (!SharedMemoryDb::supported()) return;
   SharedMemoryDb shared;
   shared.exec("CREATE TABLE future (x); PRAGMA user_version = " +
               std::to_string(Store::kSchemaVersion + 1));
@@ -258,7 +256,6 @@ TEST_CASE("Store: insert writes its pending updates in the same transaction") {
 }
 
 TEST_CASE("Store: a failed write changes nothing and assigns no ids") {
-  if (!SharedMemoryDb::supported()) return;
   SharedMemoryDb shared;
   auto opened = Store::open(shared.name(), {});
   REQUIRE(opened.has_value());
@@ -386,7 +383,6 @@ TEST_CASE("Store: set_durable switches fsync on and off from the next transactio
 }
 
 TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot id") {
-  if (!SharedMemoryDb::supported()) return;
   SharedMemoryDb shared;
   std::vector<Task> tasks = make_tasks(2);
   {

@@ -68,7 +68,6 @@ TEST_CASE("Store: a submit key is unique per user among the kept tasks") {
 }
 
 TEST_CASE("Store: a version 5 database migrates: no labels, key, origin, dependencies or retries") {
-  if (!SharedMemoryDb::supported()) return;
   SharedMemoryDb shared;
   std::vector<Task> tasks = make_tasks(2);
   {
