@@ -1,4 +1,5 @@
 // tgctl top: a live view of the daemon, drawn from the frames a `watch` request streams.
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -189,8 +190,8 @@ Result<int> run_live(Connection& conn, const TopCommand& cmd, Io& io) {
     if (fds[0].revents != 0) {
       char buf[256];
       const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n == 0) return kExitOk;  // The terminal is gone.
-      if (n < 0) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) return kExitOk;  // The terminal is gone (EOF, EIO after a hangup).
       for (int key : decode_keys(std::string_view(buf, static_cast<std::size_t>(n)))) {
         if (!frame) {
           if (key == 'q' || key == kKeyCtrlC) return kExitOk;

@@ -136,8 +136,8 @@ Result<std::vector<std::string>> Connection::receive() {
   std::vector<std::string> out;
   while (auto line = lines_.next_line()) out.push_back(std::move(*line));
   if (lines_.overflowed()) {
-    return unavailable("a message from taskgroupd is over " +
-                       std::to_string(kMaxReplyBytes >> 20) + " MiB; giving up");
+    return unavailable("a message from taskgroupd is over " + std::to_string(kMaxReplyBytes >> 20) +
+                       " MiB; giving up");
   }
   return out;
 }

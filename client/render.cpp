@@ -163,8 +163,8 @@ std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
   for (const auto& t : tasks) {
     std::vector<std::string> row = {std::to_string(t.id), t.group};
     if (with_user_) row.push_back(owner(t.user, t.uid));
-    row.insert(row.end(), {state_word(t.state, color_), exit_text(t),
-                           elapsed_text(t, now_), truncate_display(reason_text(t), reason_width)});
+    row.insert(row.end(), {state_word(t.state, color_), exit_text(t), elapsed_text(t, now_),
+                           truncate_display(reason_text(t), reason_width)});
     rows.push_back(std::move(row));
   }
   if (header) {
@@ -250,18 +250,17 @@ std::string render_groups(const std::vector<proto::GroupInfo>& groups, bool colo
     const auto& n = g.counts;
     std::vector<std::string> row = {g.name};
     if (with_user) row.push_back(owner(g.user, g.uid));
-    row.insert(row.end(),
-               {g.limit > 0 ? std::to_string(g.limit) : "-",
-                paint(flags(g), g.paused || g.cancelling ? kSgrYellow : "", color),
-                count(n.queued, proto::TaskState::kQueued),
-                count(n.running, proto::TaskState::kRunning),
-                count(n.succeeded, proto::TaskState::kSucceeded),
-                // A timeout is the task's failure; an interruption (a stop of the daemon) and
-                // a loss (its crash) are not the task's doing, so they are counted apart.
-                count(n.failed + n.timed_out, proto::TaskState::kFailed),
-                count(n.interrupted, proto::TaskState::kInterrupted),
-                count(n.lost, proto::TaskState::kLost),
-                count(n.cancelled, proto::TaskState::kCancelled)});
+    row.insert(
+        row.end(),
+        {g.limit > 0 ? std::to_string(g.limit) : "-",
+         paint(flags(g), g.paused || g.cancelling ? kSgrYellow : "", color),
+         count(n.queued, proto::TaskState::kQueued), count(n.running, proto::TaskState::kRunning),
+         count(n.succeeded, proto::TaskState::kSucceeded),
+         // A timeout is the task's failure; an interruption (a stop of the daemon) and
+         // a loss (its crash) are not the task's doing, so they are counted apart.
+         count(n.failed + n.timed_out, proto::TaskState::kFailed),
+         count(n.interrupted, proto::TaskState::kInterrupted),
+         count(n.lost, proto::TaskState::kLost), count(n.cancelled, proto::TaskState::kCancelled)});
     rows.push_back(std::move(row));
     if (const auto& c = g.last_cancel) {
       cancels += g.name + (with_user ? " (" + owner(g.user, g.uid) + ")" : "") +

@@ -116,9 +116,8 @@ struct Section {
 Line summary_line(const proto::WatchFrame& f, const TopState& s) {
   Line l;
   l.add("taskgroupd " + f.daemon.version, kSgrBold);
-  l.add("  running ").add(std::to_string(f.daemon.running) + "/" +
-                              std::to_string(f.daemon.max_running),
-                          kSgrCyan);
+  l.add("  running ")
+      .add(std::to_string(f.daemon.running) + "/" + std::to_string(f.daemon.max_running), kSgrCyan);
   l.add("  queued ").add(std::to_string(f.daemon.queued));
   if (f.daemon.draining) l.add("  ").add("draining", kSgrRed);
   if (!s.filter.empty()) l.add("  filter: ").add(s.filter, kSgrYellow);
@@ -172,7 +171,8 @@ Section group_section(const proto::WatchFrame& f, const TopScreen& screen,
     if (g->paused) l.add("paused ", kSgrYellow);
     if (g->limit > 0) l.add("limit " + std::to_string(g->limit));
   }
-  if (groups.empty()) out.lines.emplace_back().add(f.groups.empty() ? "  (no groups)" : "  (none match)");
+  if (groups.empty())
+    out.lines.emplace_back().add(f.groups.empty() ? "  (no groups)" : "  (none match)");
   return out;
 }
 
@@ -203,8 +203,7 @@ Section running_section(const proto::WatchFrame& f, const TopScreen& screen, boo
 
 Section ended_section(const proto::WatchFrame& f, bool with_user) {
   Section out;
-  out.lines.emplace_back().add("ENDED (the last " + std::to_string(f.ended.size()) + ")",
-                               kSgrBold);
+  out.lines.emplace_back().add("ENDED (the last " + std::to_string(f.ended.size()) + ")", kSgrBold);
   Line& h = out.lines.emplace_back();
   h.right("ID", 8).add("  ").cell("GROUP", 18);
   if (with_user) h.cell("USER", 12);

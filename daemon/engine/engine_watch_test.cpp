@@ -145,7 +145,8 @@ TEST_CASE("watch: changes to what it shows wake it, another user's do not") {
 TEST_CASE("watch_frame: at most kWatchMaxGroups groups, busy and paused ones first") {
   EngineRig rig(rig_config(4));
   for (std::size_t i = 0; i < proto::kWatchMaxGroups + 5; ++i) {
-    REQUIRE_FALSE(rig.engine->group_set(kRoot, group_named("idle" + std::to_string(i))).has_error());
+    REQUIRE_FALSE(
+        rig.engine->group_set(kRoot, group_named("idle" + std::to_string(i))).has_error());
   }
   rig.submit("zz-busy", 1);
   REQUIRE_FALSE(rig.engine->set_paused(kRoot, {"zz-paused", std::nullopt}, true).has_error());

@@ -28,7 +28,8 @@ std::string command_line(const std::vector<std::string>& argv) {
     while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
     out.resize(cut);
   }
-  std::replace_if(out.begin(), out.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::replace_if(
+      out.begin(), out.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
   return out;
 }
 
@@ -86,7 +87,7 @@ proto::WatchFrame Engine::watch_frame(const Waiter& w) const {
   f.groups_total = static_cast<std::int64_t>(groups.size());
   const auto order = [](const Group* g) {
     const bool active = g->busy() || g->paused || g->cancelling;
-    return std::make_tuple(!active, g->key.uid, std::cref(g->key.name));
+    return std::tuple<bool, uid_t, const std::string&>(!active, g->key.uid, g->key.name);
   };
   const std::size_t shown = std::min(groups.size(), proto::kWatchMaxGroups);
   std::partial_sort(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(shown),

@@ -29,8 +29,7 @@ using namespace tg::test::helpers;
 // running `command` in a 150x45 terminal. The destructor kills the server and everything in it.
 class Tmux {
  public:
-  explicit Tmux(const std::string& command,
-                const std::map<std::string, std::string>& env = {}) {
+  explicit Tmux(const std::string& command, const std::map<std::string, std::string>& env = {}) {
     static std::atomic<int> counter{0};
     name_ = "tgtop-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     REQUIRE_MESSAGE(fs::exists("/usr/bin/tmux"), "tmux is not installed: scripts/deps.sh");
@@ -213,10 +212,13 @@ TEST_CASE("list and groups: colours on a terminal, none in a pipe or with NO_COL
 
     const std::string run = std::string(TG_CLIENT_BIN) + " --socket " + d.socket_path() + " " +
                             cmd + "; echo LISTED; exec sleep 600";
-    Tmux colored(run);
+    Tmux colored(run, {{"NO_COLOR", ""}});  // Empty: as if unset (no-color.org).
     colored.wait_for({"LISTED"});
     // Red for the failure (a state word in list, a count in groups).
-    CHECK(colored.screen(true).find("\x1b[31m") != std::string::npos);
+    const std::string shown = colored.screen(true);
+    INFO(shown);
+    CHECK(shown.find('\x1b') != std::string::npos);
+    CHECK(shown.find("31m") != std::string::npos);
 
     Tmux plain(run, {{"NO_COLOR", "1"}});
     plain.wait_for({"LISTED"});
