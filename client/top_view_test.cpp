@@ -101,7 +101,7 @@ TEST_CASE("render_top: on a screen, exactly its height, lines cut to its width, 
   // Selecting down past the window scrolls the selection into view.
   for (int i = 0; i < 30; ++i) (void)on_key(s, 'j', f);
   CHECK(s.selected_name == "g28");
-  CHECK(has_line(render_top(f, s, screen), "> g28"));
+  CHECK(has_line(render_top(f, s, {60, 20, false, kNow}), "> g28"));
 }
 
 TEST_CASE("on_key: select, pause or resume, and cancel only after y") {

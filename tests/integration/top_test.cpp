@@ -148,7 +148,7 @@ TEST_CASE("top: a group's progress moves, a cancel needs y, q restores the termi
   check_restored(tmux, 0);
 }
 
-TEST_CASE("top: a filter and Ctrl+C; the terminal is restored") {
+TEST_CASE("top: a filter, then Ctrl+C quits with the terminal restored") {
   TestDaemon d;
   submit(d, {"-g", "alpha", "--", "true"});
   submit(d, {"-g", "beta", "--", "true"});
