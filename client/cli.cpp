@@ -13,6 +13,7 @@
 
 #include "client/cli_values.h"
 #include "client/completions.h"
+#include "client/top_options.h"
 #include "client/workflow_options.h"
 #include "common/duration.h"
 #include "common/signal_name.h"
@@ -82,6 +83,7 @@ class Parser {
     add_status_and_reload();
     add_kill();
     add_restart();
+    top_.add_to(app_, command_, kinds_);
     add_completions();
   }
 
@@ -176,6 +178,7 @@ class Parser {
   std::vector<std::string> argv_;
   std::vector<proto::TaskId> ids_;
   WorkflowOptions workflow_;
+  TopOptions top_;
   std::vector<std::string> labels_;  // --label KEY=VALUE...
   std::vector<std::string> states_;  // --state S1,S2...
   std::string key_;

@@ -76,6 +76,12 @@ struct KillCommand {
 struct RestartCommand {
   proto::Restart request;
 };
+// tgctl top: a live view (or one frame with --once) of the daemon's groups and tasks.
+struct TopCommand {
+  proto::Watch request;
+  bool once = false;
+  std::string filter;  // -g: only the groups whose name contains it.
+};
 // tgctl __complete groups|tasks (hidden): the completion scripts' source of names.
 struct CompleteCommand {
   ValueKind kind = ValueKind::kGroup;  // kGroup or kTask.
@@ -84,7 +90,7 @@ struct CompleteCommand {
 using Command = std::variant<SubmitCommand, ListCommand, ShowCommand, LogsCommand, GroupsCommand,
                              GroupSetCommand, PauseCommand, ResumeCommand, CancelCommand,
                              WaitCommand, StatusCommand, ReloadCommand, ReexecCommand, KillCommand,
-                             RestartCommand, CompleteCommand>;
+                             RestartCommand, CompleteCommand, TopCommand>;
 
 struct Invocation {
   std::optional<std::string> socket;  // --socket.

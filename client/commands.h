@@ -26,6 +26,7 @@ struct Io {
   bool err_is_tty = false;    // Draw the wait progress bar on err.
   std::size_t out_width = 0;  // Columns of the terminal on out; 0 when it is not one.
   std::size_t err_width = 0;
+  bool out_color = false;  // Colours on out (color.h: a terminal, and NO_COLOR unset or empty).
 };
 
 [[nodiscard]] Result<int> run_submit(Connection& conn, const SubmitCommand& cmd,
@@ -47,6 +48,8 @@ struct Io {
 [[nodiscard]] Result<int> run_reexec(Connection& conn, const ReexecCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_kill(Connection& conn, const KillCommand& cmd, Io& io);
 [[nodiscard]] Result<int> run_restart(Connection& conn, const RestartCommand& cmd, Io& io);
+// commands_top.cpp: the live view on a terminal until q, or one frame with --once.
+[[nodiscard]] Result<int> run_top(Connection& conn, const TopCommand& cmd, Io& io);
 // For the completion scripts: the names, one a line. Prints nothing and returns 0 when the daemon
 // cannot be reached or answers with an error, so that completing stays quiet; gives up after
 // kCompleteDeadline.

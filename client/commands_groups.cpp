@@ -84,7 +84,7 @@ Result<proto::WaitResult> wait_for(Connection& conn, proto::Wait request, Io& io
 Result<int> run_groups(Connection& conn, const GroupsCommand& cmd, Io& io) {
   return call_and_print<proto::GroupsResult>(
       conn, proto::Request{cmd.request}, cmd.json, io,
-      [&](const proto::GroupsResult& r) { io.out << render_groups(r.groups); });
+      [&](const proto::GroupsResult& r) { io.out << render_groups(r.groups, io.out_color); });
 }
 
 Result<int> run_group_set(Connection& conn, const GroupSetCommand& cmd, Io& io) {

@@ -56,7 +56,7 @@ Result<int> run_list(Connection& conn, const ListCommand& cmd, Io& io) {
     if (page.has_error()) return page.error();
     if (!table) {  // The first page: only now is it known that something will be printed.
       table.emplace(now_ms(), io.out_width, several_owners && page->next_after_id,
-                    cmd.wide ? Cut::kNone : Cut::kToFit);
+                    cmd.wide ? Cut::kNone : Cut::kToFit, io.out_color);
       if (cmd.json) io.out << "{\"tasks\":[";
     }
     std::vector<proto::TaskInfo> tasks;

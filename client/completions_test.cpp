@@ -126,7 +126,7 @@ TEST_CASE("completion scripts: group names and task ids are completed where the 
     CHECK_FALSE(command(all, "status").has_positionals);
   }
   SUBCASE("options") {
-    for (const char* path : {"submit", "list", "kill", "restart"}) {
+    for (const char* path : {"submit", "list", "kill", "restart", "top"}) {
       CAPTURE(path);
       CHECK(option(command(all, path), "-g").kind == ValueKind::kGroup);
     }

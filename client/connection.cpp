@@ -117,6 +117,31 @@ Result<nlohmann::json> Connection::call_once(const proto::Request& request,
   }
 }
 
+Result<void> Connection::send(const proto::Request& request) {
+  return send_all(proto::encode_request(next_id_++, request));
+}
+
+Result<std::vector<std::string>> Connection::receive() {
+  char chunk[kReadChunkBytes];
+  ssize_t n = 0;
+  do {
+    n = ::read(fd_.get(), chunk, sizeof chunk);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return unavailable("lost the connection to taskgroupd at '" + path_ +
+                       "': " + ::strerror(errno));
+  }
+  if (n == 0) return unavailable("taskgroupd closed the connection");
+  lines_.append(std::string_view(chunk, static_cast<std::size_t>(n)));
+  std::vector<std::string> out;
+  while (auto line = lines_.next_line()) out.push_back(std::move(*line));
+  if (lines_.overflowed()) {
+    return unavailable("a message from taskgroupd is over " + std::to_string(kMaxReplyBytes >> 20) +
+                       " MiB; giving up");
+  }
+  return out;
+}
+
 Result<void> Connection::send_all(std::string_view bytes) {
   while (!bytes.empty()) {
     // MSG_NOSIGNAL: a daemon that went away is an error to report, not a SIGPIPE to die of.

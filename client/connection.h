@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +51,15 @@ class Connection {
     deadline_ = deadline;
   }
   [[nodiscard]] bool deadline_passed() const { return deadline_passed_; }
+
+  // For a stream read by the caller's own poll() loop (tgctl top): send() writes a request and
+  // returns at once; when fd() is readable, receive() reads once and returns the lines that are
+  // complete. The daemon closing the connection is Errc::kUnavailable.
+  [[nodiscard]] Result<void> send(const proto::Request& request);
+  [[nodiscard]] Result<std::vector<std::string>> receive();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  // Another connection to the same socket, this one kept.
+  [[nodiscard]] Result<Connection> another() const { return connect(path_); }
 
   // A new connection to the same socket in place of this one.
   [[nodiscard]] Result<void> reconnect();

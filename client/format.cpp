@@ -39,8 +39,17 @@ std::string plural(std::int64_t n, std::string_view one, std::string_view many) 
 }  // namespace
 
 std::size_t display_width(std::string_view utf8) {
-  return static_cast<std::size_t>(
-      std::count_if(utf8.begin(), utf8.end(), [](char c) { return !is_continuation(c); }));
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < utf8.size(); ++i) {
+    if (utf8[i] == '\x1b' && i + 1 < utf8.size() && utf8[i + 1] == '[') {
+      // A colour code (color.h): up to its final byte, 0x40..0x7e, it takes no room.
+      i += 2;
+      while (i < utf8.size() && (utf8[i] < 0x40 || utf8[i] > 0x7e)) ++i;
+      continue;
+    }
+    if (!is_continuation(utf8[i])) ++n;
+  }
+  return n;
 }
 
 std::string truncate_display(std::string_view utf8, std::size_t width) {

@@ -33,7 +33,8 @@ struct Column {
 using Fields = std::vector<std::pair<std::string, std::string>>;
 [[nodiscard]] std::string render_fields(const Fields& fields);
 
-// Width on a terminal, counted in UTF-8 code points (wide CJK characters count as one).
+// Width on a terminal, counted in UTF-8 code points (wide CJK characters count as one). Colour
+// codes ("\x1b[32m", color.h) count nothing: a coloured cell pads like a plain one.
 [[nodiscard]] std::size_t display_width(std::string_view utf8);
 
 // At most `width` code points; a cut string ends in "…". Never splits a UTF-8 sequence.

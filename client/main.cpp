@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "client/cli.h"
+#include "client/color.h"
 #include "client/run.h"
 #include "client/socket_path.h"
 
@@ -19,5 +20,8 @@ int main(int argc, char** argv) {
   const std::string socket =
       tg::client::discover_socket(invocation.socket, env, tg::client::path_exists);
   tg::client::Io io = tg::client::standard_io();
+  const auto no_color = env.find("NO_COLOR");
+  io.out_color = tg::client::use_color(::isatty(STDOUT_FILENO) == 1,
+                                       no_color == env.end() ? "" : no_color->second);
   return tg::client::run(invocation.command, socket, env, io);
 }

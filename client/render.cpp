@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "client/color.h"
 #include "client/format.h"
 #include "common/duration.h"
 #include "common/size.h"
@@ -162,8 +163,8 @@ std::string TaskTableWriter::page(const std::vector<proto::TaskInfo>& tasks) {
   for (const auto& t : tasks) {
     std::vector<std::string> row = {std::to_string(t.id), t.group};
     if (with_user_) row.push_back(owner(t.user, t.uid));
-    row.insert(row.end(), {std::string(proto::to_string(t.state)), exit_text(t),
-                           elapsed_text(t, now_), truncate_display(reason_text(t), reason_width)});
+    row.insert(row.end(), {state_word(t.state, color_), exit_text(t), elapsed_text(t, now_),
+                           truncate_display(reason_text(t), reason_width)});
     rows.push_back(std::move(row));
   }
   if (header) {
@@ -227,7 +228,10 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
   return render_fields(f);
 }
 
-std::string render_groups(const std::vector<proto::GroupInfo>& groups) {
+std::string render_groups(const std::vector<proto::GroupInfo>& groups, bool color) {
+  const auto count = [color](std::int64_t n, proto::TaskState s) {
+    return paint(std::to_string(n), n == 0 ? "" : state_sgr(s), color);
+  };
   const bool with_user = several_owners(groups);
   std::vector<Column> columns = {{"NAME"}};
   if (with_user) columns.push_back({"USER"});
@@ -246,13 +250,17 @@ std::string render_groups(const std::vector<proto::GroupInfo>& groups) {
     const auto& n = g.counts;
     std::vector<std::string> row = {g.name};
     if (with_user) row.push_back(owner(g.user, g.uid));
-    row.insert(row.end(),
-               {g.limit > 0 ? std::to_string(g.limit) : "-", flags(g), std::to_string(n.queued),
-                std::to_string(n.running), std::to_string(n.succeeded),
-                // A timeout is the task's failure; an interruption (a stop of the daemon) and
-                // a loss (its crash) are not the task's doing, so they are counted apart.
-                std::to_string(n.failed + n.timed_out), std::to_string(n.interrupted),
-                std::to_string(n.lost), std::to_string(n.cancelled)});
+    row.insert(
+        row.end(),
+        {g.limit > 0 ? std::to_string(g.limit) : "-",
+         paint(flags(g), g.paused || g.cancelling ? kSgrYellow : "", color),
+         count(n.queued, proto::TaskState::kQueued), count(n.running, proto::TaskState::kRunning),
+         count(n.succeeded, proto::TaskState::kSucceeded),
+         // A timeout is the task's failure; an interruption (a stop of the daemon) and
+         // a loss (its crash) are not the task's doing, so they are counted apart.
+         count(n.failed + n.timed_out, proto::TaskState::kFailed),
+         count(n.interrupted, proto::TaskState::kInterrupted),
+         count(n.lost, proto::TaskState::kLost), count(n.cancelled, proto::TaskState::kCancelled)});
     rows.push_back(std::move(row));
     if (const auto& c = g.last_cancel) {
       cancels += g.name + (with_user ? " (" + owner(g.user, g.uid) + ")" : "") +

@@ -42,8 +42,10 @@ enum class Cut {
 // may hold several users' tasks).
 class TaskTableWriter {
  public:
-  TaskTableWriter(TimeMs now, std::size_t width, bool several_owners, Cut cut = Cut::kToFit)
-      : now_(now), width_(width), several_owners_(several_owners), cut_(cut) {}
+  // `color`: STATE in its colour (color.h).
+  TaskTableWriter(TimeMs now, std::size_t width, bool several_owners, Cut cut = Cut::kToFit,
+                  bool color = false)
+      : now_(now), width_(width), several_owners_(several_owners), cut_(cut), color_(color) {}
   // The rows of these tasks, after the header if it has not been printed yet; "" for no tasks.
   [[nodiscard]] std::string page(const std::vector<proto::TaskInfo>& tasks);
   // The header alone if no page had tasks, else "".
@@ -57,6 +59,7 @@ class TaskTableWriter {
   std::size_t width_;
   bool several_owners_;
   Cut cut_;
+  bool color_;
 
   bool started_ = false;
   bool with_user_ = false;
@@ -68,7 +71,9 @@ class TaskTableWriter {
 // key: value lines for `tgctl show`.
 [[nodiscard]] std::string render_task(const proto::TaskInfo& task, TimeMs now);
 // NAME LIMIT FLAGS QUEUED RUNNING DONE FAILED CANCELLED, then each group's last cancel.
-[[nodiscard]] std::string render_groups(const std::vector<proto::GroupInfo>& groups);
+// `color`: non-zero counts in their state's colour, FLAGS paused/cancelling in yellow.
+[[nodiscard]] std::string render_groups(const std::vector<proto::GroupInfo>& groups,
+                                        bool color = false);
 [[nodiscard]] std::string render_status(const proto::StatusResult& status);
 // "nightly: cancelled 3 queued, signalled 2" for what `request` selected.
 [[nodiscard]] std::string render_cancel(const proto::Cancel& request,

@@ -39,6 +39,7 @@ struct Dispatch {
   Result<int> operator()(const ReexecCommand& c) const { return run_reexec(conn, c, io); }
   Result<int> operator()(const KillCommand& c) const { return run_kill(conn, c, io); }
   Result<int> operator()(const RestartCommand& c) const { return run_restart(conn, c, io); }
+  Result<int> operator()(const TopCommand& c) const { return run_top(conn, c, io); }
   Result<int> operator()(const CompleteCommand&) const { return kExitOk; }  // See run().
 };
 

@@ -344,6 +344,11 @@ Result<Request> decode_params(std::string_view method, ParamReader& r) {
     r.integer("attempt", l.attempt, 1, kMaxRetries + 1);
     return finish_with(r, l);
   }
+  if (method == "watch") {
+    Watch w;
+    r.string("user", w.user);
+    return finish_with(r, std::move(w));
+  }
   if (method == "groups") {
     Groups g;
     r.string("user", g.user);

@@ -131,6 +131,7 @@ struct MethodName {
   std::string_view operator()(const Reexec&) const { return "reexec"; }
   std::string_view operator()(const Kill&) const { return "kill"; }
   std::string_view operator()(const Restart&) const { return "restart"; }
+  std::string_view operator()(const Watch&) const { return "watch"; }
 };
 
 template <class T>
@@ -264,6 +265,11 @@ struct Params {
     if (r.group) put_group(j, *r.group);
     if (!r.ids.empty()) j["ids"] = r.ids;
     if (!r.states.empty()) j["states"] = state_names(r.states);
+    return j;
+  }
+  nlohmann::json operator()(const Watch& r) const {
+    nlohmann::json j = nlohmann::json::object();
+    put(j, "user", r.user);
     return j;
   }
 };

@@ -182,8 +182,14 @@ struct Restart {
   std::vector<TaskState> states;  // With group, and only with it: ended states, at least one.
 };
 
+// A live view (tgctl top): "watch.frame" notifications until the client hangs up or the daemon
+// stops; no result unless it fails.
+struct Watch {
+  std::optional<std::string> user;  // Root only; default: the caller's groups (root: everyone's).
+};
+
 using Request = std::variant<Hello, Status, Submit, List, Show, Cancel, Wait, Logs, Groups,
-                             GroupSet, Pause, Resume, Reload, Reexec, Kill, Restart>;
+                             GroupSet, Pause, Resume, Reload, Reexec, Kill, Restart, Watch>;
 
 [[nodiscard]] std::string_view method_name(const Request& r);
 // Params as the client sends them: unset optionals are left out.
@@ -403,8 +409,69 @@ struct RestartResult {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RestartResult, ids, restarted_from)
 
-// Notification methods pushed by the daemon during a wait or a logs follow.
+// --- The body of "watch.frame" notifications: what tgctl top shows, bounded (kWatchMax*).
+inline constexpr std::size_t kWatchMaxGroups = 100;   // Busy groups first.
+inline constexpr std::size_t kWatchMaxRunning = 200;  // Oldest first.
+inline constexpr std::size_t kWatchMaxEnded = 10;     // Latest end first.
+inline constexpr std::size_t kWatchCommandBytes = 200;
+
+// The daemon as a whole, whoever asks: its limit and every user's running and queued tasks.
+struct WatchDaemon {
+  std::string version;
+  std::int64_t max_running = 0;
+  std::int64_t running = 0;
+  std::int64_t queued = 0;
+  bool draining = false;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WatchDaemon, version, max_running, running, queued,
+                                                draining)
+
+struct WatchGroup {
+  std::string name;
+  std::uint32_t uid = 0;
+  std::string user;
+  std::int64_t limit = 0;
+  bool paused = false;
+  bool cancelling = false;
+  StateCounts counts;  // Its current run (see wait): what a progress bar shows.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WatchGroup, name, uid, user, limit, paused,
+                                                cancelling, counts)
+
+// A running or recently ended task, slimmer than TaskInfo.
+struct WatchTask {
+  TaskId id = 0;
+  std::string group;
+  std::uint32_t uid = 0;
+  std::string user;
+  TaskState state = TaskState::kInvalid;
+  std::string command;  // argv joined by spaces, cut at kWatchCommandBytes.
+  std::optional<std::string> started_at;
+  std::optional<std::string> ended_at;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<std::string> reason;
+  // CPU time used so far: null until tasks run in cgroups of their own (DESIGN.md Executors).
+  std::optional<std::int64_t> cpu_ms;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WatchTask, id, group, uid, user, state, command,
+                                                started_at, ended_at, exit_code, signal, reason,
+                                                cpu_ms)
+
+struct WatchFrame {
+  WatchDaemon daemon;
+  std::vector<WatchGroup> groups;  // At most kWatchMaxGroups of the caller's.
+  std::int64_t groups_total = 0;
+  std::vector<WatchTask> running;  // At most kWatchMaxRunning of the caller's.
+  std::int64_t running_total = 0;
+  std::vector<WatchTask> ended;  // The caller's last kWatchMaxEnded since the daemon started.
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WatchFrame, daemon, groups, groups_total, running,
+                                                running_total, ended)
+
+// Notification methods pushed by the daemon during a wait, a logs follow or a watch.
 inline constexpr std::string_view kWaitProgress = "wait.progress";  // params: WaitResult
 inline constexpr std::string_view kLogsData = "logs.data";          // params: {"data": "..."}
+inline constexpr std::string_view kWatchFrame = "watch.frame";      // params: WatchFrame
 
 }  // namespace tg::proto

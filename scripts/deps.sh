@@ -11,6 +11,7 @@ packages=(
   clang-14 libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers' clang runtimes.
   go-md2man man-db  # the man pages (docs/man/) and their test, which renders them with man -l.
   bash fish zsh  # tests/integration/completions_test.cpp: the completion scripts in each shell.
+  tmux  # tests/integration/top_test.cpp: tgctl top driven on a real terminal.
   ${TG_EXTRA_PACKAGES:-}
 )
 

@@ -14,6 +14,7 @@ namespace asio = boost::asio;
 
 void Engine::drain(std::function<void()> on_idle) {
   ++drain_level_;
+  notify_watches(std::nullopt);  // They show the daemon draining.
   if (drain_level_ == 1) {
     on_idle_ = std::move(on_idle);
     spdlog::info("draining: {} running get {} to finish; {} queued stay queued", running_.size(),

@@ -82,7 +82,10 @@ void Engine::transition(Task& t, TaskEvent event, bool persist) {
     g.run_counts.add(*next, +1);
   }
   t.state = *next;
-  if (proto::is_terminal(t.state)) t.ended_at = now_ms();
+  if (proto::is_terminal(t.state)) {
+    t.ended_at = now_ms();
+    note_ended(t);
+  }
   if (persist) mark_dirty(t);
   notify(t);
 }
@@ -165,9 +168,16 @@ void Engine::notify(const Task& t) {
   const GroupId gid = group_ids_.at({t.uid, t.group});
   for (Waiter* w : waiters_) {
     if ((w->group && *w->group == gid) || w->log_task == t.id ||
-        std::binary_search(w->ids.begin(), w->ids.end(), t.id)) {
+        std::binary_search(w->ids.begin(), w->ids.end(), t.id) ||
+        (w->watch && (!w->owner || *w->owner == t.uid))) {
       w->wake();
     }
+  }
+}
+
+void Engine::notify_watches(std::optional<uid_t> uid) {
+  for (Waiter* w : waiters_) {
+    if (w->watch && (!uid || !w->owner || *w->owner == *uid)) w->wake();
   }
 }
 

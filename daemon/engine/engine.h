@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <list>
@@ -135,6 +136,10 @@ class Engine final : private ExecutorEvents {
                                              std::optional<std::int64_t> attempt = {}) const;
   void watch(Waiter& w);
   void unwatch(Waiter& w);
+  // watch.cpp (tgctl top): a watch's scope into the waiter (w.watch, w.owner); an error if the
+  // peer may not see it. Then the frame to send after each wake, bounded by proto::kWatchMax*.
+  [[nodiscard]] Result<void> prepare_watch(const Peer& peer, const proto::Watch& req, Waiter& w);
+  [[nodiscard]] proto::WatchFrame watch_frame(const Waiter& w) const;
 
   // --- Lifecycle (run.cpp).
   // SIGHUP / reload: new limits and timeouts apply at once; paths are kept.
@@ -271,6 +276,11 @@ class Engine final : private ExecutorEvents {
   [[nodiscard]] Result<const proto::Env*> environment_of(const Task& t);
   void after_end(Task& t, Group& g);
   void notify(const Task& t);
+  // Wakes the watches that see `uid`'s tasks and groups (all watches when unset).
+  void notify_watches(std::optional<uid_t> uid);
+  // watch.cpp: a task that has just ended, into the lists of the last ones a watch shows.
+  void note_ended(const Task& t);
+  [[nodiscard]] proto::WatchTask watch_task(const Task& t) const;
 
   // persist.cpp
   // One slice of the prune pass that prune() began; posts the next one, or arms the timer.
@@ -354,6 +364,10 @@ class Engine final : private ExecutorEvents {
   TimeMs begin_timer_at_ = 0;  // What begin_timer_ is armed for, while armed.
   std::unordered_map<proto::TaskId, Run> running_;
   std::list<Waiter*> waiters_;
+  // The last proto::kWatchMaxEnded tasks to end since the start, newest last: of everyone, and
+  // per user (a watch shows only its user's). Pruned ids are skipped when a frame is built.
+  std::deque<proto::TaskId> ended_;
+  std::map<uid_t, std::deque<proto::TaskId>> ended_by_uid_;
   std::map<HookId, HookRun> hooks_;  // Hooks started and not yet ended (or given up).
   HookId next_hook_id_ = 1;
 

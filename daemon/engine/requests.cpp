@@ -57,6 +57,7 @@ Result<proto::GroupInfo> Engine::group_set(const Peer& peer, const proto::GroupS
                      printable(*req.on_done));
   }
   request_turn();  // A raised limit starts more at once.
+  notify_watches(g.key.uid);
   if (auto r = save(g); r.has_error()) {
     return not_saved("the settings of group '" + g.key.name + "'", r.error());
   }
@@ -72,6 +73,7 @@ Result<proto::GroupInfo> Engine::set_paused(const Peer& peer, const proto::Group
   scheduler_.set_paused(g.id, paused);
   log_for(g).info("group '{}' uid={} {}", g.key.name, g.key.uid, paused ? "paused" : "resumed");
   request_turn();
+  notify_watches(g.key.uid);
   if (auto r = save(g); r.has_error()) {
     return not_saved(std::string(paused ? "pausing" : "resuming") + " group '" + g.key.name + "'",
                      r.error());

@@ -167,6 +167,7 @@ std::vector<proto::TaskId> Engine::enqueue(Group& g, std::vector<Task>& tasks) {
   for (Waiter* w : waiters_) {
     if (w->group && *w->group == g.id) w->wake();
   }
+  notify_watches(g.key.uid);
   return ids;
 }
 

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,10 +21,13 @@ class Waiter {
  public:
   explicit Waiter(const boost::asio::any_io_executor& ex) : timer_(ex) {}
 
-  // What wakes it: tasks of a group, a set of task ids, or one task's log.
+  // What wakes it: tasks of a group, a set of task ids, or one task's log; or, for a watch
+  // (tgctl top), any change to the tasks and groups of `owner` (unset: of everyone).
   std::optional<GroupId> group;
   std::vector<proto::TaskId> ids;  // Sorted.
   proto::TaskId log_task = 0;
+  bool watch = false;
+  std::optional<uid_t> owner;
 
   // Called by the Engine; never lost even if the session is not awaiting at that moment.
   void wake() {
@@ -36,6 +42,8 @@ class Waiter {
     wake();
   }
   [[nodiscard]] bool aborted() const { return aborted_; }
+  // A wake has come that next() has not returned for yet.
+  [[nodiscard]] bool pending() const { return pending_; }
   [[nodiscard]] bool restarting() const { return restarting_; }
 
   // Returns after the next wake() (at once if one came since the last call), or when the

@@ -89,6 +89,7 @@ struct Handler {
     return {reply(id, engine.restart(peer, r)), {}};
   }
   Dispatched operator()(const proto::Wait& r) const { return {{}, PendingWait{id, r}}; }
+  Dispatched operator()(const proto::Watch& r) const { return {{}, PendingWatch{id, r}}; }
   Dispatched operator()(const proto::Logs& r) const {
     auto src = engine.log_source(peer, r.id, r.attempt);
     if (src.has_error()) return {proto::encode_error(id, src.error()), {}};
@@ -122,7 +123,7 @@ bool changes_state(const proto::Request& r) {
          std::holds_alternative<proto::Resume>(r) || std::holds_alternative<proto::Reload>(r) ||
          std::holds_alternative<proto::Reexec>(r) || std::holds_alternative<proto::Wait>(r) ||
          std::holds_alternative<proto::Logs>(r) || std::holds_alternative<proto::Kill>(r) ||
-         std::holds_alternative<proto::Restart>(r);
+         std::holds_alternative<proto::Restart>(r) || std::holds_alternative<proto::Watch>(r);
 }
 
 }  // namespace

@@ -29,7 +29,12 @@ struct PendingList {
   nlohmann::json id;
   proto::List request;
 };
-using Pending = std::variant<PendingWait, PendingLogs, PendingList>;
+// A watch (tgctl top): frames until the client hangs up or the daemon stops.
+struct PendingWatch {
+  nlohmann::json id;
+  proto::Watch request;
+};
+using Pending = std::variant<PendingWait, PendingLogs, PendingList, PendingWatch>;
 
 // What one request line produced: a reply to write (empty for a notification), or a long
 // request for the session to serve.

@@ -23,6 +23,9 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kLogChunkBytes = 64 * 1024;
+// A watch sends at most one frame per interval: a burst of changes (a batch of 1000 tasks
+// ending) becomes one frame, and a quiet daemon sends none.
+constexpr std::chrono::milliseconds kWatchInterval{200};
 
 // What a parked request answers when the daemon ends its wait.
 Error aborted_error(const Waiter& w) {
@@ -194,6 +197,42 @@ awaitable<void> serve_logs(Socket& socket, Engine& engine, LogWatcher& watcher, 
   co_await send(socket, line);
 }
 
+// Frames until the peer hangs up or the daemon stops. The first goes out at once; after that,
+// each wake sends one, at least kWatchInterval after the last one, and only if it differs.
+awaitable<void> serve_watch(Socket& socket, Engine& engine, const Peer& peer, PendingWatch p) {
+  Waiter w(socket.get_executor());
+  if (auto r = engine.prepare_watch(peer, p.request, w); r.has_error()) {
+    const std::string line = proto::encode_error(p.id, r.error());
+    co_await send(socket, line);
+    co_return;
+  }
+  WatchGuard guard(engine, w);
+  asio::steady_timer pace(socket.get_executor());
+  bool watch_socket = true;
+  std::string last;
+  auto last_at = asio::steady_timer::clock_type::now() - kWatchInterval;
+  for (;;) {
+    if (w.aborted()) {
+      const std::string line = proto::encode_error(p.id, aborted_error(w));
+      co_await send(socket, line);
+      co_return;
+    }
+    std::string line = proto::encode_notification(proto::kWatchFrame, json(engine.watch_frame(w)));
+    if (line != last) {
+      co_await send(socket, line);
+      last = std::move(line);
+      last_at = asio::steady_timer::clock_type::now();
+    }
+    if (!co_await park(socket, w, watch_socket)) co_return;
+    // Armed only after a change: what else changes meanwhile joins this frame (its wakes are
+    // taken here). The daemon's stop ends the pause at once, so that its answer goes out.
+    while (!w.aborted() && asio::steady_timer::clock_type::now() < last_at + kWatchInterval) {
+      pace.expires_at(last_at + kWatchInterval);
+      (void)co_await (pace.async_wait(kNoThrow) || w.next());
+    }
+  }
+}
+
 // A list without after_id: every match in one reply line, built and written a page at a time,
 // so that neither the loop nor memory holds more than a page; other sessions run between pages.
 // Pages go on from the last id listed: a task submitted meanwhile may be listed (unless a limit
@@ -255,6 +294,9 @@ awaitable<void> session(Socket socket, Peer peer, Engine& engine, LogWatcher& wa
       if (auto* w = std::get_if<PendingWait>(&*out.pending)) {
         PendingWait pending = std::move(*w);
         co_await serve_wait(socket, engine, peer, std::move(pending));
+      } else if (auto* wa = std::get_if<PendingWatch>(&*out.pending)) {
+        PendingWatch pending = std::move(*wa);
+        co_await serve_watch(socket, engine, peer, std::move(pending));
       } else if (auto* l = std::get_if<PendingList>(&*out.pending)) {
         PendingList pending = std::move(*l);
         co_await serve_list(socket, engine, peer, std::move(pending));
