@@ -10,6 +10,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev doctest-dev
   clang-14 libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers' clang runtimes.
   bash fish zsh  # tests/integration/completions_test.cpp: the completion scripts in each shell.
+  dpkg-dev file lintian  # scripts/package.sh (CPack DEB, dpkg-shlibdeps) and its test (lintian).
   ${TG_EXTRA_PACKAGES:-}
 )
 
