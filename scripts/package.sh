@@ -61,12 +61,14 @@ if [[ -n $version ]]; then
 elif git rev-parse --verify -q "$rev^{commit}" >/dev/null 2>&1; then
   version=$(version_of "$rev")
   date=$(date -u -R -d "@$(git log -1 --format=%ct "$rev")")
-  changes="Snapshot of commit $(git rev-parse --short=7 "$rev"): $(git log -1 --format=%s "$rev" | cut -c1-60)"
+  changes="Snapshot of commit $(git rev-parse --short=7 "$rev"): $(git log -1 --format=%s "$rev")"
 else
   version=$(version_of "$rev")
   date=$(date -u -R)
   changes="Built from a source tree outside git."
 fi
+
+changes=${changes:0:76}  # "  * " first: a changelog line has at most 80 characters.
 
 # Debian's flags (hardening: fortify, stack protector, relro, bindnow), without -g: the
 # package ships stripped binaries and no debug symbols.

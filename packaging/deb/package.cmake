@@ -13,7 +13,6 @@ set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})  # /usr for a packag
 # Only the project's own install rules: no component split, one package.
 set(CPACK_DEB_COMPONENT_INSTALL OFF)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGE_CHECKSUM "")
 set(CPACK_SOURCE_GENERATOR "")
 # Directories the staging install creates get 0755 whatever the umask (lintian:
 # non-standard-dir-perm).
@@ -29,14 +28,15 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "runs commands under limits, in groups that can be cancelled as one
-taskgroupd is a daemon that queues, runs and supervises commands for the users of a
-machine. Users submit commands with tgctl over a Unix socket; each task runs as its
-submitter, in named groups with their own limits, and a group can be waited on, paused or
-cancelled as one. State survives restarts and crashes in an SQLite store.
+taskgroupd is a daemon that queues, runs and supervises commands for the
+users of a machine. Users submit commands with tgctl over a Unix socket; each
+task runs as its submitter, in named groups with their own limits, and a group
+can be waited on, paused or cancelled as one. State survives restarts and
+crashes in an SQLite store.
 .
-This package runs the system daemon under systemd with socket activation: members of the
-group taskgroupd may use it. It also has the units for a per-user daemon.")
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "")
+This package runs the system daemon under systemd with socket activation:
+members of the group taskgroupd may use it. It also has the units for a
+per-user daemon.")
 # Depends: from the libraries the binaries link (dpkg-shlibdeps).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -14,11 +14,11 @@ if(NOT EXISTS ${prefix}/sbin/taskgroupd)
 endif()
 
 # The example config, every line a comment: a conffile (see ./conffiles).
-file(INSTALL ${CPACK_TG_SOURCE_DIR}/systemd/taskgroupd.toml.example DESTINATION ${root}/etc/taskgroupd
+file(COPY ${CPACK_TG_SOURCE_DIR}/systemd/taskgroupd.toml.example DESTINATION ${root}/etc/taskgroupd
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 file(RENAME ${root}/etc/taskgroupd/taskgroupd.toml.example ${root}/etc/taskgroupd/taskgroupd.toml)
 
-file(INSTALL ${here}/copyright DESTINATION ${doc}
+file(COPY ${here}/copyright DESTINATION ${doc}
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 # A native package's changelog.gz: one entry, for the version being packaged.
