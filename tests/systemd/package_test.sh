@@ -139,13 +139,23 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xO ./etc/taskgroupd/taskgroupd.toml >"$tmp
 ! grep -nvE '^(#.*)?$' "$tmp/example.toml" || fail "the example config has lines that are not comments (above)"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "  Depends: $depends"
+ldconfig -p >"$tmp/ldconfig"  # Built here, for this architecture: its libraries are ours.
 for bin in usr/sbin/taskgroupd usr/bin/tgctl; do
   for lib in $(readelf -d "$tmp/dest/$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x32|64/ {print $NF; exit}')
-    [[ -n $path ]] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-    owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed 's/[:,].*//' | head -n 1) || true
+    path=$(awk -v l="$lib" '$1 == l {print $NF}' "$tmp/ldconfig" | head -n 1)
+    owner=
+    real=$(readlink -f "$path")
+    # dpkg knows a file by the path its package ships it at: /lib or /usr/lib (merged /usr).
+    for p in "$path" "/usr${path#/usr}" "${path#/usr}" "$real" "/usr${real#/usr}" "${real#/usr}"; do
+      owner=$(dpkg -S "$p" 2>/dev/null | sed -n '1s/[:,].*//p') || true
+      [[ -z $owner ]] || break
+    done
     [[ -n $owner ]] || fail "no Debian package owns $lib ($path), needed by $bin"
-    grep -Eq "(^|, )$owner( |,|$)" <<<"$depends" || fail "Depends: lacks $owner, for $lib of $bin"
+    # The owner itself, or a name it provides (libspdlog1.10 provides libspdlog1.10-fmt9).
+    names=$(printf '%s, %s' "$owner" "$(dpkg-query -W -f '${Provides}' "$owner")" | sed 's/ ([^)]*)//g')
+    [[ -n $(comm -12 <(tr ',' '\n' <<<"$names" | tr -d ' ' | sort -u) \
+      <(sed 's/ ([^)]*)//g' <<<"$depends" | tr ',|' '\n\n' | tr -d ' ' | sort -u)) ]] ||
+      fail "Depends: lacks $owner (or what it provides), for $lib of $bin"
   done
 done
 
@@ -198,7 +208,7 @@ id=$(as_user submit -- sleep 1000) || fail "tgctl submit as $user failed"
 [[ $(prop taskgroupd.service ActiveState) == active ]] || fail "the submit did not start the service"
 wait_for 10 "task $id to run" is_state "$id" running
 as_user list >"$tmp/why" || fail "tgctl list as $user failed"
-grep -Eq "^ *$id +running" "$tmp/why" || fail "tgctl list does not show task $id running"
+grep -Eq "^ *$id +default +running " "$tmp/why" || fail "tgctl list does not show task $id running"
 pid=$(as_user show "$id" --json | json_task pid)
 [[ $(inside ps -o user= -p "$pid") == "$user" ]] || fail "task $id (pid $pid) does not run as $user"
 as_user cancel --task "$id" --wait >/dev/null || true  # Exits 1: the task did not succeed.
