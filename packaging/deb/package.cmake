@@ -5,6 +5,15 @@
 # At cpack time, stage.cmake adds to the staged tree what only the package has (the conffile
 # /etc/taskgroupd/taskgroupd.toml, changelog.gz, copyright) and compresses the man pages;
 # dpkg-shlibdeps then computes Depends: from the binaries' shared libraries.
+#
+# Why CPack rather than dpkg-buildpackage and a debian/ directory: the package holds by
+# construction what `cmake --install` installs (man pages, completions, docs arrive without a
+# packaging edit, where debian/*.install lists would have to follow every install() rule); it
+# packages an existing build in seconds, so a test can package one build under several versions
+# to test upgrades, where dpkg-buildpackage runs debian/rules' whole build each time; and it
+# needs only dpkg-dev. The price: the maintainer scripts dh_installsystemd and
+# dh_installsysusers would generate are written by hand here (after debhelper's snippets), and
+# there is no source package (.dsc), which an upload to Debian itself would need.
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME taskgroupd)

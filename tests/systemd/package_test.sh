@@ -165,6 +165,7 @@ step "booting systemd"
 root=$("$harness" path /); root=${root%/}
 inside() { "$harness" exec "$@"; }
 prop() { inside systemctl show -p "$2" --value "$1"; }
+has_state() { [[ $(prop "$1" ActiveState) == "$2" ]]; }
 # This host is a container image whose policy-rc.d forbids starting services (exit 101), as
 # Docker's do; a machine has none. Removed in the instance's throw-away root only.
 rm -f "$root/usr/sbin/policy-rc.d"
@@ -221,7 +222,7 @@ id=$(as_user submit --shell -- 'while [ ! -e /tmp/go ]; do sleep 0.05; done') ||
 wait_for 10 "task $id to run" is_state "$id" running
 inside systemctl stop taskgroupd.service &
 stopper=$!
-wait_for 10 "the service to start draining" test "$(prop taskgroupd.service ActiveState)" == deactivating
+wait_for 10 "the service to start draining" has_state taskgroupd.service deactivating
 touch "$root/tmp/go"
 wait "$stopper" || fail "systemctl stop failed"
 [[ $(prop taskgroupd.service Result) == success ]] || fail "Result=$(prop taskgroupd.service Result)"
