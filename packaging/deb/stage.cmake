@@ -9,6 +9,11 @@ set(root ${CPACK_TEMPORARY_DIRECTORY})
 set(prefix ${root}${CPACK_PACKAGING_INSTALL_PREFIX})
 set(doc ${prefix}/${CPACK_TG_DOCDIR})
 set(here ${CPACK_TG_SOURCE_DIR}/packaging/deb)
+if(NOT CPACK_PACKAGING_INSTALL_PREFIX STREQUAL "/usr")
+  # The units' ExecStart= and the docs' paths were configured for the build's prefix.
+  message(FATAL_ERROR "stage.cmake: a Debian package needs a build configured with "
+                      "-DCMAKE_INSTALL_PREFIX=/usr (scripts/package.sh does that)")
+endif()
 if(NOT EXISTS ${prefix}/sbin/taskgroupd)
   message(FATAL_ERROR "stage.cmake: no ${prefix}/sbin/taskgroupd: is the staging root not ${root}?")
 endif()
