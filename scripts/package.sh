@@ -83,6 +83,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTG_BUILD_TESTS=OFF -DCMAKE_I
 cmake --build "$build" -j"$(nproc)" >&2
 
 cpack=$(dirname "$(command -v cmake)")/cpack
+rm -f "$out"/taskgroupd_*.deb  # One package in the directory: ./taskgroupd_*.deb names it.
 # cpack's progress to stderr: the last line of stdout is the package's path.
 "$cpack" --config "$build/CPackConfig.cmake" -G DEB -B "$out" -R "$version" \
   -D CPACK_TG_CHANGELOG_DATE="$date" -D CPACK_TG_CHANGES="$changes" >&2
