@@ -12,6 +12,7 @@ packages=(
   go-md2man man-db  # the man pages (docs/man/) and their test, which renders them with man -l.
   bash fish zsh  # tests/integration/completions_test.cpp: the completion scripts in each shell.
   tmux  # tests/integration/top_test.cpp: tgctl top driven on a real terminal.
+  dpkg-dev file lintian  # scripts/package.sh (CPack DEB, dpkg-shlibdeps) and its test (lintian).
   ${TG_EXTRA_PACKAGES:-}
 )
 
