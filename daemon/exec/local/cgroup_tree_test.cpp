@@ -43,9 +43,9 @@ struct TestCgroup {
     REQUIRE_MESSAGE(mount.has_value(), "no cgroup2 hierarchy at /sys/fs/cgroup(/unified)");
     path = *mount / ("tg-unit-" + std::to_string(::getpid()));
     REQUIRE_MESSAGE((::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST),
-                    "cannot create a test cgroup at ", path.string());
+                    "cannot create a test cgroup at " << path.string());
     auto t = CgroupTree::at(path);
-    REQUIRE_MESSAGE(!t.has_error(), t.has_error() ? t.error().message : "");
+    REQUIRE_MESSAGE(!t.has_error(), (t.has_error() ? t.error().message : std::string()));
     tree.emplace(std::move(*t));
   }
   ~TestCgroup() {
