@@ -65,7 +65,10 @@ Spawned spawn_in(const CgroupTree& tree, proto::TaskId id, const std::string& sc
   spec.argv = {"/bin/sh", "-c", script};
   spec.cwd = "/";
   spec.env = {"PATH=/usr/bin:/bin"};
-  spec.log_path = "/dev/null";
+  // A regular file (the child refuses anything else), removed once the child has it open.
+  spec.log_path = (fs::temp_directory_path() /
+                   ("tg-cgroup-test-" + std::to_string(::getpid()) + "-" + std::to_string(id)))
+                      .string();
   spec.cgroup_procs_fd = procs->get();
   auto s = spawn_child(spec);
   REQUIRE(!s.has_error());
@@ -73,7 +76,8 @@ Spawned spawn_in(const CgroupTree& tree, proto::TaskId id, const std::string& sc
   REQUIRE(::poll(&p, 1, 10'000) == 1);
   auto outcome = s->launch->poll(s->report.get());
   REQUIRE(outcome.has_value());
-  REQUIRE(!outcome->has_error());
+  (void)::unlink(spec.log_path.c_str());
+  REQUIRE_MESSAGE(!outcome->has_error(), (outcome->has_error() ? outcome->error().message : ""));
   return std::move(*s);
 }
 
