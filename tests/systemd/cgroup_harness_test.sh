@@ -106,7 +106,7 @@ step "status says cgroups; the daemon sits in the leaf 'daemon' of its delegated
 status=$(tg status) || fail "tgctl status failed"
 grep -Eq '^isolation: +cgroups$' <<<"$status" || fail "status does not say 'isolation: cgroups': $status"
 main_pid=$(prop taskgroupd.service MainPID)
-cg=$(inside cat "/proc/$main_pid/cgroup")
+cg=$(inside grep '^0::' "/proc/$main_pid/cgroup")  # The cgroup2 line (v1 lines may be there too).
 [[ $cg == *"/taskgroupd.service/daemon" ]] || fail "the daemon's cgroup is '$cg'"
 service_cg_in=/sys/fs/cgroup${cg#0::}
 service_cg_in=${service_cg_in%/daemon}  # Inside the instance (pids in cgroup.procs are its own).
