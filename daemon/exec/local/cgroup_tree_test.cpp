@@ -90,12 +90,13 @@ int reap(Spawned& s) {
   return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
 }
 
-// Waits (bounded) until `n` processes are in the task's cgroup; how many there are.
+// Waits (bounded) until exactly `n` processes are in the task's cgroup (a subshell on its way
+// out may make one more for a moment); how many there are.
 std::size_t wait_members(const CgroupTree& tree, proto::TaskId id, std::size_t n) {
   std::size_t got = 0;
-  for (int i = 0; i < 1000 && got < n; ++i) {
+  for (int i = 0; i < 1000 && got != n; ++i) {
     got = tree.signal(id, 0);
-    if (got < n) ::usleep(10'000);
+    if (got != n) ::usleep(10'000);
   }
   return got;
 }
