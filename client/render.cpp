@@ -218,6 +218,13 @@ std::string render_task(const proto::TaskInfo& t, TimeMs now) {
   f.emplace_back("started", time_or_dash(t.started_at));
   f.emplace_back("ended", time_or_dash(t.ended_at));
   f.emplace_back("elapsed", elapsed_text(t, now));
+  if (t.cpu_user_ms || t.cpu_system_ms) {
+    auto cpu = [](std::optional<std::int64_t> ms) {
+      return ms ? format_elapsed(std::chrono::milliseconds(*ms)) : std::string("-");
+    };
+    f.emplace_back("cpu", cpu(t.cpu_user_ms) + " user, " + cpu(t.cpu_system_ms) + " system");
+  }
+  if (t.memory_peak_bytes) f.emplace_back("memory", format_size(*t.memory_peak_bytes) + " at peak");
   if (!t.labels.empty()) f.emplace_back("labels", printable(labels_text(t.labels)));
   if (t.key) f.emplace_back("key", printable(*t.key));
   // The words the issue promises, whole on one line: `grep 'restarted from 7'` finds it.
@@ -284,6 +291,7 @@ std::string render_status(const proto::StatusResult& s) {
               {"running", std::to_string(s.running)},
               {"queued", std::to_string(s.queued)},
               {"draining", yes_no(s.draining)},
+              {"isolation", s.isolation.empty() ? "-" : s.isolation},
               {"socket", s.socket},
               {"state_dir", s.state_dir},
               {"config", s.config_path.value_or("(none)")}};

@@ -165,6 +165,19 @@ TEST_CASE("render_task: labels, the submit key and the task it restarts, when th
   CHECK(out.find("origin:     restarted from 7\n") != std::string::npos);
 }
 
+TEST_CASE("render_task: the CPU time and peak memory a task used, where accounted") {
+  proto::TaskInfo t = task(44, proto::TaskState::kSucceeded);
+  const std::string plain = render_task(t, kNow);
+  CHECK(plain.find("cpu:") == std::string::npos);
+  CHECK(plain.find("memory:") == std::string::npos);
+  t.cpu_user_ms = 1'230;
+  t.cpu_system_ms = 40;
+  t.memory_peak_bytes = 12 << 20;
+  const std::string out = render_task(t, kNow);
+  CHECK(out.find("cpu:        1.2s user, 40ms system\n") != std::string::npos);
+  CHECK(out.find("memory:     12M at peak\n") != std::string::npos);
+}
+
 TEST_CASE("render_groups: limits, flags, counts and the last cancel") {
   proto::GroupInfo g;
   g.name = "nightly";
@@ -202,6 +215,8 @@ TEST_CASE("render_status: config_error only when there is one") {
   s.uptime_ms = 7'830'000;
   CHECK(render_status(s).find("uptime:       2h10m\n") != std::string::npos);
   CHECK(render_status(s).find("config_error") == std::string::npos);
+  s.isolation = "cgroups";
+  CHECK(render_status(s).find("isolation:    cgroups\n") != std::string::npos);
   s.config_error = "line 3: unknown key 'max_runing'";
   CHECK(render_status(s).find("config_error:  line 3: unknown key 'max_runing'\n") !=
         std::string::npos);

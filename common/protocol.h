@@ -247,14 +247,17 @@ struct TaskInfo {
   Labels labels;                         // {} when it has none.
   std::optional<std::string> key;        // Its submit key, if it was given one.
   std::optional<TaskId> restarted_from;  // The task it is a restart of.
+  // What its last run used, once it has ended; null where not accounted (no cgroups, or no
+  // memory controller).
+  std::optional<std::int64_t> cpu_user_ms;
+  std::optional<std::int64_t> cpu_system_ms;
+  std::optional<std::int64_t> memory_peak_bytes;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, id, group, uid, user, state, argv, cwd,
-                                                shell, priority, timeout_ms, requeue, max_log_bytes,
-                                                pid, exit_code, signal, reason, submitted_at,
-                                                started_at, ended_at, log_path, after, after_any,
-                                                begin_at, retries, retry_delay_ms, attempt,
-                                                attempts, pending_reason, pending_on, labels, key,
-                                                restarted_from)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
+    TaskInfo, id, group, uid, user, state, argv, cwd, shell, priority, timeout_ms, requeue,
+    max_log_bytes, pid, exit_code, signal, reason, submitted_at, started_at, ended_at, log_path,
+    after, after_any, begin_at, retries, retry_delay_ms, attempt, attempts, pending_reason,
+    pending_on, labels, key, restarted_from, cpu_user_ms, cpu_system_ms, memory_peak_bytes)
 
 // Tasks counted by state: the body of wait results, progress and group summaries.
 struct StateCounts {
@@ -326,10 +329,13 @@ struct StatusResult {
   // Why nothing is saved any more (a failed fsync): the daemon exits for a restart once no task
   // runs. Absent while all is well.
   std::optional<std::string> store_error;
+  // How a task's processes are kept together: "cgroups" (one per task) or "process groups".
+  std::string isolation;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StatusResult, version, protocol, pid, uptime_ms,
                                                 max_running, running, queued, draining, socket,
-                                                state_dir, config_path, config_error, store_error)
+                                                state_dir, config_path, config_error, store_error,
+                                                isolation)
 
 struct SubmitResult {
   std::vector<TaskId> ids;

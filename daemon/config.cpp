@@ -139,7 +139,7 @@ constexpr const char* kKnownKeys[] = {
     "socket",       "state_dir", "max_running",       "drain_timeout",   "kill_grace",
     "stop_signal",  "log_level", "max_message_bytes", "max_connections", "max_connections_per_uid",
     "idle_timeout", "retention", "retention_count",   "durable",         "no_new_privs",
-    "max_log_size"};
+    "max_log_size", "cgroup"};
 
 // A config file is small, and reading it must never block the daemon: a FIFO (or a device)
 // at its path would freeze a start before it listens, or the loop on SIGHUP. So it is opened
@@ -219,6 +219,7 @@ Result<void> apply_file(Config& c, const fs::path& path) {
   r.boolean("durable", c.durable);
   r.boolean("no_new_privs", c.no_new_privs);
   r.size("max_log_size", c.max_log_size);
+  r.string("cgroup", c.cgroup);
   return r.finish();
 }
 
@@ -229,6 +230,10 @@ Result<void> check(const Config& c) {
                    [&](const char* l) { return c.log_level == l; })) {
     return Error{Errc::kInvalidParams,
                  "log_level '" + c.log_level + "' is not one of trace, debug, info, warn, error"};
+  }
+  if (c.cgroup != "auto" && c.cgroup != "off" && (c.cgroup.empty() || c.cgroup[0] != '/')) {
+    return Error{Errc::kInvalidParams,
+                 "cgroup '" + c.cgroup + "' is not \"auto\", \"off\" or an absolute path"};
   }
   if (c.socket.size() >= 108) {
     return Error{Errc::kInvalidParams, "socket path '" + c.socket + "' is longer than 107 bytes"};

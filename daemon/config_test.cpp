@@ -245,6 +245,26 @@ TEST_CASE("load_config: max_log_size is a size or a number of bytes; 0 is unlimi
   CHECK(loaded({}, env).max_log_size == 0);
 }
 
+TEST_CASE("load_config: cgroup is auto by default, off, or an absolute path; nothing else") {
+  TempDir dir;
+  Environment env = user_env();
+  env.xdg_config_home = dir.path().string();
+  CHECK(loaded({}, env).cgroup == "auto");
+  dir.write("taskgroupd/taskgroupd.toml", "cgroup = \"off\"\n");
+  CHECK(loaded({}, env).cgroup == "off");
+  dir.write("taskgroupd/taskgroupd.toml", "cgroup = \"/sys/fs/cgroup/tg\"\n");
+  CHECK(loaded({}, env).cgroup == "/sys/fs/cgroup/tg");
+  for (const char* bad : {"cgroup = \"yes\"\n", "cgroup = \"rel/path\"\n", "cgroup = \"\"\n"}) {
+    CAPTURE(bad);
+    dir.write("taskgroupd/taskgroupd.toml", bad);
+    Flags f;
+    auto c = load_config(f, env);
+    REQUIRE(c.has_error());
+    CHECK(c.error().message.find("is not \"auto\", \"off\" or an absolute path") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("load_config: a bad file is refused naming the file, the line and the key") {
   TempDir dir;
   struct Case {

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -123,12 +124,12 @@ struct Ending {
 class Daemon {
  public:
   Daemon(const Flags& flags, const Environment& env, Store& store, const Config& config,
-         const Handover* adopted)
+         const Handover* adopted, std::optional<CgroupTree> cgroups)
       : flags_(flags),
         env_(env),
         adopted_(adopted),
         notifier_(env.notify_socket),
-        executor_(ioc_.get_executor(), users_, config.task_umask),
+        executor_(ioc_.get_executor(), users_, config.task_umask, std::move(cgroups)),
         clock_(ioc_.get_executor()),
         engine_(ioc_.get_executor(), store, executor_, users_, clock_, config),
         log_watcher_(ioc_.get_executor()),
@@ -150,6 +151,8 @@ class Daemon {
     }
     std::unordered_set<proto::TaskId> adopt;
     if (adopted_) adopt.insert(adopted_->tasks.begin(), adopted_->tasks.end());
+    // Before recovery records anything: what crashed tasks left running is killed first.
+    executor_.reclaim_cgroups(adopt);
     if (auto r = engine_.recover(adopt); r.has_error()) {
       spdlog::critical("recovery failed: {}", r.error().message);
       return {1, {}};
@@ -438,6 +441,17 @@ Ending run_program(const Flags& flags, const Environment& env, const Config& giv
     return {1, {}};
   }
   (void)tighten_state_dir(config.state_dir);  // An older build's open store and logs.
+  auto cgroups = CgroupTree::open(config.cgroup);
+  if (cgroups.has_error()) {
+    spdlog::critical("cgroup: {}", cgroups.error().message);
+    return {1, {}};
+  }
+  if (*cgroups) {
+    spdlog::info("isolation: cgroups, one per task under '{}'", (*cgroups)->root().string());
+  } else {
+    spdlog::info("isolation: process groups (cgroup = \"{}\"{})", config.cgroup,
+                 config.cgroup == "auto" ? ", and no delegated cgroup2 tree" : "");
+  }
   Ending end;
   {
     const Store::LedgerOptions ledger{config.state_dir / "taskgroupd.ledger", current_boot_id(),
@@ -448,7 +462,7 @@ Ending run_program(const Flags& flags, const Environment& env, const Config& giv
       return {1, {}};
     }
     try {
-      Daemon daemon(flags, env, *store, config, handover);
+      Daemon daemon(flags, env, *store, config, handover, std::move(*cgroups));
       end = daemon.run();
       // Everything is saved (a re-exec's running tasks too): the next start goes on from the
       // highest id used.

@@ -212,7 +212,7 @@ class Engine final : private ExecutorEvents {
   void on_started(proto::TaskId id, const RunHandle& run) override;
   void on_start_failed(proto::TaskId id, const std::string& why) override;
   void on_exited(proto::TaskId id, const ExitStatus& status) override;
-  void on_tree_gone(proto::TaskId id) override;
+  void on_tree_gone(proto::TaskId id, const ResourceUsage& usage) override;
   void on_log_limit(proto::TaskId id, std::int64_t size) override;
   void on_hook_done(HookId id, const HookOutcome& outcome) override;  // hooks.cpp
   // kKillWait after SIGKILL the task is still not gone: records it ended, saying what is left.

@@ -196,4 +196,20 @@ TEST_CASE("Engine: users are named through the directory, and unknown ones by th
   CHECK(rig.users.lookups() == lookups);  // Cached: no lookup per listed task.
 }
 
+TEST_CASE("Engine: what an ended task used is recorded with it, and status names the isolation") {
+  EngineRig rig(rig_config(2));
+  rig.submit("g", 2);
+  CHECK_FALSE(rig.task(1).cpu_user_ms.has_value());  // Running: nothing known yet.
+  rig.exec.usage = ResourceUsage{1000, 20, 1 << 20};
+  rig.exec.finish(1, exit_code(0));
+  rig.exec.usage = {};
+  rig.exec.finish(2, exit_code(0));
+  rig.settle();
+  CHECK(rig.task(1).cpu_user_ms == 1000);
+  CHECK(rig.task(1).cpu_system_ms == 20);
+  CHECK(rig.task(1).memory_peak_bytes == 1 << 20);
+  CHECK_FALSE(rig.task(2).cpu_user_ms.has_value());  // Not accounted: null.
+  CHECK(rig.engine->status().isolation == "fake");
+}
+
 }  // namespace tg::daemon::testing

@@ -65,8 +65,11 @@ void Engine::on_exited(proto::TaskId id, const ExitStatus& status) {
   t.signal = status.signal;
 }
 
-void Engine::on_tree_gone(proto::TaskId id) {
+void Engine::on_tree_gone(proto::TaskId id, const ResourceUsage& usage) {
   Task& t = tasks_.at(id);
+  t.cpu_user_ms = usage.cpu_user_ms;
+  t.cpu_system_ms = usage.cpu_system_ms;
+  t.memory_peak_bytes = usage.memory_peak_bytes;
   const Run& r = running_.at(id);
   if (r.stop == StopCause::kNone && r.start_failure) {  // Not the command's exit: ours (127).
     t.exit_code.reset();

@@ -96,6 +96,7 @@ proto::StatusResult Engine::status() const {
   if (!config_.config_path.empty()) s.config_path = config_.config_path.string();
   s.config_error = config_error_;
   s.store_error = store_.write_failure();
+  s.isolation = executor_.capabilities().isolation;
   return s;
 }
 
@@ -161,18 +162,21 @@ Result<Engine::LogSource> Engine::log_source(const Peer& peer, proto::TaskId id,
 }
 
 void Engine::apply_config(const Config& config) {
-  if (config.socket != config_.socket || config.state_dir != config_.state_dir) {
-    spdlog::warn("reload: socket and state_dir changes take effect only after a restart");
+  if (config.socket != config_.socket || config.state_dir != config_.state_dir ||
+      config.cgroup != config_.cgroup) {
+    spdlog::warn("reload: socket, state_dir and cgroup changes take effect only after a restart");
   }
   const std::string socket = config_.socket;
   const auto state_dir = config_.state_dir;
   const unsigned task_umask = config_.task_umask;
+  const std::string cgroup = config_.cgroup;
   const bool retention_changed =
       config.retention != config_.retention || config.retention_count != config_.retention_count;
   config_ = config;
   config_.socket = socket;
   config_.state_dir = state_dir;
   config_.task_umask = task_umask;
+  config_.cgroup = cgroup;
   scheduler_.set_max_running(config_.max_running);
   store_.set_durable(config_.durable);
   spdlog::info(

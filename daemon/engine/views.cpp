@@ -54,6 +54,9 @@ proto::TaskInfo Engine::info(const Task& t) const {
   if (t.labels) i.labels = *t.labels;
   if (!t.submit_key.empty()) i.key = t.submit_key;
   if (t.restarted_from != 0) i.restarted_from = t.restarted_from;
+  i.cpu_user_ms = t.cpu_user_ms;
+  i.cpu_system_ms = t.cpu_system_ms;
+  i.memory_peak_bytes = t.memory_peak_bytes;
   return i;
 }
 

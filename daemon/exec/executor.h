@@ -84,6 +84,14 @@ struct HookOutcome {
 };
 inline constexpr std::size_t kMaxHookOutput = 4096;
 
+// What a task used, as far as its executor accounts for it (null where it does not:
+// LocalExecutor without cgroups, or without the memory controller for memory_peak_bytes).
+struct ResourceUsage {
+  std::optional<std::int64_t> cpu_user_ms;
+  std::optional<std::int64_t> cpu_system_ms;
+  std::optional<std::int64_t> memory_peak_bytes;
+};
+
 // What an executor reports about a task, in this order: started or start_failed; then, for a
 // started one, possibly start_failed (it never got to run its command), exited, and tree_gone.
 // Reports come from the event loop, and also from inside an Executor call (start() reports a
@@ -97,8 +105,9 @@ class ExecutorEvents {
   virtual void on_start_failed(proto::TaskId id, const std::string& why) = 0;
   // Its main process ended. What else it started may live on while it is being stopped.
   virtual void on_exited(proto::TaskId id, const ExitStatus& status) = 0;
-  // Nothing of the task is left: it has ended. No further report about it follows.
-  virtual void on_tree_gone(proto::TaskId id) = 0;
+  // Nothing of the task is left: it has ended, having used `usage`. No further report about it
+  // follows.
+  virtual void on_tree_gone(proto::TaskId id, const ResourceUsage& usage) = 0;
   // Its log has `size` bytes, more than LaunchSpec::max_log_bytes. Reported when a check finds
   // the log over the cap and larger than at the last report, until on_tree_gone: the first
   // report says the cap is crossed, later ones that the task goes on writing. How soon a check
@@ -120,7 +129,8 @@ class Executor {
   struct Capabilities {
     bool kills_whole_tree = false;  // kill() reaches every process the task started.
     bool survives_restart = false;  // Tasks keep running while the daemon restarts.
-    const char* isolation = "";     // How a task's processes are kept together, for status.
+    // How a task's processes are kept together, for status: "cgroups", "process groups".
+    const char* isolation = "";
   };
 
   // What abandon() found.

@@ -36,6 +36,10 @@ struct Config {
   // A task whose log grows past this many bytes is stopped (0: no cap). Also the most a task's
   // own --max-log may ask for. A reload applies to tasks started after it.
   std::int64_t max_log_size = std::int64_t{1} << 30;
+  // Where tasks' cgroups are made (docs/usage.md "Isolation"): "auto" (the cgroup systemd
+  // delegated to the service, if any), "off" (none: process groups only), or the path of a
+  // writable cgroup2 directory. Fixed for the life of the process.
+  std::string cgroup = "auto";
 
   // Not a file key: the umask taskgroupd was started with, which tasks get back (the daemon
   // itself runs with 077 so its store and logs are private whatever it inherited).

@@ -70,6 +70,10 @@ struct Task {
   std::shared_ptr<const proto::Labels> labels;
   std::string submit_key;     // "" if none; unique per uid among the kept tasks.
   TaskId restarted_from = 0;  // 0: not a restart.
+  // What its last run used, where the executor accounts for it (ResourceUsage); else null.
+  std::optional<std::int64_t> cpu_user_ms;
+  std::optional<std::int64_t> cpu_system_ms;
+  std::optional<std::int64_t> memory_peak_bytes;
 };
 
 // A group's persistent settings; the rest of its state is derived from its tasks.

@@ -114,6 +114,13 @@ constexpr const char* kMigrations[] = {
       ALTER TABLE tasks ADD COLUMN restarted_from INTEGER NOT NULL DEFAULT 0;
       CREATE UNIQUE INDEX tasks_by_key ON tasks (uid, submit_key) WHERE submit_key IS NOT NULL;
     )sql",
+    // What an ended task used (issue 14: its cgroup's cpu.stat and memory.peak); NULL where
+    // it was not accounted.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN cpu_user_ms INTEGER;
+      ALTER TABLE tasks ADD COLUMN cpu_system_ms INTEGER;
+      ALTER TABLE tasks ADD COLUMN memory_peak_bytes INTEGER;
+    )sql",
 };
 
 Result<std::int64_t> user_version(sqlite3* db) {
@@ -286,7 +293,8 @@ Result<void> Store::prepare() {
   auto update_task = Stmt::prepare(db_.get(), R"sql(
       UPDATE tasks SET state = ?2, pid = ?3, pid_start = ?4, exit_code = ?5, signal = ?6,
                        reason = ?7, started_at_ms = ?8, ended_at_ms = ?9, boot_id = ?10,
-                       begin_at_ms = ?11, attempt = ?12
+                       begin_at_ms = ?11, attempt = ?12, cpu_user_ms = ?13,
+                       cpu_system_ms = ?14, memory_peak_bytes = ?15
       WHERE id = ?1
   )sql");
   auto insert_attempt = Stmt::prepare(db_.get(), R"sql(
@@ -343,7 +351,8 @@ Result<std::vector<Task>> Store::load_tasks() {
       SELECT id, uid, gid, grp, argv, cwd, env_id, shell, priority, timeout_ms, requeue, state,
              pid, pid_start, exit_code, signal, reason, submitted_at_ms, started_at_ms,
              ended_at_ms, boot_id, max_log_bytes, after_ok, after_any, begin_at_ms, retries,
-             retry_delay_ms, attempt, labels, submit_key, restarted_from
+             retry_delay_ms, attempt, labels, submit_key, restarted_from, cpu_user_ms,
+             cpu_system_ms, memory_peak_bytes
       FROM tasks ORDER BY id
   )sql");
   if (st.has_error()) return st.error();
@@ -400,6 +409,9 @@ Result<std::vector<Task>> Store::load_tasks() {
     t.labels = labels;
     t.submit_key = st->text(29);  // NULL reads as "": none.
     t.restarted_from = st->int64(30);
+    t.cpu_user_ms = st->opt_int64(31);
+    t.cpu_system_ms = st->opt_int64(32);
+    t.memory_peak_bytes = st->opt_int64(33);
     tasks.push_back(std::move(t));
   }
   if (auto r = load_attempts(tasks); r.has_error()) return r.error();
@@ -464,7 +476,10 @@ Result<void> Store::write_updates(std::span<const Task* const> tasks) {
         .bind(9, t->ended_at)
         .bind(10, t->boot_id)
         .bind(11, t->begin_at)
-        .bind(12, std::int64_t{t->attempt});
+        .bind(12, std::int64_t{t->attempt})
+        .bind(13, t->cpu_user_ms)
+        .bind(14, t->cpu_system_ms)
+        .bind(15, t->memory_peak_bytes);
     if (auto r = update_task_.run(); r.has_error()) return r.error();
     if (auto r = write_attempts(*t); r.has_error()) return r.error();
   }

@@ -34,7 +34,7 @@ class Store {
     // said in the log; task ids continue above every id that may have been handed out.
     bool accept_lost = false;
   };
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   // Task ids are reserved in the ledger this many at a time (or a batch's worth, if more).
   static constexpr TaskId kIdBlock = 10'000;
 

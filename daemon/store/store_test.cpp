@@ -395,7 +395,10 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
     tasks[0].started_at = 1000;
     REQUIRE(store->update(Updates{&tasks[0]}).has_value());
   }
-  // Back to schema 1, as an older taskgroupd left it: schema 6's columns go first.
+  // Back to schema 1, as an older taskgroupd left it: the newest columns go first.
+  shared.exec(
+      "ALTER TABLE tasks DROP COLUMN cpu_user_ms; ALTER TABLE tasks DROP COLUMN cpu_system_ms; "
+      "ALTER TABLE tasks DROP COLUMN memory_peak_bytes");
   shared.exec(
       "DROP INDEX tasks_by_key; ALTER TABLE tasks DROP COLUMN labels; "
       "ALTER TABLE tasks DROP COLUMN submit_key; ALTER TABLE tasks DROP COLUMN restarted_from");
@@ -417,8 +420,10 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   CHECK(loaded[0].state == TaskState::kRunning);
   CHECK(loaded[0].pid == 4242);
   CHECK(loaded[0].pid_start == 987654);
-  CHECK(loaded[0].boot_id.empty());     // Unknown: recovery will not kill by it.
-  CHECK(loaded[0].max_log_bytes == 0);  // The daemon's max_log_size, as before.
+  CHECK(loaded[0].boot_id.empty());                // Unknown: recovery will not kill by it.
+  CHECK(loaded[0].max_log_bytes == 0);             // The daemon's max_log_size, as before.
+  CHECK_FALSE(loaded[0].cpu_user_ms.has_value());  // Not accounted by an older taskgroupd.
+  CHECK_FALSE(loaded[0].memory_peak_bytes.has_value());
 
   // And from now on the boot id is stored with the pid.
   loaded[1].state = TaskState::kRunning;
@@ -427,6 +432,15 @@ TEST_CASE("Store: a version 1 database migrates, its running tasks with no boot 
   loaded[1].boot_id = "0c9e2a5e-1111-2222-3333-444455556666";
   REQUIRE(store->update(Updates{&loaded[1]}).has_value());
   CHECK(load(*store)[1].boot_id == loaded[1].boot_id);
+
+  // And what a task used, once it has ended (null where not accounted).
+  loaded[1].cpu_user_ms = 1200;
+  loaded[1].cpu_system_ms = 30;
+  REQUIRE(store->update(Updates{&loaded[1]}).has_value());
+  const Task again = load(*store)[1];
+  CHECK(again.cpu_user_ms == 1200);
+  CHECK(again.cpu_system_ms == 30);
+  CHECK_FALSE(again.memory_peak_bytes.has_value());
 }
 
 }  // namespace tg::daemon

@@ -76,6 +76,8 @@ TEST_CASE("Store: a version 5 database migrates: no labels, key, origin, depende
     REQUIRE(store->insert(tasks, Envs{}).has_value());
   }
   shared.exec(
+      "ALTER TABLE tasks DROP COLUMN cpu_user_ms; ALTER TABLE tasks DROP COLUMN cpu_system_ms; "
+      "ALTER TABLE tasks DROP COLUMN memory_peak_bytes; "
       "DROP INDEX tasks_by_key; ALTER TABLE tasks DROP COLUMN labels; "
       "ALTER TABLE tasks DROP COLUMN submit_key; ALTER TABLE tasks DROP COLUMN restarted_from; "
       "DROP TRIGGER attempts_go_with_their_task; DROP TABLE attempts; "

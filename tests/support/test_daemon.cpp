@@ -81,7 +81,8 @@ std::string tail(const std::string& text, std::size_t max_bytes) {
 TestDaemon::TestDaemon(DaemonOptions options) : options_(std::move(options)) {
   state_dir_ = options_.state_dir.value_or(dir() / "state");
   for (const char* sub : {"config", "run", "state-home"}) fs::create_directories(dir() / sub);
-  write_file(dir() / "taskgroupd.toml", "");  // Defaults; tests may rewrite it and reload.
+  // Defaults unless the test gives one; tests may rewrite it and reload.
+  write_file(dir() / "taskgroupd.toml", options_.config);
   start();
 }
 

@@ -21,6 +21,8 @@ struct DaemonOptions {
   std::optional<std::filesystem::path> state_dir = std::nullopt;
   // The taskgroupd binary to run; by default the one this build made.
   std::optional<std::filesystem::path> binary = std::nullopt;
+  // The config file's contents at the first start (TOML); empty: the defaults.
+  std::string config = {};
 };
 
 // Owns one temp dir and, at any time, at most one taskgroupd child. The constructor binds and

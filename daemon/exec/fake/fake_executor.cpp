@@ -112,7 +112,7 @@ void FakeExecutor::gone(proto::TaskId id, std::optional<ExitStatus> status) {
   signals_of_ended_[id] = it->second.signals;
   running.erase(it);
   if (!reported && status) events_->on_exited(id, *status);
-  events_->on_tree_gone(id);
+  events_->on_tree_gone(id, usage);
 }
 
 void FakeExecutor::deliver(proto::TaskId id, int sig) {

@@ -72,6 +72,7 @@ class FakeExecutor final : public Executor {
   std::set<proto::TaskId> adoptable;     // adopt() takes these over (children of this pid).
   bool hooks_ignore_term = false;        // Hooks live on after SIGTERM (SIGKILL ends them).
   bool refuse_hooks = false;             // run_hook() reports a start error at once.
+  ResourceUsage usage;                   // What every task is reported to have used.
 
   // --- What the engine did.
   std::map<proto::TaskId, FakeTask> running;  // Started and not yet reported gone.

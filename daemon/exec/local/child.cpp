@@ -42,6 +42,7 @@ struct KernelSigaction {
 // The pre-exec steps, in order; the one that failed is reported to the parent.
 enum class Step : int {
   kNone,
+  kCgroup,
   kSignals,
   kSetsid,
   kOpenLog,
@@ -88,6 +89,7 @@ struct Launch::Bundle {
   std::vector<gid_t> groups;
   int report_fd = -1;  // The write end, in the child's copy of the fd table.
   int gate_fd = -1;    // SpawnSpec::gate_fd.
+  int cgroup_fd = -1;  // SpawnSpec::cgroup_procs_fd.
   std::unique_ptr<char[]> stack;
 
   // What the child reads: plain pointers into the fields above, so that it calls no function
@@ -110,6 +112,7 @@ struct Launch::Bundle {
     const gid_t* groups;
     long report_fd;
     long gate_fd;
+    long cgroup_fd;
   } raw{};
 };
 
@@ -135,6 +138,11 @@ namespace {
 [[gnu::noinline, gnu::no_sanitize("address", "undefined"), noreturn]] void exec_child(
     const Launch::Bundle::Raw& b) {
   long r = 0;
+  // Into the task's cgroup before anything else: whatever this process becomes, and whatever it
+  // starts, is then inside it (writing "0" moves the writer).
+  if (b.cgroup_fd >= 0 && (r = raw_syscall(SYS_write, b.cgroup_fd, arg("0"), 1)) < 0) {
+    report_and_exit(b.report_fd, Step::kCgroup, r);
+  }
   KernelSigaction dfl;
   dfl.handler = nullptr;  // SIG_DFL
   dfl.flags = 0;
@@ -264,6 +272,8 @@ Error describe(const Launch::Bundle& b, const FailureRecord& rec) {
       return invalid("cannot enter '" + printable(b.cwd) + "': " + why);
     case Step::kExec:
       return invalid("cannot execute '" + printable(b.path) + "': " + why);
+    case Step::kCgroup:
+      return invalid("cannot enter the task's cgroup: " + why);
     case Step::kSignals:
       return invalid("resetting signals failed: " + why);
     case Step::kSetsid:
@@ -404,6 +414,7 @@ std::unique_ptr<Launch> make_launch(const SpawnSpec& spec, std::string path) {
   b.log_header = spec.log_header;
   b.umask = spec.umask;
   b.gate_fd = spec.gate_fd;
+  b.cgroup_fd = spec.cgroup_procs_fd;
   b.no_new_privs = spec.no_new_privs;
   if (spec.credentials) {
     b.switch_user = true;
@@ -454,7 +465,8 @@ Result<Spawned> spawn_child(const SpawnSpec& spec) {
            static_cast<long>(b.groups.size()),
            b.groups.data(),
            b.report_fd,
-           b.gate_fd};
+           b.gate_fd,
+           b.cgroup_fd};
 
   // Block every signal so no handler of ours runs in the child before it resets them.
   sigset_t all, old;

@@ -38,6 +38,9 @@ struct SpawnSpec {
   int gate_fd = -1;
   // PR_SET_NO_NEW_PRIVS before exec: setuid, setgid and file capabilities grant nothing.
   bool no_new_privs = false;
+  // The task's cgroup.procs, open for writing (CgroupTree::create), or -1: the child's first
+  // step writes "0" there, so that its command and all it starts run in the task's cgroup.
+  int cgroup_procs_fd = -1;
 };
 
 // Holds children just before their exec until the daemon has saved their start (exactly-once

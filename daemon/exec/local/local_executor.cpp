@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include <spdlog/spdlog.h>
 
 #include "common/unique_fd.h"
@@ -21,6 +23,14 @@ namespace {
 // A logger whose journal entries carry the task's id (TASKGROUPD_TASK_ID).
 FieldLogger task_log(proto::TaskId id) { return FieldLogger(LogFields{id, {}, std::nullopt}); }
 
+ResourceUsage in_ms(const CgroupUsage& u) {
+  ResourceUsage r;
+  if (u.cpu_user_us) r.cpu_user_ms = *u.cpu_user_us / 1000;
+  if (u.cpu_system_us) r.cpu_system_ms = *u.cpu_system_us / 1000;
+  r.memory_peak_bytes = u.memory_peak_bytes;
+  return r;
+}
+
 }  // namespace
 
 // Not checked by UBSan's vptr check, which in the sanitized test build probes memory through a
@@ -32,7 +42,8 @@ template <class Event, class... Args>
   (events_->*event)(std::forward<Args>(args)...);
 }
 
-LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, unsigned task_umask)
+LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, unsigned task_umask,
+                             std::optional<CgroupTree> cgroups)
     : ex_(ex),
       users_(users),
       task_umask_(task_umask),
@@ -42,14 +53,19 @@ LocalExecutor::LocalExecutor(asio::any_io_executor ex, UserDirectory& users, uns
                  [this](proto::TaskId id, std::int64_t size) {
                    report(&ExecutorEvents::on_log_limit, id, size);
                  }),
-      hooks_(ex, users, task_umask, [this](HookId id, const HookOutcome& outcome) {
-        report(&ExecutorEvents::on_hook_done, id, outcome);
-      }) {}
+      hooks_(ex, users, task_umask,
+             [this](HookId id, const HookOutcome& outcome) {
+               report(&ExecutorEvents::on_hook_done, id, outcome);
+             }),
+      cgroups_(std::move(cgroups)),
+      cgroup_watch_(ex, [this](proto::TaskId id) { on_cgroup_changed(id); }) {}
 
 LocalExecutor::~LocalExecutor() = default;
 
 Executor::Capabilities LocalExecutor::capabilities() const {
-  return {.kills_whole_tree = true, .survives_restart = false, .isolation = "sessions"};
+  return {.kills_whole_tree = true,
+          .survives_restart = false,
+          .isolation = cgroups_ ? "cgroups" : "process groups"};
 }
 
 Result<SpawnSpec> LocalExecutor::prepare(const LaunchSpec& spec) {
@@ -92,12 +108,23 @@ void LocalExecutor::start(const LaunchSpec& spec) {
   auto prepared = prepare(spec);
   if (prepared.has_error())
     return report(&ExecutorEvents::on_start_failed, id, prepared.error().message);
+  UniqueFd cgroup_procs;  // The child gets a copy; ours is closed once it exists.
+  if (cgroups_) {
+    auto fd = cgroups_->create(id);
+    if (fd.has_error()) return report(&ExecutorEvents::on_start_failed, id, fd.error().message);
+    cgroup_procs = std::move(*fd);
+    prepared->cgroup_procs_fd = cgroup_procs.get();
+  }
   auto spawned = spawn_child(*prepared);
-  if (spawned.has_error())
+  cgroup_procs.reset();
+  if (spawned.has_error()) {
+    if (cgroups_) (void)cgroups_->remove(id);  // Empty: no child entered it.
     return report(&ExecutorEvents::on_start_failed, id, spawned.error().message);
+  }
 
   auto& c = children_[id] = std::make_unique<Child>(ex_, spawned->pidfd.release());
   c->pid = spawned->pid;
+  c->in_cgroup = cgroups_.has_value();
   c->spawned_at = std::chrono::steady_clock::now();
   c->log_path = spec.log_path;
   c->max_log_bytes = spec.max_log_bytes;
@@ -155,7 +182,18 @@ void LocalExecutor::on_exit(proto::TaskId id) {
   // Stopped with a grace, the leader may go first (a shell dies of TERM while the children it
   // ran still clean up): the rest of its session gets the grace it was promised. Peeking leaves
   // the leader a zombie, so its pid (our sid) cannot be reused meanwhile.
-  if (!spawn_error && c.stopping && !c.killed) {
+  if (!spawn_error && c.stopping && !c.killed && c.in_cgroup) {
+    // Peeked, not reaped: its exit is reported now; the cgroup's emptiness ends the task.
+    const auto peeked = wait_pidfd(c.pidfd.native_handle(), WNOWAIT);
+    if (peeked && cgroups_->populated(id) == true) {
+      c.lingering = true;
+      task_log(id).info("task {}: pid {} exited; the rest of its cgroup keeps its grace", id,
+                        c.pid);
+      report(&ExecutorEvents::on_exited, id, exit_status(*peeked));
+      cgroup_watch_.add(id, (cgroups_->path(id) / "cgroup.events").string());
+      if (cgroups_->populated(id) == true) return;  // Else it emptied before the watch.
+    }
+  } else if (!spawn_error && c.stopping && !c.killed) {
     const auto peeked = wait_pidfd(c.pidfd.native_handle(), WNOWAIT);
     if (peeked && sessions_with_members({c.pid}).contains(c.pid)) {
       c.lingering = true;
@@ -169,18 +207,50 @@ void LocalExecutor::on_exit(proto::TaskId id) {
 }
 
 void LocalExecutor::finish(proto::TaskId id, const std::optional<Error>& spawn_error) {
-  auto node = children_.extract(id);
-  Child& c = *node.mapped();
-  leaders_.erase(c.pid);
+  Child& c = *children_.at(id);
   log_watch_.remove(id);
-  // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
-  // is left of its session now, leaving nothing of the task behind.
-  (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at, leaders_);
-  const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0);
-  if (!reaped) task_log(id).error("task {}: waitid failed: {}", id, ::strerror(errno));
-  if (spawn_error) report(&ExecutorEvents::on_start_failed, id, spawn_error->message);
-  if (!c.lingering && reaped) report(&ExecutorEvents::on_exited, id, exit_status(*reaped));
-  report(&ExecutorEvents::on_tree_gone, id);
+  if (c.in_cgroup) {
+    // Everything else in its cgroup: whatever the task left running dies with it.
+    if (auto r = cgroups_->kill(id); r.has_error())
+      task_log(id).warn("task {}: {}", id, r.error().message);
+  } else {
+    // The leader is a zombie until reaped, so its pid (our sid) cannot be reused yet: kill what
+    // is left of its session now, leaving nothing of the task behind.
+    (void)kill_session_remains(c.pid, std::chrono::steady_clock::now() - c.spawned_at, leaders_);
+  }
+  if (!c.reaped) {
+    c.reaped = true;
+    const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0);
+    if (!reaped) task_log(id).error("task {}: waitid failed: {}", id, ::strerror(errno));
+    const bool exit_reported = c.lingering;
+    c.lingering = true;  // Its exit is reported from here on.
+    if (spawn_error) report(&ExecutorEvents::on_start_failed, id, spawn_error->message);
+    if (!exit_reported && reaped) report(&ExecutorEvents::on_exited, id, exit_status(*reaped));
+  }
+  if (c.in_cgroup && cgroups_->populated(id) == true) {
+    // Dying of SIGKILL: gone when its cgroup says it is empty (on_cgroup_changed).
+    c.stopping = c.killed = true;
+    cgroup_watch_.add(id, (cgroups_->path(id) / "cgroup.events").string());
+    if (cgroups_->populated(id) == true) return;
+  }
+  auto node = children_.extract(id);
+  leaders_.erase(node.mapped()->pid);
+  cgroup_watch_.remove(id);
+  ResourceUsage usage;
+  if (node.mapped()->in_cgroup) {
+    usage = in_ms(cgroups_->usage(id));
+    if (auto r = cgroups_->remove(id); r.has_error()) {
+      task_log(id).warn("task {}: {}; left in place", id, r.error().message);
+    }
+  }
+  report(&ExecutorEvents::on_tree_gone, id, usage);
+}
+
+void LocalExecutor::on_cgroup_changed(proto::TaskId id) {
+  auto it = children_.find(id);
+  if (it == children_.end()) return cgroup_watch_.remove(id);
+  if (cgroups_->populated(id) == true) return;  // Not empty yet: the next change will tell.
+  finish(id, std::nullopt);
 }
 
 void LocalExecutor::watch_lingering() {
@@ -194,7 +264,7 @@ void LocalExecutor::watch_lingering() {
     std::vector<pid_t> sids;
     std::vector<pid_t> killed;
     for (const auto& [id, c] : children_) {
-      if (!c->lingering) continue;
+      if (!c->lingering || c->in_cgroup) continue;  // A cgroup's emptiness is watched.
       ids.push_back(id);
       sids.push_back(c->pid);
       if (c->killed) killed.push_back(c->pid);  // A member may have forked as SIGKILL landed.
@@ -218,21 +288,44 @@ void LocalExecutor::signal(proto::TaskId id, int sig) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
   it->second->stopping = true;
-  (void)signal_sessions({it->second->pid}, sig);  // Already gone: its exit is on the way.
+  send(*it->second, id, sig, /*then_cont=*/true);  // Already gone: its exit is on the way.
+}
+
+void LocalExecutor::send(Child& c, proto::TaskId id, int sig, bool then_cont) {
+  if (!c.in_cgroup) {
+    (void)signal_sessions({c.pid}, sig, then_cont);
+    return;
+  }
+  (void)cgroups_->signal(id, sig, then_cont);
+  // Before its exec the child may not have entered its cgroup yet; its handlers are the
+  // defaults by the time its blocked signals are delivered.
+  if (c.launch && !c.reaped) {
+    (void)::pidfd_send_signal(c.pidfd.native_handle(), sig, nullptr, 0);
+    if (then_cont && sig != SIGKILL && sig != SIGCONT)
+      (void)::pidfd_send_signal(c.pidfd.native_handle(), SIGCONT, nullptr, 0);
+  }
 }
 
 void LocalExecutor::deliver(proto::TaskId id, int sig) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
-  (void)signal_sessions({it->second->pid}, sig, /*then_cont=*/false);
+  send(*it->second, id, sig, /*then_cont=*/false);
 }
 
 void LocalExecutor::kill(proto::TaskId id) {
   auto it = children_.find(id);
   if (it == children_.end()) return;
-  it->second->stopping = true;
-  it->second->killed = true;
-  (void)signal_sessions({it->second->pid}, SIGKILL);  // Its whole session, every group in it.
+  Child& c = *it->second;
+  c.stopping = true;
+  c.killed = true;
+  if (!c.in_cgroup) {
+    (void)signal_sessions({c.pid}, SIGKILL);  // Its whole session, every group in it.
+    return;
+  }
+  if (auto r = cgroups_->kill(id); r.has_error())
+    task_log(id).warn("task {}: {}", id, r.error().message);
+  // Also the leader through its pidfd: before its exec it may not be in the cgroup yet.
+  if (!c.reaped) (void)::pidfd_send_signal(c.pidfd.native_handle(), SIGKILL, nullptr, 0);
 }
 
 Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
@@ -240,14 +333,21 @@ Executor::Abandoned LocalExecutor::abandon(proto::TaskId id) {
   if (it == children_.end()) return {};
   Child& c = *it->second;
   log_watch_.remove(id);
+  cgroup_watch_.remove(id);
   Abandoned out;
+  if (c.reaped) {  // Its exit is reported; what is left is in its cgroup, which stays.
+    out.left_behind = "processes of its cgroup";
+    children_.erase(it);
+    return out;
+  }
+  if (c.in_cgroup) (void)cgroups_->kill(id);
   if (wait_pidfd(c.pidfd.native_handle(), WNOHANG | WNOWAIT)) {
     // Only members of its session are left, in uninterruptible sleep: they die when they wake.
     (void)signal_sessions({c.pid}, SIGKILL);
     if (const auto reaped = wait_pidfd(c.pidfd.native_handle(), 0)) {
       out.status = exit_status(*reaped);
     }
-    out.left_behind = "processes of its session";
+    out.left_behind = c.in_cgroup ? "processes of its cgroup" : "processes of its session";
     leaders_.erase(c.pid);
     children_.erase(it);
     return out;
@@ -272,7 +372,35 @@ void LocalExecutor::reap_when_exited(std::list<asio::posix::stream_descriptor>::
                     });
 }
 
+void LocalExecutor::reclaim_cgroups(const std::unordered_set<proto::TaskId>& keep) {
+  if (!cgroups_) return;
+  for (proto::TaskId id : cgroups_->tasks()) {
+    if (keep.contains(id)) continue;
+    auto r = cgroups_->kill_and_remove(id, kReclaimWait);
+    if (r.has_error()) {
+      task_log(id).error("task {}: {}; left in place", id, r.error().message);
+    } else if (*r) {
+      task_log(id).warn("task {}: killed what an earlier daemon left in its cgroup", id);
+    }
+  }
+}
+
 bool LocalExecutor::reclaim(proto::TaskId id, const RunHandle& run) {
+  bool killed = false;
+  if (cgroups_) {  // Everything of it, daemonized processes included, whatever its pid says.
+    auto r = cgroups_->kill_and_remove(id, kReclaimWait);
+    if (r.has_error()) {
+      task_log(id).error("task {}: {}; left in place", id, r.error().message);
+    } else if (*r) {
+      task_log(id).warn("task {}: killed what was left in its cgroup", id);
+      killed = true;
+    }
+  }
+  // A task of a daemon that ran without cgroups: its session, if its leader proves to be it.
+  return reclaim_session(id, run) || killed;
+}
+
+bool LocalExecutor::reclaim_session(proto::TaskId id, const RunHandle& run) {
   if (run.pid <= 0 || run.start_time == 0) return false;
   // Start times count from boot: after a reboot another process may have the same pid and
   // start time. Only the same boot proves anything (a store from before boot ids: no proof).
@@ -320,6 +448,7 @@ bool LocalExecutor::adopt(proto::TaskId id, const RunHandle& run, const std::str
   }
   auto& c = children_[id] = std::make_unique<Child>(ex_, pidfd.release());
   c->pid = run.pid;
+  c->in_cgroup = cgroups_ && std::filesystem::exists(cgroups_->path(id));
   c->spawned_at = std::chrono::steady_clock::now() - process_age(run.start_time);
   leaders_.insert(c->pid);
   log_watch_.add(id, log_path, max_log_bytes);
@@ -331,6 +460,7 @@ bool LocalExecutor::adopt(proto::TaskId id, const RunHandle& run, const std::str
 void LocalExecutor::shutdown() {
   linger_timer_.cancel();
   log_watch_.shutdown();
+  cgroup_watch_.shutdown();
   hooks_.shutdown();
   for (auto& fd : unreaped_) fd.cancel();  // Nothing may keep the loop alive once drained.
 }

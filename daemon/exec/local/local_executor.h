@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "daemon/exec/executor.h"
+#include "daemon/exec/local/cgroup_tree.h"
+#include "daemon/exec/local/cgroup_watch.h"
 #include "daemon/exec/local/child.h"
 #include "daemon/exec/local/hook_runner.h"
 #include "daemon/exec/local/log_watch.h"
@@ -24,15 +26,24 @@ namespace tg::daemon {
 
 // Runs tasks as child processes of the daemon (docs/design.md "Spawning"): clone without
 // waiting for the exec, each child held before its exec until its start is saved (StartGate),
-// a pidfd per child watched by the loop, each task in its own session
-// (task_session.h: the stop signal, SIGKILL and "is it gone" all mean the whole session), run
-// as its submitter when the daemon is root. A task stopped with a grace lingers after its main
-// process exits until the rest of its session is gone: one shared 50 ms /proc scan while any
-// task lingers, none otherwise. A task's log is watched against its cap (log_watch.h) from its
-// exec on. Owned by run(); used on the loop's thread only.
+// a pidfd per child watched by the loop, each task in its own session, run as its submitter
+// when the daemon is root. A task's processes are:
+// - with a cgroup tree (cgroup_tree.h): those in its own cgroup, which the child enters before
+//   anything else, so nothing can leave it. The stop signal goes to every process in it,
+//   SIGKILL through cgroup.kill, and the task has ended when the cgroup is empty
+//   (cgroup.events, watched through inotify: cgroup_watch.h); its CPU time and peak memory are
+//   read then, and the cgroup removed.
+// - without one: its session (task_session.h: the stop signal, SIGKILL and "is it gone" all
+//   mean the whole session). A task stopped with a grace lingers after its main process exits
+//   until the rest of its session is gone: one shared 50 ms /proc scan while any task lingers,
+//   none otherwise.
+// A task's log is watched against its cap (log_watch.h) from its exec on. Owned by run(); used
+// on the loop's thread only.
 class LocalExecutor final : public Executor {
  public:
-  LocalExecutor(boost::asio::any_io_executor ex, UserDirectory& users, unsigned task_umask);
+  // `cgroups`: the tree tasks run in (CgroupTree::open), or nullopt: sessions only.
+  LocalExecutor(boost::asio::any_io_executor ex, UserDirectory& users, unsigned task_umask,
+                std::optional<CgroupTree> cgroups = std::nullopt);
   ~LocalExecutor() override;
   LocalExecutor(const LocalExecutor&) = delete;
   LocalExecutor& operator=(const LocalExecutor&) = delete;
@@ -56,6 +67,12 @@ class LocalExecutor final : public Executor {
   void run_hook(const HookSpec& spec) override { hooks_.run(spec); }
   void signal_hook(HookId id, int sig) override { hooks_.signal(id, sig); }
 
+  // At start, before recovery: kills everything left in the task cgroups of an earlier daemon
+  // (daemonized processes included) and removes them, except those of `keep` (handed over by a
+  // re-exec: adopt() takes them, reclaim() kills them). Waits up to kReclaimWait for each.
+  void reclaim_cgroups(const std::unordered_set<proto::TaskId>& keep);
+  static constexpr std::chrono::seconds kReclaimWait{5};
+
  private:
   // A child between its clone and the moment its whole session is gone.
   struct Child {
@@ -68,8 +85,10 @@ class LocalExecutor final : public Executor {
     std::chrono::steady_clock::time_point spawned_at;
     std::string log_path;  // Watched against max_log_bytes from its exec on (log_watch_).
     std::int64_t max_log_bytes = 0;
-    bool stopping = false;  // signal() was called: the rest of the session keeps its grace.
-    bool killed = false;    // kill() was called.
+    bool in_cgroup = false;  // It runs in its task cgroup (cgroups_).
+    bool reaped = false;     // The leader has been waited for.
+    bool stopping = false;   // signal() was called: the rest of the session keeps its grace.
+    bool killed = false;     // kill() was called.
     // The leader exited (and was reported) while others of its session live on: it stays an
     // unreaped zombie, holding its pid (our sid), until they are gone.
     bool lingering = false;
@@ -84,9 +103,14 @@ class LocalExecutor final : public Executor {
   void on_exit(proto::TaskId id);
   // Reaps an abandoned child once it exits (kept in unreaped_ until then).
   void reap_when_exited(std::list<boost::asio::posix::stream_descriptor>::iterator where);
-  // Kills what is left of the session, reaps the leader, reports its exit (unless lingering
-  // already did) and that the tree is gone; forgets the child.
+  // Kills what is left of the task, reaps the leader, reports its exit (unless lingering
+  // already did) and, once nothing of it is left, that the tree is gone, forgetting the child.
+  // A cgroup that still has processes (dying of SIGKILL) is waited for: on_cgroup_changed.
   void finish(proto::TaskId id, const std::optional<Error>& spawn_error);
+  void on_cgroup_changed(proto::TaskId id);
+  bool reclaim_session(proto::TaskId id, const RunHandle& run);
+  // Sends `sig` to the task's processes: its cgroup's, or its session's.
+  void send(Child& c, proto::TaskId id, int sig, bool then_cont);
   void watch_lingering();
 
   boost::asio::any_io_executor ex_;
@@ -108,6 +132,8 @@ class LocalExecutor final : public Executor {
   std::list<boost::asio::posix::stream_descriptor> unreaped_;
   LogWatch log_watch_;  // The logs of exec'd tasks with a cap: on_log_limit.
   HookRunner hooks_;    // On-done hooks: on_hook_done.
+  const std::optional<CgroupTree> cgroups_;
+  CgroupWatch cgroup_watch_;  // The cgroups of tasks being stopped, until they are empty.
 };
 
 }  // namespace tg::daemon

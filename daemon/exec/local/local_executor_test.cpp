@@ -37,7 +37,9 @@ class Recorder final : public ExecutorEvents {
     events.push_back("exited " + s(id) + " " +
                      (st.exit_code ? "code " + s(*st.exit_code) : "signal " + s(*st.signal)));
   }
-  void on_tree_gone(proto::TaskId id) override { events.push_back("gone " + s(id)); }
+  void on_tree_gone(proto::TaskId id, const ResourceUsage&) override {
+    events.push_back("gone " + s(id));
+  }
   void on_log_limit(proto::TaskId id, std::int64_t) override {
     events.push_back("log_limit " + s(id));
   }
