@@ -22,42 +22,8 @@ build=$(readlink -f "$4")
 cmake=$5
 t0=$SECONDS
 
-if [[ $EUID -ne 0 ]]; then
-  echo "SKIP: cgroup_harness_test needs root (it boots systemd as PID 1 in private namespaces)"
-  exit 77
-fi
-harness=${TG_SYSTEMD_HARNESS:-$src/../shared/tools/systemd-harness.sh}
-if [[ ! -x $harness ]]; then
-  echo "SKIP: no systemd harness at $harness (set TG_SYSTEMD_HARNESS)"
-  exit 77
-fi
-harness=$(readlink -f "$harness")
-
-tmp=$(mktemp -d /tmp/tg-sdh-cg.XXXXXX)
-export SDH_STATE=$tmp/sdh
-export SDH_MAX_LIFETIME=600  # If this script is killed outright, the reaper still tears down.
-export SDH_CTL_TIMEOUT=60
-export SDH_BIND=""
-
-step() { printf '[cgroup_harness_test %3ds] %s\n' $((SECONDS - t0)) "$*"; }
-fail() {
-  echo "FAIL: $*"
-  if "$harness" status >/dev/null 2>&1; then
-    echo "--- journal of taskgroupd.service (last 60 lines)"
-    "$harness" journal taskgroupd.service -n 60 2>&1 || true
-    echo "---"
-  fi
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  "$harness" down >/dev/null 2>&1 || echo "WARNING: systemd-harness down failed; see $SDH_STATE.last"
-  if ((rc == 0)); then rm -rf "$tmp"; else echo "harness logs kept in $SDH_STATE.last"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$(dirname "$0")/harness_setup.sh"
+harness_setup cgroup_harness_test "it boots systemd as PID 1 in private namespaces" "$src" 600 60
 
 inside() { "$harness" exec "$@"; }  # a command in the instance, as root, cwd /
 prop() { inside systemctl show -p "$2" --value "$1"; }

@@ -32,47 +32,8 @@ set -euo pipefail
 src=$(readlink -f "$1")
 t0=$SECONDS
 
-if [[ $EUID -ne 0 ]]; then
-  echo "SKIP: package_test needs root (apt-get inside a systemd booted as PID 1)"
-  exit 77
-fi
-harness=${TG_SYSTEMD_HARNESS:-$src/../shared/tools/systemd-harness.sh}
-if [[ ! -x $harness ]]; then
-  echo "SKIP: no systemd harness at $harness (set TG_SYSTEMD_HARNESS)"
-  exit 77
-fi
-harness=$(readlink -f "$harness")
-
-tmp=$(mktemp -d /tmp/tg-pkg.XXXXXX)
-export SDH_STATE=$tmp/sdh
-export SDH_MAX_LIFETIME=900  # If this script is killed outright, the reaper still tears down.
-export SDH_CTL_TIMEOUT=120
-export SDH_BIND=""
-
-step() { printf '[package_test %3ds] %s\n' $((SECONDS - t0)) "$*"; }
-fail() {
-  echo "FAIL: $*"
-  if [[ -s $tmp/why ]]; then echo "--- the last command said:"; tail -n 40 "$tmp/why"; fi
-  if "$harness" status >/dev/null 2>&1; then
-    echo "--- journal of taskgroupd.service (last 40 lines)"
-    "$harness" journal taskgroupd.service -n 40 2>&1 || true
-    echo "--- systemctl status"
-    "$harness" ctl status taskgroupd.service taskgroupd.socket 2>&1 | head -n 30 || true
-    echo "---"
-  fi
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  if [[ -e $SDH_STATE ]]; then
-    "$harness" down >/dev/null 2>&1 || echo "WARNING: systemd-harness down failed; see $SDH_STATE.last"
-  fi
-  if ((rc == 0)); then rm -rf "$tmp"; else echo "logs kept in $tmp"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$(dirname "$0")/harness_setup.sh"
+harness_setup package_test "apt-get inside a systemd booted as PID 1" "$src" 900 120
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 50 ms until it succeeds.
 wait_for() {
