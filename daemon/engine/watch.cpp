@@ -65,7 +65,7 @@ proto::WatchTask Engine::watch_task(const Task& t) const {
   out.exit_code = t.exit_code;
   out.signal = t.signal;
   if (!t.reason.empty()) out.reason = t.reason;
-  // cpu_ms stays null: tasks have no cgroup of their own yet to read it from (cpu.stat).
+  // cpu_ms stays null: live usage of a running task (its cgroup's cpu.stat) is not read yet.
   return out;
 }
 
